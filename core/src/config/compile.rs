@@ -1,0 +1,228 @@
+//! From the raw configuration to the compiled one: cross-references resolved, keys parsed,
+//! regexes compiled, header names checked. Every error names the JSON path.
+
+use super::raw::{RawConfig, RawKeySetting, RawPolicy, RawRoute, RawServer, RawStrategy};
+use super::{Config, ConfigError, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
+use crate::extract::TokenSource;
+use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
+use crate::jwt::{parse_jwks, Alg, AlgSet, JwtRules, VerifyKey};
+use crate::routing::{HostMatch, PathMatch, Route};
+use serde_json::Value;
+
+type Res<T> = Result<T, ConfigError>;
+
+fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Res<T> {
+    Err(ConfigError::new(path, reason))
+}
+
+pub fn compile(raw: RawConfig) -> Res<Config> {
+    let mut servers = Vec::new();
+    for (name, s) in raw.oauth_servers {
+        let path = format!("oauth_servers.{name}");
+        servers.push(server(&path, name, s)?);
+    }
+    let mut policies = Vec::new();
+    for (name, p) in raw.policies {
+        let path = format!("policies.{name}");
+        policies.push(policy(&path, name, p, &servers)?);
+    }
+    let find = |path: &str, name: &str| -> Res<usize> {
+        match policies.iter().position(|p| p.name == name) {
+            Some(i) => Ok(i),
+            None => err(path, format!("unknown policy `{name}`")),
+        }
+    };
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let policy = find(&format!("{path}.policy"), &r.policy)?;
+        routes.push(route(&path, r, policy)?);
+    }
+    let default_policy = match &raw.default_policy {
+        Some(name) => Some(find("default_policy", name)?),
+        None => None,
+    };
+    let metadata_namespace = raw.route_metadata_namespace.unwrap_or_else(|| DEFAULT_METADATA_NAMESPACE.into());
+    if metadata_namespace.is_empty() {
+        return err("route_metadata_namespace", "must not be empty");
+    }
+    let mut mapped_headers: Vec<String> =
+        policies.iter().flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone())).collect();
+    mapped_headers.sort();
+    mapped_headers.dedup();
+    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers })
+}
+
+fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
+    let path = format!("{path}.token_strategy");
+    let strategy = match raw.token_strategy.name.as_str() {
+        "jwt" => Strategy::Jwt(jwt_rules(&path, raw.token_strategy)?),
+        other => return err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt)")),
+    };
+    Ok(Server { name, strategy })
+}
+
+fn jwt_rules(path: &str, raw: RawStrategy) -> Res<JwtRules> {
+    let algs: AlgSet = match &raw.allowed_algorithms {
+        None => AlgSet::all(),
+        Some(list) => {
+            let mut v = Vec::new();
+            for (i, name) in list.iter().enumerate() {
+                match Alg::parse(name) {
+                    Some(a) => v.push(a),
+                    None => return err(format!("{path}.allowed_algorithms[{i}]"), format!("unsupported algorithm `{name}`")),
+                }
+            }
+            v.into_iter().collect()
+        }
+    };
+    let settings_path = format!("{path}.settings");
+    let Some(settings) = raw.settings else { return err(settings_path, "required for the jwt strategy") };
+    let keys: Vec<VerifyKey> =
+        jwt_keys(&settings_path, settings)?.into_iter().filter(|k| algs.contains(k.alg)).collect();
+    if keys.is_empty() {
+        return err(settings_path, "no key usable with the allowed algorithms");
+    }
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+    if !(64..=1 << 20).contains(&max_token_bytes) {
+        return err(format!("{path}.max_token_bytes"), "must be between 64 and 1048576");
+    }
+    Ok(JwtRules {
+        keys,
+        algs,
+        leeway_secs: raw.leeway.unwrap_or(0),
+        issuers: raw.issuers.unwrap_or_default(),
+        audiences: raw.audiences.unwrap_or_default(),
+        required_claims: raw.required_claims.unwrap_or_default(),
+        max_token_bytes,
+    })
+}
+
+/// The Janus `settings`: a list of `{alg, key, kid?}`, the legacy `{"secret": …}` (HS256),
+/// or an inline JWKS `{"keys": [...]}`.
+fn jwt_keys(path: &str, settings: Value) -> Res<Vec<VerifyKey>> {
+    match settings {
+        Value::Array(items) => {
+            let mut keys = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                let s: RawKeySetting =
+                    serde_json::from_value(item).map_err(|e| ConfigError::from_serde(p.clone(), &e))?;
+                let Some(alg) = Alg::parse(&s.alg) else {
+                    return err(format!("{p}.alg"), format!("unsupported algorithm `{}`", s.alg));
+                };
+                keys.push(VerifyKey::from_setting(alg, s.key.expose(), s.kid).map_err(|r| ConfigError::new(format!("{p}.key"), r))?);
+            }
+            Ok(keys)
+        }
+        Value::Object(map) if map.contains_key("keys") => {
+            let doc = Value::Object(map);
+            let parsed = parse_jwks(&doc).map_err(|r| ConfigError::new(path, r))?;
+            if let Some((i, reason)) = parsed.skipped.first() {
+                return err(format!("{path}.keys[{i}]"), reason.clone());
+            }
+            Ok(parsed.keys)
+        }
+        Value::Object(map) if map.contains_key("secret") => {
+            if let Some(k) = map.keys().find(|k| *k != "secret") {
+                return err(format!("{path}.{k}"), "unknown field beside `secret`");
+            }
+            match map.get("secret") {
+                Some(Value::String(s)) => Ok(vec![VerifyKey::from_setting(Alg::HS256, s, None)
+                    .map_err(|r| ConfigError::new(format!("{path}.secret"), r))?]),
+                _ => err(format!("{path}.secret"), "must be a string"),
+            }
+        }
+        _ => err(path, "expected a list of {alg, key}, {\"secret\": …} or a JWKS {\"keys\": [...]}"),
+    }
+}
+
+fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<Policy> {
+    let server = match &raw.oauth_server {
+        Some(s) => match servers.iter().position(|x| &x.name == s) {
+            Some(i) => Some(i),
+            None => return err(format!("{path}.oauth_server"), format!("unknown oauth server `{s}`")),
+        },
+        None if raw.public => None,
+        None => return err(format!("{path}.oauth_server"), "required unless the policy is public"),
+    };
+    let realm = raw.realm.unwrap_or_else(|| DEFAULT_REALM.into());
+    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return err(format!("{path}.realm"), "must be non-empty, without quotes, backslashes or control characters");
+    }
+    let sources = match raw.token_sources {
+        None => vec![TokenSource::bearer()],
+        Some(list) => {
+            let mut v = Vec::new();
+            for (i, s) in list.into_iter().enumerate() {
+                let p = format!("{path}.token_sources[{i}]");
+                v.push(match (s.header, s.query, s.cookie, s.prefix) {
+                    (Some(h), None, None, prefix) => TokenSource::Header { name: header_name(&format!("{p}.header"), &h)?, prefix },
+                    (None, Some(q), None, None) if !q.is_empty() => TokenSource::Query(q),
+                    (None, None, Some(c), None) if !c.is_empty() => TokenSource::Cookie(c),
+                    _ => return err(p, "set exactly one of `header`, `query`, `cookie` (`prefix` goes with `header`)"),
+                });
+            }
+            if v.is_empty() {
+                return err(format!("{path}.token_sources"), "must not be empty");
+            }
+            v
+        }
+    };
+    let mut claim_headers = Vec::new();
+    for (i, c) in raw.claim_to_headers.into_iter().enumerate() {
+        let p = format!("{path}.claim_to_headers[{i}]");
+        if c.claim_name.is_empty() {
+            return err(format!("{p}.claim_name"), "must not be empty");
+        }
+        claim_headers.push((header_name(&format!("{p}.header_name"), &c.header_name)?, c.claim_name));
+    }
+    for (i, claim) in raw.custom_claims_forward.into_iter().enumerate() {
+        let p = format!("{path}.custom_claims_forward[{i}]");
+        let header = format!("x-credential-{}", claim.replace(['.', '_'], "-"));
+        claim_headers.push((header_name(&p, &header)?, claim));
+    }
+    Ok(Policy { name, public: raw.public, server, hide_credentials: raw.hide_credentials, realm, sources, claim_headers })
+}
+
+/// A lower-cased HTTP header name (RFC 9110 token), not a pseudo-header.
+fn header_name(path: &str, name: &str) -> Res<String> {
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !ok {
+        return err(path, "not a valid header name");
+    }
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "host" | "content-length" | "transfer-encoding" | "connection") {
+        return err(path, "this header cannot carry claims");
+    }
+    Ok(lower)
+}
+
+fn route(path: &str, raw: RawRoute, policy: usize) -> Res<Route> {
+    let paths = [raw.path_prefix.is_some(), raw.path_exact.is_some(), raw.path_regex.is_some()];
+    if paths.iter().filter(|x| **x).count() > 1 {
+        return err(path, "set at most one of `path_prefix`, `path_exact`, `path_regex`");
+    }
+    let path_match = if let Some(p) = raw.path_prefix {
+        Some(PathMatch::Prefix(p))
+    } else if let Some(p) = raw.path_exact {
+        Some(PathMatch::Exact(p))
+    } else if let Some(r) = raw.path_regex {
+        match regex_lite::Regex::new(&format!("^(?:{r})$")) {
+            Ok(re) => Some(PathMatch::Regex(re)),
+            Err(e) => return err(format!("{path}.path_regex"), format!("bad regex: {e}")),
+        }
+    } else {
+        None
+    };
+    let host = raw.host.map(|h| {
+        let h = h.to_ascii_lowercase();
+        match h.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') => HostMatch::Suffix(suffix.to_string()),
+            _ => HostMatch::Exact(h),
+        }
+    });
+    let methods = raw.methods.map(|ms| ms.into_iter().map(|m| m.to_ascii_uppercase()).collect());
+    Ok(Route { route_name: raw.route_name, host, path: path_match, methods, policy })
+}

@@ -1,0 +1,64 @@
+//! The plugin configuration: parsed from JSON (`raw`), then checked and compiled once
+//! (`compile`) into what the per-request path uses.
+
+mod compile;
+pub mod error;
+pub mod raw;
+
+pub use error::ConfigError;
+
+use crate::extract::TokenSource;
+use crate::jwt::JwtRules;
+use crate::routing::Route;
+
+pub const DEFAULT_REALM: &str = "oauth-filter";
+pub const DEFAULT_METADATA_NAMESPACE: &str = "oauth_filter";
+
+#[derive(Debug)]
+pub struct Config {
+    pub servers: Vec<Server>,
+    pub policies: Vec<Policy>,
+    pub routes: Vec<Route>,
+    pub default_policy: Option<usize>,
+    /// `filter_metadata.<namespace>.policy` in the route metadata names a policy.
+    pub metadata_namespace: String,
+    /// Every header name a policy maps claims to: removed from client requests.
+    pub mapped_headers: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    pub name: String,
+    pub strategy: Strategy,
+}
+
+#[derive(Debug)]
+pub enum Strategy {
+    Jwt(JwtRules),
+}
+
+#[derive(Debug)]
+pub struct Policy {
+    pub name: String,
+    pub public: bool,
+    pub server: Option<usize>,
+    pub hide_credentials: bool,
+    pub realm: String,
+    pub sources: Vec<TokenSource>,
+    /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.
+    pub claim_headers: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Parses and compiles a plugin configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| ConfigError::from_serde(e.path().to_string(), e.inner()))?;
+        compile::compile(raw)
+    }
+
+    pub fn policy_index(&self, name: &str) -> Option<usize> {
+        self.policies.iter().position(|p| p.name == name)
+    }
+}

@@ -1,0 +1,97 @@
+//! The configuration as users write it: field names from Janus, Kong's oauth2-introspection,
+//! KrakenD and Envoy's jwt_authn. Unknown fields are refused.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub oauth_servers: BTreeMap<String, RawServer>,
+    #[serde(default)]
+    pub policies: BTreeMap<String, RawPolicy>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    pub default_policy: Option<String>,
+    /// Route metadata namespace read from the host (`filter_metadata.<ns>.policy`).
+    pub route_metadata_namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub token_strategy: RawStrategy,
+}
+
+/// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStrategy {
+    pub name: String,
+    pub settings: Option<Value>,
+    /// Seconds of clock skew allowed on exp, nbf and iat.
+    pub leeway: Option<u64>,
+    pub allowed_algorithms: Option<Vec<String>>,
+    pub issuers: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub required_claims: Option<Vec<String>>,
+    pub max_token_bytes: Option<usize>,
+}
+
+/// One entry of the Janus `settings` list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeySetting {
+    pub alg: String,
+    pub key: crate::Secret,
+    pub kid: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub oauth_server: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub hide_credentials: bool,
+    pub realm: Option<String>,
+    pub token_sources: Option<Vec<RawTokenSource>>,
+    #[serde(default)]
+    pub claim_to_headers: Vec<RawClaimHeader>,
+    #[serde(default)]
+    pub custom_claims_forward: Vec<String>,
+}
+
+/// Where a token may be found: exactly one of `header`, `query`, `cookie`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenSource {
+    pub header: Option<String>,
+    /// For `header`: the scheme before the token, e.g. "Bearer " (matched case-insensitively).
+    pub prefix: Option<String>,
+    pub query: Option<String>,
+    pub cookie: Option<String>,
+}
+
+/// Envoy jwt_authn's `claim_to_headers` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaimHeader {
+    pub header_name: String,
+    pub claim_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub route_name: Option<String>,
+    pub host: Option<String>,
+    pub path_prefix: Option<String>,
+    pub path_exact: Option<String>,
+    pub path_regex: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub policy: String,
+}

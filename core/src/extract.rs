@@ -1,0 +1,215 @@
+//! Where the token is (RFC 6750 §2): the Authorization header with the Bearer scheme by
+//! default; optionally another header, a query parameter or a cookie. Finding more than one
+//! token is an error, as RFC 6750 allows one method per request.
+
+use crate::{Denial, Request};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// A header (lower-case name) whose value starts with `prefix` (case-insensitive).
+    Header { name: String, prefix: Option<String> },
+    Query(String),
+    Cookie(String),
+}
+
+impl TokenSource {
+    pub fn bearer() -> TokenSource {
+        TokenSource::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) }
+    }
+}
+
+/// A token and the source it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub token: String,
+    pub source: TokenSource,
+}
+
+/// Finds the request's token: Ok(None) when there is none.
+pub fn extract(sources: &[TokenSource], req: &Request) -> Result<Option<Found>, Denial> {
+    let mut found: Option<Found> = None;
+    for source in sources {
+        for token in candidates(source, req)? {
+            if found.is_some() {
+                return Err(Denial::MultipleTokens);
+            }
+            found = Some(Found { token, source: source.clone() });
+        }
+    }
+    Ok(found)
+}
+
+fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial> {
+    let mut out = Vec::new();
+    match source {
+        TokenSource::Header { name, prefix } => {
+            for raw in req.header_values(name) {
+                let Ok(value) = std::str::from_utf8(raw) else { return Err(Denial::Malformed) };
+                let value = value.trim();
+                let token = match prefix {
+                    None => Some(value),
+                    Some(p) => strip_prefix_ci(value, p.trim_end()).map(str::trim_start),
+                };
+                if let Some(t) = token.filter(|t| !t.is_empty()) {
+                    out.push(t.to_string());
+                }
+            }
+        }
+        TokenSource::Query(name) => {
+            if let Some((_, query)) = req.path_and_query().split_once('?') {
+                for (k, v) in query_pairs(query) {
+                    if k == name.as_str() && !v.is_empty() {
+                        out.push(percent_decode(v).ok_or(Denial::Malformed)?);
+                    }
+                }
+            }
+        }
+        TokenSource::Cookie(name) => {
+            for raw in req.header_values("cookie") {
+                let Ok(value) = std::str::from_utf8(raw) else { continue };
+                for (k, v) in cookie_pairs(value) {
+                    if k == name.as_str() && !v.is_empty() {
+                        out.push(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `value` without the scheme `prefix` and the whitespace after it; None if the scheme differs.
+fn strip_prefix_ci<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = value.get(..prefix.len())?;
+    let rest = value.get(prefix.len()..)?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    // With a scheme prefix, a separator must follow ("Bearer abc", not "Bearerabc").
+    if !prefix.is_empty() && !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest)
+}
+
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+pub fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').map(str::trim).filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// Decodes %XX escapes and '+' (form encoding); None on a bad escape or non-UTF-8 result.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The request's `:path` without the query parameter `name`, for `hide_credentials`.
+pub fn path_without_param(path_and_query: &str, name: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else { return path_and_query.to_string() };
+    let kept: Vec<&str> =
+        query.split('&').filter(|p| !p.is_empty() && p.split('=').next() != Some(name)).collect();
+    if kept.is_empty() { path.to_string() } else { format!("{path}?{}", kept.join("&")) }
+}
+
+/// The Cookie header without the cookie `name`; None when nothing else is left.
+pub fn cookie_without(header: &str, name: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(name))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(pairs: &[(&str, &str)]) -> Request {
+        Request {
+            headers: pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn bearer(r: &Request) -> Result<Option<String>, Denial> {
+        extract(&[TokenSource::bearer()], r).map(|f| f.map(|f| f.token))
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for h in ["Bearer abc", "bearer abc", "BEARER   abc", "Bearer\tabc"] {
+            assert_eq!(bearer(&req(&[("authorization", h)])), Ok(Some("abc".into())), "{h}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empties_are_no_token() {
+        for h in ["Basic abc", "Bearerabc", "Bearer", "Bearer   ", "", "abc"] {
+            assert_eq!(bearer(&req(&[("authorization", h)])), Ok(None), "{h}");
+        }
+        assert_eq!(bearer(&req(&[])), Ok(None));
+    }
+
+    #[test]
+    fn two_tokens_are_refused() {
+        let r = req(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        assert_eq!(bearer(&r), Err(Denial::MultipleTokens));
+        let r = req(&[("authorization", "Bearer a"), (":path", "/x?access_token=b")]);
+        let both = [TokenSource::bearer(), TokenSource::Query("access_token".into())];
+        assert_eq!(extract(&both, &r), Err(Denial::MultipleTokens));
+    }
+
+    #[test]
+    fn query_cookie_and_raw_header() {
+        let r = req(&[(":path", "/x?a=1&access_token=t%2Bk+z&b=2"), ("cookie", "s=1; at=ck; z=2"), ("x-token", "raw")]);
+        let q = extract(&[TokenSource::Query("access_token".into())], &r);
+        assert_eq!(q.map(|f| f.map(|f| f.token)), Ok(Some("t+k z".into())));
+        let c = extract(&[TokenSource::Cookie("at".into())], &r);
+        assert_eq!(c.map(|f| f.map(|f| f.token)), Ok(Some("ck".into())));
+        let h = extract(&[TokenSource::Header { name: "x-token".into(), prefix: None }], &r);
+        assert_eq!(h.map(|f| f.map(|f| f.token)), Ok(Some("raw".into())));
+    }
+
+    #[test]
+    fn non_utf8_header_and_bad_escapes_are_malformed() {
+        let mut r = req(&[]);
+        r.headers.push(("authorization".into(), vec![b'B', 0xff]));
+        assert_eq!(bearer(&r), Err(Denial::Malformed));
+        let r = req(&[(":path", "/x?access_token=%zz")]);
+        assert_eq!(extract(&[TokenSource::Query("access_token".into())], &r), Err(Denial::Malformed));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%C3%A9"), Some("é".into()));
+    }
+
+    #[test]
+    fn hiding() {
+        assert_eq!(path_without_param("/x?a=1&access_token=t&b=2", "access_token"), "/x?a=1&b=2");
+        assert_eq!(path_without_param("/x?access_token=t", "access_token"), "/x");
+        assert_eq!(path_without_param("/x", "access_token"), "/x");
+        assert_eq!(cookie_without("s=1; at=ck; z=2", "at").as_deref(), Some("s=1; z=2"));
+        assert_eq!(cookie_without("at=ck", "at"), None);
+    }
+}

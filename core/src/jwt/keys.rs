@@ -1,0 +1,210 @@
+//! Verification keys: from the Janus `settings` list, the legacy `{"secret": …}`, PEM public
+//! keys and JWKS documents. Each key is bound to exactly one algorithm, so a key of one type
+//! can never be used as another (no RS/HS confusion).
+
+use super::alg::Alg;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_simple::prelude::*;
+use serde_json::{Map, Value};
+
+/// Shortest HMAC secret accepted (jwt-simple refuses shorter ones when verifying).
+pub const MIN_HMAC_SECRET: usize = 12;
+
+pub enum Material {
+    HS256(HS256Key),
+    HS384(HS384Key),
+    HS512(HS512Key),
+    RS256(RS256PublicKey),
+    RS384(RS384PublicKey),
+    RS512(RS512PublicKey),
+    PS256(PS256PublicKey),
+    PS384(PS384PublicKey),
+    PS512(PS512PublicKey),
+    ES256(ES256PublicKey),
+    ES384(ES384PublicKey),
+    EdDSA(Ed25519PublicKey),
+}
+
+/// One key usable for one algorithm, with the `kid` it is known by (if any).
+pub struct VerifyKey {
+    pub kid: Option<String>,
+    pub alg: Alg,
+    pub material: Material,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VerifyKey({}, kid={:?})", self.alg.name(), self.kid)
+    }
+}
+
+impl VerifyKey {
+    /// From a Janus setting: an HMAC secret for HS*, a PEM public key for the others.
+    pub fn from_setting(alg: Alg, key: &str, kid: Option<String>) -> Result<VerifyKey, String> {
+        let looks_pem = key.trim_start().starts_with("-----BEGIN");
+        let material = if alg.is_hmac() {
+            if looks_pem {
+                return Err(format!("{} needs a shared secret, not a PEM key", alg.name()));
+            }
+            if key.len() < MIN_HMAC_SECRET {
+                return Err(format!("an HMAC secret needs at least {MIN_HMAC_SECRET} bytes"));
+            }
+            hmac(alg, key.as_bytes())?
+        } else {
+            if !looks_pem {
+                return Err(format!("{} needs a PEM public key", alg.name()));
+            }
+            from_pem(alg, key.trim())?
+        };
+        Ok(VerifyKey { kid, alg, material })
+    }
+}
+
+fn hmac(alg: Alg, secret: &[u8]) -> Result<Material, String> {
+    Ok(match alg {
+        Alg::HS256 => Material::HS256(HS256Key::from_bytes(secret)),
+        Alg::HS384 => Material::HS384(HS384Key::from_bytes(secret)),
+        Alg::HS512 => Material::HS512(HS512Key::from_bytes(secret)),
+        other => return Err(format!("{} is not an HMAC algorithm", other.name())),
+    })
+}
+
+fn from_pem(alg: Alg, pem: &str) -> Result<Material, String> {
+    let bad = |_| format!("not a valid {} public key", alg.name());
+    Ok(match alg {
+        Alg::RS256 => Material::RS256(RS256PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::RS384 => Material::RS384(RS384PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::RS512 => Material::RS512(RS512PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::PS256 => Material::PS256(PS256PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::PS384 => Material::PS384(PS384PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::PS512 => Material::PS512(PS512PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::ES256 => Material::ES256(ES256PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::ES384 => Material::ES384(ES384PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::EdDSA => Material::EdDSA(Ed25519PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::HS256 | Alg::HS384 | Alg::HS512 => return Err("HMAC keys are not PEM".into()),
+    })
+}
+
+fn rsa(alg: Alg, n: &[u8], e: &[u8]) -> Result<Material, String> {
+    let bad = |_| "not a valid RSA key".to_string();
+    Ok(match alg {
+        Alg::RS256 => Material::RS256(RS256PublicKey::from_components(n, e).map_err(bad)?),
+        Alg::RS384 => Material::RS384(RS384PublicKey::from_components(n, e).map_err(bad)?),
+        Alg::RS512 => Material::RS512(RS512PublicKey::from_components(n, e).map_err(bad)?),
+        Alg::PS256 => Material::PS256(PS256PublicKey::from_components(n, e).map_err(bad)?),
+        Alg::PS384 => Material::PS384(PS384PublicKey::from_components(n, e).map_err(bad)?),
+        Alg::PS512 => Material::PS512(PS512PublicKey::from_components(n, e).map_err(bad)?),
+        other => return Err(format!("alg {} does not fit kty RSA", other.name())),
+    })
+}
+
+/// The outcome of reading a JWKS: the usable keys, and one reason per skipped member.
+#[derive(Debug, Default)]
+pub struct JwksParse {
+    pub keys: Vec<VerifyKey>,
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reads a JWKS document (`{"keys": [...]}`). A member that cannot be used is skipped with
+/// its reason; the others are kept.
+pub fn parse_jwks(doc: &Value) -> Result<JwksParse, String> {
+    let members = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "a JWKS needs a `keys` array".to_string())?;
+    let mut out = JwksParse::default();
+    for (i, member) in members.iter().enumerate() {
+        match parse_jwk(member) {
+            Ok(mut keys) => out.keys.append(&mut keys),
+            Err(reason) => out.skipped.push((i, reason)),
+        }
+    }
+    Ok(out)
+}
+
+fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    jwk.get(name).and_then(Value::as_str).ok_or_else(|| format!("missing `{name}`"))
+}
+
+fn b64(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
+    URL_SAFE_NO_PAD
+        .decode(text(jwk, name)?.trim_end_matches('='))
+        .map_err(|_| format!("`{name}` is not base64url"))
+}
+
+/// One JWK → its keys (an RSA key without `alg` serves every RS*/PS* algorithm).
+pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
+    let jwk = member.as_object().ok_or("a JWK must be an object")?;
+    if let Some(usage) = jwk.get("use") {
+        if usage.as_str() != Some("sig") {
+            return Err("not a signature key (`use` is not \"sig\")".into());
+        }
+    }
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err("`kid` must be a string".into()),
+    };
+    let alg = match jwk.get("alg") {
+        None => None,
+        Some(v) => {
+            let name = v.as_str().ok_or("`alg` must be a string")?;
+            Some(Alg::parse(name).ok_or_else(|| format!("unsupported alg `{name}`"))?)
+        }
+    };
+    let kty = text(jwk, "kty")?;
+    let one = |alg: Alg, material: Material| vec![VerifyKey { kid: kid.clone(), alg, material }];
+    match kty {
+        "oct" => {
+            let k = b64(jwk, "k")?;
+            let alg = alg.ok_or("an `oct` key needs `alg`")?;
+            if k.len() < MIN_HMAC_SECRET {
+                return Err(format!("`k` needs at least {MIN_HMAC_SECRET} bytes"));
+            }
+            Ok(one(alg, hmac(alg, &k)?))
+        }
+        "RSA" => {
+            let (n, e) = (b64(jwk, "n")?, b64(jwk, "e")?);
+            let algs: Vec<Alg> = match alg {
+                Some(a) => vec![a],
+                None => Alg::RSA.to_vec(),
+            };
+            let mut keys = Vec::new();
+            for a in algs {
+                keys.push(VerifyKey { kid: kid.clone(), alg: a, material: rsa(a, &n, &e)? });
+            }
+            Ok(keys)
+        }
+        "EC" => {
+            let crv = text(jwk, "crv")?;
+            let (x, y) = (b64(jwk, "x")?, b64(jwk, "y")?);
+            let mut point = Vec::with_capacity(1 + x.len() + y.len());
+            point.push(4u8);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let bad = |_| format!("not a valid {crv} point");
+            match (crv, alg) {
+                ("P-256", None | Some(Alg::ES256)) => Ok(one(
+                    Alg::ES256,
+                    Material::ES256(ES256PublicKey::from_bytes(&point).map_err(bad)?),
+                )),
+                ("P-384", None | Some(Alg::ES384)) => Ok(one(
+                    Alg::ES384,
+                    Material::ES384(ES384PublicKey::from_bytes(&point).map_err(bad)?),
+                )),
+                _ => Err(format!("unsupported EC curve/alg `{crv}`")),
+            }
+        }
+        "OKP" => {
+            let crv = text(jwk, "crv")?;
+            if crv != "Ed25519" || !matches!(alg, None | Some(Alg::EdDSA)) {
+                return Err(format!("unsupported OKP curve/alg `{crv}`"));
+            }
+            let x = b64(jwk, "x")?;
+            let key = Ed25519PublicKey::from_bytes(&x).map_err(|_| "not a valid Ed25519 key")?;
+            Ok(one(Alg::EdDSA, Material::EdDSA(key)))
+        }
+        other => Err(format!("unsupported kty `{other}`")),
+    }
+}

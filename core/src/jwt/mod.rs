@@ -1,0 +1,10 @@
+//! JWT validation inside the filter.
+
+pub mod alg;
+pub mod header;
+pub mod keys;
+pub mod verify;
+
+pub use alg::{Alg, AlgSet};
+pub use keys::{parse_jwks, VerifyKey};
+pub use verify::JwtRules;

@@ -1,0 +1,127 @@
+//! Verifies one compact JWS against an OAuth server's JWT rules: algorithm allow-list, key
+//! choice by `kid` then by algorithm, signature, time claims with leeway on the host's clock,
+//! issuer, audience and required claims.
+
+use super::alg::{Alg, AlgSet};
+use super::header;
+use super::keys::{Material, VerifyKey};
+use crate::{Denial, Identity};
+use jwt_simple::prelude::*;
+use jwt_simple::JWTError;
+use serde_json::{Map, Value};
+
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
+
+#[derive(Debug)]
+pub struct JwtRules {
+    pub keys: Vec<VerifyKey>,
+    pub algs: AlgSet,
+    pub leeway_secs: u64,
+    pub issuers: Vec<String>,
+    pub audiences: Vec<String>,
+    pub required_claims: Vec<String>,
+    pub max_token_bytes: usize,
+}
+
+type Claims = JWTClaims<Map<String, Value>>;
+
+impl JwtRules {
+    /// Verifies `token` at `now` (seconds since the epoch, from the host).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Identity, Denial> {
+        if token.len() > self.max_token_bytes {
+            return Err(Denial::TokenTooLarge);
+        }
+        let head = header::parse(token)?;
+        if head.alg.eq_ignore_ascii_case("none") {
+            return Err(Denial::AlgNone);
+        }
+        let alg = Alg::parse(&head.alg).ok_or(Denial::AlgNotAllowed)?;
+        if !self.algs.contains(alg) {
+            return Err(Denial::AlgNotAllowed);
+        }
+        if head.has_crit {
+            return Err(Denial::UnsupportedCritical);
+        }
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(self.leeway_secs)),
+            artificial_time: Some(UnixTimeStamp::from_secs(now)),
+            max_token_length: Some(self.max_token_bytes),
+            ..Default::default()
+        };
+        let mut outcome = Err(Denial::NoMatchingKey);
+        for key in self.candidates(alg, head.kid.as_deref()) {
+            outcome = verify_with(key, token, options.clone()).map_err(to_denial);
+            if !matches!(outcome, Err(Denial::BadSignature)) {
+                break;
+            }
+        }
+        let identity = Identity::from_jwt(outcome?);
+        self.check_claims(&identity)?;
+        Ok(identity)
+    }
+
+    /// Keys with the token's kid, else (a token without kid, or a kid nobody has) the keys
+    /// configured without a kid; always only those bound to the token's algorithm.
+    fn candidates<'a>(&'a self, alg: Alg, kid: Option<&'a str>) -> impl Iterator<Item = &'a VerifyKey> {
+        let by_kid = kid.is_some() && self.keys.iter().any(|k| k.alg == alg && k.kid.as_deref() == kid);
+        self.keys.iter().filter(move |k| {
+            k.alg == alg && if by_kid { k.kid.as_deref() == kid } else { k.kid.is_none() }
+        })
+    }
+
+    fn check_claims(&self, id: &Identity) -> Result<(), Denial> {
+        if !self.issuers.is_empty() {
+            let iss = id.claims.get("iss").and_then(Value::as_str);
+            if !iss.is_some_and(|i| self.issuers.iter().any(|x| x == i)) {
+                return Err(Denial::BadIssuer);
+            }
+        }
+        if !self.audiences.is_empty() {
+            let ok = match id.claims.get("aud") {
+                Some(Value::String(a)) => self.audiences.contains(a),
+                Some(Value::Array(list)) => {
+                    list.iter().filter_map(Value::as_str).any(|a| self.audiences.iter().any(|x| x == a))
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(Denial::BadAudience);
+            }
+        }
+        if self.required_claims.iter().any(|c| id.get(c).is_none_or(Value::is_null)) {
+            return Err(Denial::MissingClaim);
+        }
+        Ok(())
+    }
+}
+
+fn verify_with(key: &VerifyKey, token: &str, o: VerificationOptions) -> Result<Claims, jwt_simple::Error> {
+    let o = Some(o);
+    match &key.material {
+        Material::HS256(k) => k.verify_token(token, o),
+        Material::HS384(k) => k.verify_token(token, o),
+        Material::HS512(k) => k.verify_token(token, o),
+        Material::RS256(k) => k.verify_token(token, o),
+        Material::RS384(k) => k.verify_token(token, o),
+        Material::RS512(k) => k.verify_token(token, o),
+        Material::PS256(k) => k.verify_token(token, o),
+        Material::PS384(k) => k.verify_token(token, o),
+        Material::PS512(k) => k.verify_token(token, o),
+        Material::ES256(k) => k.verify_token(token, o),
+        Material::ES384(k) => k.verify_token(token, o),
+        Material::EdDSA(k) => k.verify_token(token, o),
+    }
+}
+
+fn to_denial(err: jwt_simple::Error) -> Denial {
+    match err.downcast_ref::<JWTError>() {
+        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => Denial::BadSignature,
+        Some(JWTError::TokenHasExpired) => Denial::Expired,
+        Some(JWTError::TokenNotValidYet) => Denial::NotYetValid,
+        Some(JWTError::ClockDrift) => Denial::IssuedInFuture,
+        Some(JWTError::TokenTooLong) | Some(JWTError::HeaderTooLarge) => Denial::TokenTooLarge,
+        Some(JWTError::UnknownCriticalExtension) => Denial::UnsupportedCritical,
+        Some(JWTError::AlgorithmMismatch) => Denial::NoMatchingKey,
+        _ => Denial::Malformed,
+    }
+}

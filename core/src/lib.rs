@@ -1,0 +1,21 @@
+//! The pure core of oauth-filter: no proxy-wasm types here. Everything that decides lives in
+//! this crate and is tested natively; the filter crate only moves data between host and core.
+
+pub mod authorize;
+pub mod config;
+pub mod denial;
+pub mod extract;
+pub mod identity;
+pub mod jwt;
+pub mod request;
+pub mod response;
+pub mod routing;
+pub mod secret;
+
+pub use authorize::{decide, Decision, UpstreamEdits};
+pub use config::{Config, ConfigError};
+pub use denial::Denial;
+pub use identity::Identity;
+pub use request::Request;
+pub use response::LocalResponse;
+pub use secret::Secret;

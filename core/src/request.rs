@@ -1,0 +1,80 @@
+//! The facts about one request that the decision needs, as the adapter read them from the host.
+
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Header pairs as the host gives them (names lower-case, pseudo-headers included);
+    /// values are bytes, since a header may carry non-UTF-8 octets.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// `xds.route_name`, when the host has one.
+    pub route_name: Option<String>,
+    /// The policy named by the route's metadata under the filter's namespace.
+    pub metadata_policy: Option<String>,
+}
+
+impl Request {
+    /// The first value of `name` (lower-case) if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Every raw value of `name`.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_slice())
+    }
+
+    pub fn method(&self) -> &str {
+        self.header(":method").unwrap_or("")
+    }
+
+    /// `:path` with its query string.
+    pub fn path_and_query(&self) -> &str {
+        self.header(":path").unwrap_or("/")
+    }
+
+    /// `:path` without the query string.
+    pub fn path(&self) -> &str {
+        let p = self.path_and_query();
+        p.split_once('?').map_or(p, |(path, _)| path)
+    }
+
+    /// `:authority` (or `host`) without a port, lower-cased.
+    pub fn host(&self) -> String {
+        let h = self.header(":authority").or_else(|| self.header("host")).unwrap_or("");
+        let h = if h.starts_with('[') {
+            h.find(']').and_then(|i| h.get(..=i)).unwrap_or(h)
+        } else {
+            match h.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => h,
+            }
+        };
+        h.to_ascii_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(pairs: &[(&str, &[u8])]) -> Request {
+        Request { headers: pairs.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn reads_pseudo_headers() {
+        let r = req(&[(":method", b"GET"), (":path", b"/a/b?x=1"), (":authority", b"API.example.com:8080")]);
+        assert_eq!(r.method(), "GET");
+        assert_eq!(r.path(), "/a/b");
+        assert_eq!(r.path_and_query(), "/a/b?x=1");
+        assert_eq!(r.host(), "api.example.com");
+        assert_eq!(req(&[(":authority", b"[::1]:80")]).host(), "[::1]");
+        assert_eq!(req(&[]).path(), "/");
+    }
+
+    #[test]
+    fn non_utf8_values_are_not_read_as_text() {
+        let r = req(&[("x", &[0xff, 0xfe])]);
+        assert_eq!(r.header("x"), None);
+        assert_eq!(r.header_values("x").count(), 1);
+    }
+}

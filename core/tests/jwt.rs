@@ -1,0 +1,156 @@
+//! JWT verification against the fixture keys: every algorithm, rotation, claims, attacks.
+
+mod common;
+use common::*;
+use oauth_core::config::Strategy;
+use oauth_core::jwt::JwtRules;
+use oauth_core::{Config, Denial};
+use serde_json::{json, Value};
+
+fn rules(strategy: Value) -> JwtRules {
+    let cfg = json!({"oauth_servers": {"s": {"token_strategy": strategy}}});
+    let cfg = Config::from_json(cfg.to_string().as_bytes()).unwrap();
+    match cfg.servers.into_iter().next().unwrap().strategy {
+        Strategy::Jwt(r) => r,
+    }
+}
+
+fn all() -> JwtRules {
+    rules(json!({"name": "jwt", "settings": all_settings()}))
+}
+
+#[test]
+fn every_algorithm_verifies() {
+    let r = all();
+    for alg in ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"] {
+        let t = sign(alg, None, claims(json!({"sub": "alice", "scope": "a b"})));
+        let id = r.verify(&t, NOW).unwrap_or_else(|d| panic!("{alg}: {d:?}"));
+        assert_eq!(id.header_value("sub").as_deref(), Some("alice"), "{alg}");
+    }
+}
+
+#[test]
+fn wrong_key_is_a_bad_signature() {
+    let t = sign("RS256-other", None, claims(json!({})));
+    assert_eq!(all().verify(&t, NOW).unwrap_err(), Denial::BadSignature);
+    let t = hs256_raw(b"other-secret-value", json!({"alg": "HS256"}), json!({"exp": NOW + 10}));
+    assert_eq!(all().verify(&t, NOW).unwrap_err(), Denial::BadSignature);
+}
+
+#[test]
+fn time_claims_use_the_host_clock_and_leeway() {
+    let strict = all();
+    let lenient = rules(json!({"name": "jwt", "settings": all_settings(), "leeway": 30}));
+    let t = sign("ES256", None, claims(json!({})));
+    assert!(strict.verify(&t, NOW + 600).is_ok());
+    assert_eq!(strict.verify(&t, NOW + 601).unwrap_err(), Denial::Expired);
+    assert!(lenient.verify(&t, NOW + 630).is_ok());
+    assert_eq!(lenient.verify(&t, NOW + 631).unwrap_err(), Denial::Expired);
+    assert_eq!(strict.verify(&t, NOW - 1).unwrap_err(), Denial::IssuedInFuture);
+    assert!(lenient.verify(&t, NOW - 30).is_ok());
+    let mut c = claims(json!({}));
+    c.invalid_before = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(NOW + 100));
+    c.issued_at = None;
+    let t = sign("HS256", None, c);
+    assert_eq!(strict.verify(&t, NOW).unwrap_err(), Denial::NotYetValid);
+    assert!(strict.verify(&t, NOW + 100).is_ok());
+}
+
+#[test]
+fn alg_none_in_any_spelling_is_refused() {
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let t = forge(json!({"alg": alg}), json!({"sub": "x", "exp": NOW + 10}), "");
+        assert_eq!(all().verify(&t, NOW).unwrap_err(), Denial::AlgNone, "{alg}");
+    }
+}
+
+#[test]
+fn hs256_signed_with_the_rsa_public_key_is_refused() {
+    // The classic confusion: the attacker uses the public PEM as the HMAC secret.
+    let only_rsa = rules(json!({"name": "jwt", "settings": [{"alg": "RS256", "key": fixture("rsa.pub")}]}));
+    let t = hs256_raw(fixture("rsa.pub").as_bytes(), json!({"alg": "HS256"}), json!({"exp": NOW + 10}));
+    assert_eq!(only_rsa.verify(&t, NOW).unwrap_err(), Denial::NoMatchingKey);
+    // And a PEM can never be configured as an HMAC secret.
+    let cfg = json!({"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": fixture("rsa.pub")}]}}}});
+    let e = Config::from_json(cfg.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.path, "oauth_servers.s.token_strategy.settings[0].key");
+}
+
+#[test]
+fn allow_list_and_unknown_algs() {
+    let r = rules(json!({"name": "jwt", "settings": all_settings(), "allowed_algorithms": ["RS256", "EdDSA"]}));
+    assert!(r.verify(&sign("RS256", None, claims(json!({}))), NOW).is_ok());
+    assert_eq!(r.verify(&sign("HS256", None, claims(json!({}))), NOW).unwrap_err(), Denial::AlgNotAllowed);
+    let t = forge(json!({"alg": "XS999"}), json!({}), "abc");
+    assert_eq!(r.verify(&t, NOW).unwrap_err(), Denial::AlgNotAllowed);
+}
+
+#[test]
+fn kid_picks_the_key_and_rotation_keeps_both() {
+    let r = rules(json!({"name": "jwt", "settings": [
+        {"alg": "RS256", "key": fixture("rsa2.pub"), "kid": "old"},
+        {"alg": "RS256", "key": fixture("rsa.pub"), "kid": "new"},
+    ]}));
+    let mut c = claims(json!({}));
+    c = c.with_subject("s");
+    let t_new = sign("RS256", Some("new"), c.clone());
+    let t_old = sign("RS256-other", Some("old"), c.clone());
+    assert!(r.verify(&t_new, NOW).is_ok());
+    assert!(r.verify(&t_old, NOW).is_ok());
+    // A token claiming the wrong kid fails even though another key would verify it.
+    let t_liar = sign("RS256", Some("old"), c.clone());
+    assert_eq!(r.verify(&t_liar, NOW).unwrap_err(), Denial::BadSignature);
+    let t_unknown = sign("RS256", Some("zzz"), c);
+    assert_eq!(r.verify(&t_unknown, NOW).unwrap_err(), Denial::NoMatchingKey);
+}
+
+#[test]
+fn keys_without_kid_are_all_tried() {
+    let r = rules(json!({"name": "jwt", "settings": [
+        {"alg": "RS256", "key": fixture("rsa2.pub")}, {"alg": "RS256", "key": fixture("rsa.pub")}]}));
+    assert!(r.verify(&sign("RS256", None, claims(json!({}))), NOW).is_ok());
+    assert!(r.verify(&sign("RS256", Some("any"), claims(json!({}))), NOW).is_ok());
+}
+
+#[test]
+fn issuer_audience_required_claims() {
+    let r = rules(json!({"name": "jwt", "settings": {"secret": "hs-secret-for-tests"},
+        "issuers": ["https://a", "https://b"], "audiences": ["api1", "api2"], "required_claims": ["tenant.id"]}));
+    let ok = claims(json!({"tenant": {"id": "t"}})).with_issuer("https://b").with_audiences(["x", "api2"].into_iter().map(String::from).collect());
+    assert!(r.verify(&sign("HS256", None, ok.clone()), NOW).is_ok());
+    let bad_iss = ok.clone().with_issuer("https://c");
+    assert_eq!(r.verify(&sign("HS256", None, bad_iss), NOW).unwrap_err(), Denial::BadIssuer);
+    let bad_aud = ok.clone().with_audience("x");
+    assert_eq!(r.verify(&sign("HS256", None, bad_aud), NOW).unwrap_err(), Denial::BadAudience);
+    let no_claim = claims(json!({"tenant": {}})).with_issuer("https://a").with_audience("api1");
+    assert_eq!(r.verify(&sign("HS256", None, no_claim), NOW).unwrap_err(), Denial::MissingClaim);
+}
+
+#[test]
+fn inline_jwks() {
+    let jwks: Value = serde_json::from_str(&fixture("jwks.json")).unwrap();
+    let r = rules(json!({"name": "jwt", "settings": jwks}));
+    for (alg, kid) in [("RS256", "rsa"), ("PS256", "rsa"), ("ES256", "ec256"), ("ES384", "ec384"), ("EdDSA", "ed25519")] {
+        let t = sign(alg, Some(kid), claims(json!({})));
+        assert!(r.verify(&t, NOW).is_ok(), "{alg}");
+    }
+    let t = hs256_raw(b"jwks-oct-secret", json!({"alg": "HS256", "kid": "oct"}), json!({"exp": NOW + 5}));
+    assert!(r.verify(&t, NOW).is_ok());
+}
+
+#[test]
+fn malformed_tokens_never_panic() {
+    let r = all();
+    let long = "a".repeat(9000);
+    let cases = ["", ".", "..", "a.b.c", "a.b", "a.b.c.d.e", &long, "eyJhbGciOiJIUzI1NiJ9.!!!.abc",
+        "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOiJzb29uIn0.abc", "eyJhbGciOiJIUzI1NiJ9..", "é.é.é"];
+    for c in cases {
+        assert!(r.verify(c, NOW).is_err(), "{c}");
+    }
+    assert_eq!(r.verify(&long, NOW).unwrap_err(), Denial::TokenTooLarge);
+    // exp of the wrong JSON type, correctly signed: refused, not trusted.
+    let t = hs256_raw(b"hs-secret-for-tests", json!({"alg": "HS256"}), json!({"exp": "tomorrow"}));
+    assert_eq!(r.verify(&t, NOW).unwrap_err(), Denial::Malformed);
+    let t = hs256_raw(b"hs-secret-for-tests", json!({"alg": "HS256", "crit": ["exp"]}), json!({"exp": NOW + 5}));
+    assert_eq!(r.verify(&t, NOW).unwrap_err(), Denial::UnsupportedCritical);
+}
