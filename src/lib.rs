@@ -1,1 +1,14 @@
+//! oauth-filter: the proxy-wasm adapter. It reads what the host knows, asks the core, and
+//! carries out the decision. Nothing here decides.
 
+mod host;
+mod http;
+mod root;
+
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    // Also installs the SDK's panic hook, which logs a panic at critical level.
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| Box::new(root::Root::default()));
+}}

@@ -52,8 +52,69 @@ impl Request {
     }
 }
 
+/// Reads a header map in the proxy-wasm wire format (count, then (name, value) sizes, then
+/// NUL-terminated names and values). None if the bytes do not hold such a map. Names that
+/// are not UTF-8 are dropped; values stay bytes.
+pub fn deserialize_pairs(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let word = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(u32::from_le_bytes(b) as usize)
+    };
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let count = word(0)?;
+    let mut data = count.checked_mul(8)?.checked_add(4)?;
+    if data > bytes.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let (ks, vs) = (word(4 + i * 8)?, word(8 + i * 8)?);
+        let key = bytes.get(data..data.checked_add(ks)?)?;
+        data = data.checked_add(ks)?.checked_add(1)?;
+        let value = bytes.get(data..data.checked_add(vs)?)?;
+        data = data.checked_add(vs)?.checked_add(1)?;
+        if let Ok(k) = std::str::from_utf8(key) {
+            out.push((k.to_string(), value.to_vec()));
+        }
+    }
+    Some(out)
+}
+
+/// Writes header pairs in the proxy-wasm wire format.
+pub fn serialize_pairs(pairs: &[(String, String)]) -> Vec<u8> {
+    let size = 4 + pairs.iter().map(|(k, v)| 10 + k.len() + v.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wire_format_round_trips_and_never_panics() {
+        let pairs = vec![("a".to_string(), "1".to_string()), (":path".to_string(), "/x".to_string())];
+        let bytes = serialize_pairs(&pairs);
+        let back = deserialize_pairs(&bytes).unwrap();
+        assert_eq!(back, vec![("a".to_string(), b"1".to_vec()), (":path".to_string(), b"/x".to_vec())]);
+        for cut in 0..bytes.len() {
+            let _ = deserialize_pairs(&bytes[..cut]);
+        }
+        assert_eq!(deserialize_pairs(&[255, 255, 255, 255]), None);
+        assert_eq!(deserialize_pairs(&[1, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]), None);
+    }
+
     use super::*;
 
     fn req(pairs: &[(&str, &[u8])]) -> Request {

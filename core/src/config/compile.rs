@@ -106,8 +106,7 @@ fn jwt_keys(path: &str, settings: Value) -> Res<Vec<VerifyKey>> {
             let mut keys = Vec::new();
             for (i, item) in items.into_iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                let s: RawKeySetting =
-                    serde_json::from_value(item).map_err(|e| ConfigError::from_serde(p.clone(), &e))?;
+                let s: RawKeySetting = from_value(&p, item)?;
                 let Some(alg) = Alg::parse(&s.alg) else {
                     return err(format!("{p}.alg"), format!("unsupported algorithm `{}`", s.alg));
                 };
@@ -135,6 +134,15 @@ fn jwt_keys(path: &str, settings: Value) -> Res<Vec<VerifyKey>> {
         }
         _ => err(path, "expected a list of {alg, key}, {\"secret\": …} or a JWKS {\"keys\": [...]}"),
     }
+}
+
+/// Deserializes a nested JSON value, with the error's path below `path`.
+fn from_value<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Res<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let inner = e.path().to_string();
+        let full = if inner == "." { path.to_string() } else { format!("{path}.{inner}") };
+        ConfigError::from_serde(full, e.inner())
+    })
 }
 
 fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<Policy> {

@@ -58,6 +58,11 @@ impl Config {
         compile::compile(raw)
     }
 
+    /// Whether any rule matches on the route name (so the host must be asked for it).
+    pub fn uses_route_names(&self) -> bool {
+        self.routes.iter().any(|r| r.route_name.is_some())
+    }
+
     pub fn policy_index(&self, name: &str) -> Option<usize> {
         self.policies.iter().position(|p| p.name == name)
     }

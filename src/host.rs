@@ -1,0 +1,113 @@
+//! The host calls the filter makes, over the raw proxy-wasm ABI. The SDK's own wrappers panic
+//! on a status they did not expect, or on a non-UTF-8 header value; these return what the
+//! host said and never panic.
+
+use std::ptr::null_mut;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_replace_header_map_value(map: u32, k: *const u8, ks: usize, v: *const u8, vs: usize) -> u32;
+    fn proxy_remove_header_map_value(map: u32, k: *const u8, ks: usize) -> u32;
+    fn proxy_get_property(path: *const u8, ps: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+    fn proxy_send_local_response(
+        status: u32,
+        details: *const u8,
+        details_size: usize,
+        body: *const u8,
+        body_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+}
+
+const OK: u32 = 0;
+const REQUEST_HEADERS: u32 = 0;
+const PLUGIN_CONFIGURATION: u32 = 7;
+
+/// Takes ownership of a host-allocated buffer (allocated through `proxy_on_memory_allocate`).
+fn take(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() || size == 0 {
+        return Vec::new();
+    }
+    // SAFETY: the host filled `data` with `size` bytes it allocated through the SDK's
+    // `proxy_on_memory_allocate`, which hands out a boxed slice of exactly `size` bytes.
+    unsafe { Vec::from_raw_parts(data, size, size) }
+}
+
+/// The request headers, values as bytes; empty if the host refuses.
+pub fn request_headers() -> Vec<(String, Vec<u8>)> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: the out-pointers are valid for writes for the duration of the call.
+    let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
+    let bytes = take(data, size);
+    if status != OK {
+        return Vec::new();
+    }
+    oauth_core::request::deserialize_pairs(&bytes).unwrap_or_default()
+}
+
+pub fn set_request_header(name: &str, value: &str) -> bool {
+    // SAFETY: pointers and lengths come from live slices.
+    unsafe {
+        proxy_replace_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+            == OK
+    }
+}
+
+pub fn remove_request_header(name: &str) -> bool {
+    // SAFETY: pointer and length come from a live slice.
+    unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) == OK }
+}
+
+/// A property by path (e.g. ["xds", "route_name"]); None when absent or refused.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let joined = path.join("\0");
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: as above.
+    let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    let bytes = take(data, size);
+    (status == OK && !bytes.is_empty()).then_some(bytes)
+}
+
+/// A property that is a UTF-8 string.
+pub fn property_string(path: &[&str]) -> Option<String> {
+    property(path).and_then(|b| String::from_utf8(b).ok())
+}
+
+pub fn plugin_configuration() -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: as above.
+    let status = unsafe { proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, usize::MAX, &mut data, &mut size) };
+    let bytes = take(data, size);
+    (status == OK).then_some(bytes)
+}
+
+/// The host's clock, in seconds since the epoch (0 if the host refuses, which makes every
+/// token with an `iat` look issued in the future: refused, never accepted).
+pub fn now_secs() -> u64 {
+    let mut nanos = 0u64;
+    // SAFETY: as above.
+    let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
+    if status == OK { nanos / 1_000_000_000 } else { 0 }
+}
+
+pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str, details: &str) -> bool {
+    let pairs = oauth_core::request::serialize_pairs(headers);
+    // SAFETY: pointers and lengths come from live slices.
+    unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            pairs.as_ptr(),
+            pairs.len(),
+            -1,
+        ) == OK
+    }
+}

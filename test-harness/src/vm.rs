@@ -1,0 +1,376 @@
+//! One VM = one Envoy worker: an instance of the built `.wasm` with its root context.
+//! Requests run as scenarios; outcomes are read from the host state.
+
+use crate::state::{Clock, ForeignFn, HostState, HttpCall, LocalReply, Shared};
+use crate::{abi, wasi};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc};
+
+pub const ROOT_ID: u32 = 1;
+
+/// The compiled module, once per test process.
+fn compiled() -> &'static (Engine, Module) {
+    static CELL: OnceLock<(Engine, Module)> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let path = std::env::var("OAUTH_FILTER_WASM").unwrap_or_else(|_| {
+            format!("{}/../target/wasm32-wasip1/release/oauth_filter.wasm", env!("CARGO_MANIFEST_DIR"))
+        });
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("cannot read {path}: {e} (run `make build` first)"));
+        let mut config = Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::None);
+        let engine = Engine::new(&config).unwrap_or_else(|e| panic!("engine: {e}"));
+        let module = Module::new(&engine, bytes).unwrap_or_else(|e| panic!("module: {e}"));
+        (engine, module)
+    })
+}
+
+/// One Envoy process: a clock and shared data for all its VMs (workers).
+#[derive(Clone)]
+pub struct Host {
+    pub clock: Clock,
+    pub shared: Arc<Mutex<Shared>>,
+    foreign: Arc<HashMap<String, ForeignFn>>,
+    vms: Arc<Mutex<usize>>,
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host::new()
+    }
+}
+
+impl Host {
+    /// A host whose clock starts at a fixed instant (2027-01-15).
+    pub fn new() -> Host {
+        Host::at(1_800_000_000)
+    }
+
+    pub fn at(secs: u64) -> Host {
+        Host {
+            clock: Clock::at_secs(secs),
+            shared: Arc::default(),
+            foreign: Arc::new(HashMap::new()),
+            vms: Arc::default(),
+        }
+    }
+
+    /// Offers a foreign function (as Envoy offers `verify_signature`); before any VM starts.
+    pub fn with_foreign(mut self, name: &str, f: ForeignFn) -> Host {
+        let mut map: HashMap<String, ForeignFn> = HashMap::new();
+        if let Some(old) = Arc::get_mut(&mut self.foreign) {
+            map.extend(old.drain());
+        }
+        map.insert(name.to_string(), f);
+        self.foreign = Arc::new(map);
+        self
+    }
+
+    /// Starts a VM and configures its root context. Err carries the VM's log when
+    /// `on_configure` refused the configuration.
+    pub fn vm(&self, config: &str) -> Result<Vm, Vm> {
+        let index = {
+            let mut n = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+            *n += 1;
+            *n - 1
+        };
+        let (engine, module) = compiled();
+        let state = HostState::new(index, self.clock.clone(), self.shared.clone(), self.foreign.clone());
+        let mut store = Store::new(engine, state);
+        let mut linker = Linker::new(engine);
+        abi::link(&mut linker).unwrap_or_else(|e| panic!("link: {e}"));
+        wasi::link(&mut linker).unwrap_or_else(|e| panic!("link: {e}"));
+        linker.define_unknown_imports_as_traps(module).unwrap_or_else(|e| panic!("link: {e}"));
+        let instance = linker.instantiate(&mut store, module).unwrap_or_else(|e| panic!("instantiate: {e}"));
+        let mut vm = Vm { store, instance, next_context: ROOT_ID + 1 };
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut vm.store, "_initialize") {
+            let r = init.call(&mut vm.store, ());
+            vm.trap_check(r);
+        }
+        vm.store.data_mut().plugin_config = config.as_bytes().to_vec();
+        vm.call2("proxy_on_context_create", ROOT_ID as i32, 0);
+        let started = vm.call_ii_i("proxy_on_vm_start", ROOT_ID as i32, 0);
+        let size = config.len() as i32;
+        let configured = vm.call_ii_i("proxy_on_configure", ROOT_ID as i32, size);
+        if started != 0 && configured != 0 { Ok(vm) } else { Err(vm) }
+    }
+}
+
+pub struct Vm {
+    store: Store<HostState>,
+    instance: Instance,
+    next_context: u32,
+}
+
+/// What became of a request.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The filter let it go upstream with these headers.
+    Forwarded { headers: Vec<(String, Vec<u8>)> },
+    /// The filter answered itself.
+    Local(LocalReply),
+    /// The filter paused it (waiting for an HTTP call or the shared store).
+    Paused { context: u32 },
+}
+
+impl Outcome {
+    pub fn status(&self) -> u32 {
+        match self {
+            Outcome::Forwarded { .. } => 200,
+            Outcome::Local(r) => r.status,
+            Outcome::Paused { .. } => 0,
+        }
+    }
+
+    pub fn is_forwarded(&self) -> bool {
+        matches!(self, Outcome::Forwarded { .. })
+    }
+
+    /// A header of the local reply.
+    pub fn reply_header(&self, name: &str) -> Option<String> {
+        match self {
+            Outcome::Local(r) => r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn reply_json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Local(r) => serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// A header as it goes upstream (only for a forwarded request).
+    pub fn upstream(&self, name: &str) -> Option<String> {
+        match self {
+            Outcome::Forwarded { headers } => {
+                headers.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn upstream_count(&self, name: &str) -> usize {
+        match self {
+            Outcome::Forwarded { headers } => headers.iter().filter(|(k, _)| k == name).count(),
+            _ => 0,
+        }
+    }
+}
+
+/// A request to run through the filter.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub route_name: Option<String>,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn get(path: &str) -> Request {
+        Request::new("GET", path)
+    }
+
+    pub fn new(method: &str, path: &str) -> Request {
+        Request {
+            headers: vec![
+                (":method".into(), method.as_bytes().to_vec()),
+                (":path".into(), path.as_bytes().to_vec()),
+                (":authority".into(), b"api.test".to_vec()),
+                (":scheme".into(), b"http".to_vec()),
+            ],
+            ..Default::default()
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Request {
+        self.headers.push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Request {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    pub fn authority(mut self, host: &str) -> Request {
+        self.headers.retain(|(k, _)| k != ":authority");
+        self.header(":authority", host)
+    }
+
+    pub fn route_name(mut self, name: &str) -> Request {
+        self.route_name = Some(name.into());
+        self
+    }
+
+    /// `filter_metadata.<namespace>.<key>` on the route.
+    pub fn metadata(mut self, namespace: &str, key: &str, value: &str) -> Request {
+        self.metadata.push((format!("{namespace}\0{key}"), value.into()));
+        self
+    }
+}
+
+impl Vm {
+    pub fn state(&self) -> &HostState {
+        self.store.data()
+    }
+
+    pub fn logs(&self) -> &[(u32, String)] {
+        &self.store.data().logs
+    }
+
+    /// Every log line joined, for `contains` checks.
+    pub fn log_text(&self) -> String {
+        self.logs().iter().map(|(l, m)| format!("[{l}] {m}\n")).collect()
+    }
+
+    pub fn calls(&self) -> &[HttpCall] {
+        &self.store.data().calls
+    }
+
+    pub fn metric(&self, name: &str) -> Option<i64> {
+        self.store.data().metrics.iter().find(|m| m.name == name).map(|m| m.value)
+    }
+
+    fn trap_check<T>(&self, r: wasmtime::Result<T>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => panic!("the VM trapped: {e:?}\n--- VM log ---\n{}", self.log_text()),
+        }
+    }
+
+    fn func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str) -> TypedFunc<P, R> {
+        self.instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .unwrap_or_else(|e| panic!("export {name}: {e}"))
+    }
+
+    fn call2(&mut self, name: &str, a: i32, b: i32) {
+        let f = self.func::<(i32, i32), ()>(name);
+        let r = f.call(&mut self.store, (a, b));
+        self.trap_check(r)
+    }
+
+    fn call1(&mut self, name: &str, a: i32) {
+        let f = self.func::<i32, ()>(name);
+        let r = f.call(&mut self.store, a);
+        self.trap_check(r)
+    }
+
+    fn call_ii_i(&mut self, name: &str, a: i32, b: i32) -> i32 {
+        self.store.data_mut().effective_context = a as u32;
+        let f = self.func::<(i32, i32), i32>(name);
+        let r = f.call(&mut self.store, (a, b));
+        self.trap_check(r)
+    }
+
+    /// Runs the request's headers through the filter.
+    pub fn send(&mut self, req: Request) -> Outcome {
+        let ctx = self.next_context;
+        self.next_context += 1;
+        {
+            let s = self.store.data_mut();
+            s.request_headers = req.headers.clone();
+            s.local_reply = None;
+            s.continued = false;
+            s.properties.clear();
+            if let Some(name) = &req.route_name {
+                s.properties.insert("xds\0route_name".into(), name.as_bytes().to_vec());
+            }
+            for (path, value) in &req.metadata {
+                s.properties.insert(format!("xds\0route_metadata\0filter_metadata\0{path}"), value.as_bytes().to_vec());
+            }
+            s.effective_context = ctx;
+        }
+        self.call2("proxy_on_context_create", ctx as i32, ROOT_ID as i32);
+        let n = req.headers.len() as i32;
+        let f = self.func::<(i32, i32, i32), i32>("proxy_on_request_headers");
+        let r = f.call(&mut self.store, (ctx as i32, n, 1));
+        let action = self.trap_check(r);
+        let outcome = self.outcome(ctx, action == 0);
+        if !matches!(outcome, Outcome::Paused { .. }) {
+            self.finish(ctx);
+        }
+        outcome
+    }
+
+    fn outcome(&mut self, ctx: u32, continued: bool) -> Outcome {
+        let s = self.store.data();
+        if let Some(reply) = &s.local_reply {
+            return Outcome::Local(reply.clone());
+        }
+        if continued || s.continued {
+            return Outcome::Forwarded { headers: s.request_headers.clone() };
+        }
+        Outcome::Paused { context: ctx }
+    }
+
+    fn finish(&mut self, ctx: u32) {
+        let f = self.func::<i32, i32>("proxy_on_done");
+        let r = f.call(&mut self.store, ctx as i32);
+        self.trap_check(r);
+        self.call1("proxy_on_log", ctx as i32);
+        self.call1("proxy_on_delete", ctx as i32);
+    }
+
+    /// Answers the HTTP call `token` and returns what became of the request that made it
+    /// (for a call made by the root context, the outcome is `Paused { context: ROOT_ID }`).
+    pub fn answer(&mut self, token: u32, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Outcome {
+        let Some(call) = self.calls().iter().find(|c| c.token == token).cloned() else {
+            panic!("no HTTP call with token {token}")
+        };
+        let mut all: Vec<(String, String)> = vec![(":status".into(), status.to_string())];
+        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let n = all.len() as i32;
+        {
+            let s = self.store.data_mut();
+            s.call_answer = Some((all, body.to_vec()));
+            s.local_reply = None;
+            s.continued = false;
+            s.effective_context = call.context_id;
+        }
+        let f = self.func::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response");
+        let r = f.call(&mut self.store, (call.context_id as i32, token as i32, n, body.len() as i32, 0));
+        self.store.data_mut().call_answer = None;
+        self.trap_check(r);
+        let outcome = self.outcome(call.context_id, false);
+        if call.context_id != ROOT_ID && !matches!(outcome, Outcome::Paused { .. }) {
+            self.finish(call.context_id);
+        }
+        outcome
+    }
+
+    /// The call failed without an answer (reset, timeout): Envoy reports 0 headers, no body.
+    pub fn fail_call(&mut self, token: u32) -> Outcome {
+        let Some(call) = self.calls().iter().find(|c| c.token == token).cloned() else {
+            panic!("no HTTP call with token {token}")
+        };
+        {
+            let s = self.store.data_mut();
+            s.call_answer = None;
+            s.local_reply = None;
+            s.continued = false;
+            s.effective_context = call.context_id;
+        }
+        let f = self.func::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response");
+        let r = f.call(&mut self.store, (call.context_id as i32, token as i32, 0, 0, 0));
+        self.trap_check(r);
+        let outcome = self.outcome(call.context_id, false);
+        if call.context_id != ROOT_ID && !matches!(outcome, Outcome::Paused { .. }) {
+            self.finish(call.context_id);
+        }
+        outcome
+    }
+
+    /// One timer tick of the root context.
+    pub fn tick(&mut self) {
+        self.store.data_mut().effective_context = ROOT_ID;
+        self.call1("proxy_on_tick", ROOT_ID as i32);
+    }
+
+    /// The paused request `context`, if it has since been resumed or answered.
+    pub fn poll(&mut self, context: u32) -> Outcome {
+        self.outcome(context, false)
+    }
+}

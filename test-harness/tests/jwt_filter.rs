@@ -1,0 +1,225 @@
+//! Scenarios against the built .wasm: JWT validation, outcomes, upstream headers, routing.
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use test_harness::{Host, Outcome, Request, Vm};
+
+fn config() -> Value {
+    json!({
+        "oauth_servers": {
+            "local": {"token_strategy": {"name": "jwt", "settings": all_settings(), "leeway": 5}},
+            "strict": {"token_strategy": {"name": "jwt", "settings": [{"alg": "ES256", "key": fixture("ec256.pub")}],
+                        "issuers": ["https://issuer.test"], "audiences": ["orders"]}}
+        },
+        "policies": {
+            "api": {"oauth_server": "local", "realm": "api",
+                    "claim_to_headers": [{"header_name": "x-user-roles", "claim_name": "realm_access.roles"}],
+                    "custom_claims_forward": ["email"]},
+            "hidden": {"oauth_server": "local", "hide_credentials": true},
+            "by-query": {"oauth_server": "local", "hide_credentials": true, "token_sources": [{"query": "access_token"}]},
+            "by-cookie": {"oauth_server": "local", "hide_credentials": true, "token_sources": [{"cookie": "at"}]},
+            "orders": {"oauth_server": "strict"},
+            "open": {"public": true}
+        },
+        "routes": [
+            {"path_prefix": "/public", "policy": "open"},
+            {"route_name": "orders-route", "policy": "orders"},
+            {"path_prefix": "/hidden", "policy": "hidden"},
+            {"path_prefix": "/q", "policy": "by-query"},
+            {"path_prefix": "/c", "policy": "by-cookie"}
+        ],
+        "default_policy": "api"
+    })
+}
+
+fn vm() -> (Host, Vm) {
+    let host = Host::at(NOW);
+    let vm = host.vm(&config().to_string()).unwrap_or_else(|vm| panic!("configure failed:\n{}", vm.log_text()));
+    (host, vm)
+}
+
+fn token(alg: &str) -> String {
+    sign(alg, None, claims(json!({"sub": "alice", "scope": "read write", "client_id": "app1",
+        "email": "a@x.io", "realm_access": {"roles": ["admin", "dev"]}})).with_issuer("https://issuer.test").with_jwt_id("j1"))
+}
+
+fn challenge(o: &Outcome) -> String {
+    o.reply_header("www-authenticate").unwrap_or_default()
+}
+
+#[test]
+fn valid_tokens_of_each_family_pass_with_credential_headers() {
+    let (_h, mut vm) = vm();
+    for alg in ["HS256", "RS256", "ES256", "EdDSA", "PS384", "ES384"] {
+        let out = vm.send(Request::get("/orders").bearer(&token(alg)));
+        assert!(out.is_forwarded(), "{alg}: {out:?}");
+        assert_eq!(out.upstream("x-credential-sub").as_deref(), Some("alice"));
+        assert_eq!(out.upstream("x-credential-iss").as_deref(), Some("https://issuer.test"));
+        assert_eq!(out.upstream("x-credential-scope").as_deref(), Some("read write"));
+        assert_eq!(out.upstream("x-credential-client-id").as_deref(), Some("app1"));
+        assert_eq!(out.upstream("x-credential-jti").as_deref(), Some("j1"));
+        assert_eq!(out.upstream("x-credential-exp"), Some((NOW + 600).to_string()));
+        assert_eq!(out.upstream("x-credential-iat"), Some(NOW.to_string()));
+        assert_eq!(out.upstream("x-user-roles").as_deref(), Some("admin,dev"));
+        assert_eq!(out.upstream("x-credential-email").as_deref(), Some("a@x.io"));
+        // Without hide_credentials the token goes on.
+        assert!(out.upstream("authorization").is_some());
+    }
+}
+
+#[test]
+fn missing_token_gets_a_bare_challenge() {
+    let (_h, mut vm) = vm();
+    let out = vm.send(Request::get("/x"));
+    assert_eq!(out.status(), 401);
+    assert_eq!(challenge(&out), "Bearer realm=\"api\"");
+    let out = vm.send(Request::get("/x").header("authorization", "Basic dXNlcjpwYXNz"));
+    assert_eq!(challenge(&out), "Bearer realm=\"api\"");
+}
+
+#[test]
+fn invalid_tokens_get_invalid_token_with_a_description() {
+    let (_h, mut vm) = vm();
+    let expired = {
+        let mut c = claims(json!({}));
+        c.expires_at = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(NOW - 60));
+        c.issued_at = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(NOW - 120));
+        sign("RS256", None, c)
+    };
+    let cases = [
+        (expired, "the access token expired"),
+        (sign("RS256-other", None, claims(json!({}))), "the token's signature is invalid"),
+        (forge(json!({"alg": "none"}), json!({"sub": "x"}), ""), "unsigned tokens are not accepted"),
+        ("not-a-jwt".to_string(), "the access token is malformed"),
+    ];
+    for (t, description) in cases {
+        let out = vm.send(Request::get("/x").bearer(&t));
+        assert_eq!(out.status(), 401, "{description}");
+        assert_eq!(
+            challenge(&out),
+            format!("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{description}\"")
+        );
+        assert_eq!(out.reply_json()["error"], "invalid_token");
+        assert_eq!(out.reply_json()["error_description"], description);
+    }
+}
+
+#[test]
+fn the_host_clock_decides_expiry() {
+    let (host, mut vm) = vm();
+    let t = token("ES256");
+    assert!(vm.send(Request::get("/x").bearer(&t)).is_forwarded());
+    host.clock.advance_secs(600 + 5); // exp + leeway: still good
+    assert!(vm.send(Request::get("/x").bearer(&t)).is_forwarded());
+    host.clock.advance_secs(1);
+    assert_eq!(vm.send(Request::get("/x").bearer(&t)).status(), 401);
+}
+
+#[test]
+fn spoofed_identity_headers_are_removed_everywhere() {
+    let (_h, mut vm) = vm();
+    let spoof = |r: Request| {
+        r.header("x-credential-sub", "mallory")
+            .header("X-Consumer-ID", "admin")
+            .header("x-anonymous-consumer", "false")
+            .header("x-user-roles", "root")
+    };
+    let out = vm.send(spoof(Request::get("/public/page")));
+    assert!(out.is_forwarded());
+    for h in ["x-credential-sub", "x-consumer-id", "x-anonymous-consumer", "x-user-roles"] {
+        assert_eq!(out.upstream(h), None, "{h}");
+    }
+    let out = vm.send(spoof(Request::get("/x").bearer(&token("HS256"))));
+    assert_eq!(out.upstream("x-credential-sub").as_deref(), Some("alice"));
+    assert_eq!(out.upstream_count("x-credential-sub"), 1);
+    assert_eq!(out.upstream("x-consumer-id"), None);
+    assert_eq!(out.upstream("x-user-roles").as_deref(), Some("admin,dev"));
+}
+
+#[test]
+fn hide_credentials_for_header_query_and_cookie() {
+    let (_h, mut vm) = vm();
+    let t = token("HS256");
+    let out = vm.send(Request::get("/hidden").bearer(&t));
+    assert!(out.is_forwarded());
+    assert_eq!(out.upstream("authorization"), None);
+    let out = vm.send(Request::get(&format!("/q/items?a=1&access_token={t}&b=2")));
+    assert_eq!(out.upstream(":path").as_deref(), Some("/q/items?a=1&b=2"));
+    let out = vm.send(Request::get("/c").header("cookie", format!("s=1; at={t}")));
+    assert_eq!(out.upstream("cookie").as_deref(), Some("s=1"));
+    // The query policy ignores the Authorization header.
+    assert_eq!(vm.send(Request::get("/q").bearer(&t)).status(), 401);
+}
+
+#[test]
+fn policy_by_route_name_and_by_route_metadata() {
+    let (_h, mut vm) = vm();
+    let strict_ok = sign("ES256", None, claims(json!({})).with_issuer("https://issuer.test").with_audience("orders"));
+    let hs = token("HS256");
+    // Route name → the strict policy: HS256 is not among its keys, its audience is required.
+    let out = vm.send(Request::get("/any").route_name("orders-route").bearer(&hs));
+    assert_eq!(out.status(), 401);
+    assert!(vm.send(Request::get("/any").route_name("orders-route").bearer(&strict_ok)).is_forwarded());
+    // Route metadata wins over rules: /public would be open, metadata makes it "orders".
+    let out = vm.send(Request::get("/public").metadata("oauth_filter", "policy", "orders"));
+    assert_eq!(out.status(), 401);
+    let out = vm.send(Request::get("/x").metadata("oauth_filter", "policy", "open"));
+    assert!(out.is_forwarded());
+    // An unknown policy named by the host: refused, not waved through.
+    let out = vm.send(Request::get("/public").metadata("oauth_filter", "policy", "nope"));
+    assert_eq!(out.status(), 403);
+}
+
+#[test]
+fn two_tokens_are_a_bad_request() {
+    let (_h, mut vm) = vm();
+    let t = token("HS256");
+    let out = vm.send(Request::get("/x").bearer(&t).bearer(&t));
+    assert_eq!(out.status(), 400);
+    assert!(challenge(&out).contains("error=\"invalid_request\""));
+}
+
+#[test]
+fn bad_configurations_are_refused_with_one_line_naming_the_field() {
+    let host = Host::at(NOW);
+    let secret = "very-secret-value-123";
+    let cases = [
+        (json!({"policies": {"p": {"oauth_server": "nope"}}}), "policies.p.oauth_server"),
+        (json!({"unknown_field": 1}), "unknown field `unknown_field`"),
+        (json!({"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": secret, "extra": 1}]}}}}),
+            "oauth_servers.s.token_strategy.settings[0]"),
+        (json!({"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "RS256", "key": secret}]}}}}),
+            "oauth_servers.s.token_strategy.settings[0].key"),
+        (json!({"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": {"secret": 12345}}}}}),
+            "oauth_servers.s.token_strategy.settings.secret"),
+        (json!({"routes": [{"path_regex": "(", "policy": "p"}], "policies": {"p": {"public": true}}}), "routes[0].path_regex"),
+        (json!({"default_policy": "missing"}), "default_policy"),
+        (json!({"policies": {"p": {"public": true, "realm": "a\"b"}}}), "policies.p.realm"),
+    ];
+    for (cfg, field) in cases {
+        let vm = match host.vm(&cfg.to_string()) {
+            Ok(_) => panic!("accepted: {cfg}"),
+            Err(vm) => vm,
+        };
+        let errors: Vec<_> = vm.logs().iter().filter(|(l, _)| *l >= 4).collect();
+        assert_eq!(errors.len(), 1, "{cfg}: {:?}", vm.logs());
+        assert!(errors[0].1.contains(field), "{}: wanted {field}", errors[0].1);
+        assert!(!vm.log_text().contains(secret));
+    }
+    let vm = host.vm("not json").err().unwrap();
+    assert!(vm.log_text().contains("invalid configuration"));
+    let vm = host.vm(&json!({"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": 5}]}}}}).to_string()).err().unwrap();
+    assert!(vm.log_text().contains("settings[0].key"), "{}", vm.log_text());
+}
+
+#[test]
+fn no_policy_means_refused() {
+    let host = Host::at(NOW);
+    let mut vm = host.vm(&json!({"policies": {"p": {"public": true}}, "routes": [{"path_prefix": "/open", "policy": "p"}]}).to_string())
+        .unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    assert!(vm.send(Request::get("/open/x")).is_forwarded());
+    assert_eq!(vm.send(Request::get("/other")).status(), 403);
+}
