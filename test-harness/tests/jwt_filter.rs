@@ -1,5 +1,7 @@
 //! Scenarios against the built .wasm: JWT validation, outcomes, upstream headers, routing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 

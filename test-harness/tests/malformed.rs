@@ -1,6 +1,8 @@
 //! A corpus of malformed tokens and headers through the .wasm: never a trap, always the
 //! documented status.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 

@@ -1,6 +1,8 @@
 //! Test helpers: the fixture keys and token minting with jwt-simple.
 #![allow(dead_code)]
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;

