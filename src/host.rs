@@ -12,6 +12,11 @@ extern "C" {
     fn proxy_get_property(path: *const u8, ps: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+    fn proxy_get_shared_data(k: *const u8, ks: usize, data: *mut *mut u8, size: *mut usize, cas: *mut u32) -> u32;
+    fn proxy_set_shared_data(k: *const u8, ks: usize, v: *const u8, vs: usize, cas: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_continue_stream(stream: u32) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_send_local_response(
         status: u32,
         details: *const u8,
@@ -25,7 +30,10 @@ extern "C" {
 }
 
 const OK: u32 = 0;
+const CAS_MISMATCH: u32 = 8;
 const REQUEST_HEADERS: u32 = 0;
+const CALL_RESPONSE_HEADERS: u32 = 6;
+const CALL_RESPONSE_BODY: u32 = 4;
 const PLUGIN_CONFIGURATION: u32 = 7;
 
 /// Takes ownership of a host-allocated buffer (allocated through `proxy_on_memory_allocate`).
@@ -40,9 +48,27 @@ fn take(data: *mut u8, size: usize) -> Vec<u8> {
 
 /// The request headers, values as bytes; empty if the host refuses.
 pub fn request_headers() -> Vec<(String, Vec<u8>)> {
+    header_map(REQUEST_HEADERS)
+}
+
+/// The status of the HTTP call answer being delivered (0 when there is none: reset, timeout).
+pub fn call_response_status() -> u32 {
+    header_map(CALL_RESPONSE_HEADERS)
+        .iter()
+        .find(|(k, _)| k == ":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The body of the HTTP call answer being delivered, at most `max` bytes.
+pub fn call_response_body(size: usize, max: usize) -> Vec<u8> {
+    buffer(CALL_RESPONSE_BODY, size.min(max)).unwrap_or_default()
+}
+
+fn header_map(map: u32) -> Vec<(String, Vec<u8>)> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: the out-pointers are valid for writes for the duration of the call.
-    let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
+    let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
     let bytes = take(data, size);
     if status != OK {
         return Vec::new();
@@ -79,20 +105,71 @@ pub fn property_string(path: &[&str]) -> Option<String> {
 }
 
 pub fn plugin_configuration() -> Option<Vec<u8>> {
+    buffer(PLUGIN_CONFIGURATION, usize::MAX)
+}
+
+fn buffer(kind: u32, max: usize) -> Option<Vec<u8>> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: as above.
-    let status = unsafe { proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, usize::MAX, &mut data, &mut size) };
+    let status = unsafe { proxy_get_buffer_bytes(kind, 0, max, &mut data, &mut size) };
     let bytes = take(data, size);
     (status == OK).then_some(bytes)
+}
+
+/// A shared-data value and its CAS token; None when absent.
+pub fn get_shared(key: &str) -> Option<(Vec<u8>, u32)> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
+    // SAFETY: as above.
+    let status = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    let bytes = take(data, size);
+    (status == OK).then_some((bytes, cas))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetShared {
+    Done,
+    CasMismatch,
+    Failed,
+}
+
+/// Writes a shared-data value; `cas` 0 writes unconditionally.
+pub fn set_shared(key: &str, value: &[u8], cas: u32) -> SetShared {
+    // SAFETY: pointers and lengths come from live slices.
+    match unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) } {
+        OK => SetShared::Done,
+        CAS_MISMATCH => SetShared::CasMismatch,
+        _ => SetShared::Failed,
+    }
+}
+
+/// Makes `context_id` the target of the following calls (to act on a paused request).
+pub fn set_effective_context(context_id: u32) -> bool {
+    // SAFETY: no pointers.
+    unsafe { proxy_set_effective_context(context_id) == OK }
+}
+
+/// Lets the current (paused) request go on upstream.
+pub fn resume_request() -> bool {
+    // SAFETY: no pointers.
+    unsafe { proxy_continue_stream(0) == OK }
+}
+
+pub fn set_tick_period_ms(ms: u32) -> bool {
+    // SAFETY: no pointers.
+    unsafe { proxy_set_tick_period_milliseconds(ms) == OK }
 }
 
 /// The host's clock, in seconds since the epoch (0 if the host refuses, which makes every
 /// token with an `iat` look issued in the future: refused, never accepted).
 pub fn now_secs() -> u64 {
+    now_millis() / 1000
+}
+
+pub fn now_millis() -> u64 {
     let mut nanos = 0u64;
     // SAFETY: as above.
     let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
-    if status == OK { nanos / 1_000_000_000 } else { 0 }
+    if status == OK { nanos / 1_000_000 } else { 0 }
 }
 
 pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str, details: &str) -> bool {

@@ -1,9 +1,12 @@
 //! oauth-filter: the proxy-wasm adapter. It reads what the host knows, asks the core, and
 //! carries out the decision. Nothing here decides.
 
+mod apply;
 mod host;
 mod http;
+mod keys;
 mod root;
+mod worker;
 
 use proxy_wasm::types::LogLevel;
 

@@ -1,18 +1,46 @@
-//! The root context: one per worker VM. Parses and compiles the plugin configuration.
+//! The root context: one per worker VM. Compiles the configuration, drives key fetches on its
+//! tick, and receives the answers to its calls.
 
-use crate::host;
+use crate::host::{self, SetShared};
 use crate::http::Http;
+use crate::keys;
+use crate::worker::Worker;
 use oauth_core::Config;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
+use std::cell::RefCell;
 use std::rc::Rc;
+
+/// Tick period while keys are fetched from an IdP: new keys reach waiting requests this fast.
+const TICK_MS: u32 = 200;
 
 #[derive(Default)]
 pub struct Root {
-    config: Option<Rc<Config>>,
+    worker: Option<Rc<RefCell<Worker>>>,
 }
 
-impl Context for Root {}
+/// A number unique to this VM among all VMs of the Envoy process (for leases).
+fn vm_id() -> u64 {
+    const KEY: &str = "oauth_filter/vm-seq";
+    for _ in 0..16 {
+        let (bytes, cas) = host::get_shared(KEY).unwrap_or_default();
+        let next = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
+        if host::set_shared(KEY, next.to_string().as_bytes(), cas) == SetShared::Done {
+            return next;
+        }
+    }
+    host::now_millis()
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if let Some(w) = &self.worker {
+            if let Ok(mut w) = w.try_borrow_mut() {
+                keys::on_response(&mut w, token_id, body_size);
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -28,7 +56,12 @@ impl RootContext for Root {
                     cfg.policies.len(),
                     cfg.routes.len()
                 );
-                self.config = Some(Rc::new(cfg));
+                let worker = Worker::new(Rc::new(cfg), vm_id());
+                if keys::has_remote(&worker) {
+                    keys::init(&worker);
+                    host::set_tick_period_ms(TICK_MS);
+                }
+                self.worker = Some(Rc::new(RefCell::new(worker)));
                 true
             }
             Err(e) => {
@@ -39,8 +72,16 @@ impl RootContext for Root {
         }
     }
 
+    fn on_tick(&mut self) {
+        if let Some(w) = &self.worker {
+            if let Ok(mut w) = w.try_borrow_mut() {
+                keys::tick(&mut w);
+            }
+        }
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http::new(context_id, self.config.clone())))
+        Some(Box::new(Http::new(context_id, self.worker.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -3,7 +3,32 @@
 
 use crate::config::{Config, Policy, Strategy, DEFAULT_REALM};
 use crate::extract::{self, Found, TokenSource};
+use crate::jwt::VerifyKey;
 use crate::{Denial, Identity, LocalResponse, Request};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+
+/// The keys a worker has fetched, per server index.
+pub trait KeyStore {
+    /// Fetched keys for `server`; None when none may be used (none yet, or older than
+    /// `max_stale`).
+    fn fetched(&self, server: usize) -> Option<&[VerifyKey]>;
+    /// Whether an unknown kid may ask for a refetch for `server` now (cooldown).
+    fn may_refetch(&self, server: usize) -> bool;
+}
+
+/// For configurations without fetched keys.
+pub struct NoFetchedKeys;
+
+impl KeyStore for NoFetchedKeys {
+    fn fetched(&self, _server: usize) -> Option<&[VerifyKey]> {
+        None
+    }
+    fn may_refetch(&self, _server: usize) -> bool {
+        false
+    }
+}
 
 /// Header edits for the request that goes upstream: removals first, then sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +41,14 @@ pub struct UpstreamEdits {
 pub enum Decision {
     Allow { policy: usize, edits: UpstreamEdits },
     Deny { denial: Denial, response: LocalResponse },
+    /// The keys of `server` are missing (first fetch) or lack the token's kid (`refetch`):
+    /// the request waits for a fetch, then is decided again with `may_wait` false.
+    Wait { server: usize, refetch: bool },
+}
+
+enum Check {
+    Denied(Denial),
+    Wait { server: usize, refetch: bool },
 }
 
 /// Prefixes of identity headers that only the filter may set.
@@ -35,41 +68,107 @@ const CREDENTIAL_CLAIMS: [(&str, &str); 9] = [
     ("x-credential-username", "username"),
 ];
 
-pub fn decide(cfg: &Config, req: &Request, now: u64) -> Decision {
+pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Decision {
     let policy_index = match crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req) {
         Ok(i) => i,
-        Err(d) => return deny(d, DEFAULT_REALM),
+        Err(d) => return deny(d, DEFAULT_REALM, ""),
     };
-    let Some(policy) = cfg.policies.get(policy_index) else { return deny(Denial::NoPolicy, DEFAULT_REALM) };
+    let Some(policy) = cfg.policies.get(policy_index) else { return deny(Denial::NoPolicy, DEFAULT_REALM, "") };
     let mut edits = UpstreamEdits { remove: spoofable_headers(cfg, req), set: Vec::new() };
     if policy.public {
         return Decision::Allow { policy: policy_index, edits };
     }
+    let (realm, scope) = (policy.realm.as_str(), policy.scope_challenge.as_str());
     let found = match extract::extract(&policy.sources, req) {
         Ok(Some(f)) => f,
-        Ok(None) => return deny(Denial::MissingToken, &policy.realm),
-        Err(d) => return deny(d, &policy.realm),
+        Ok(None) => return deny(Denial::MissingToken, realm, scope),
+        Err(d) => return deny(d, realm, scope),
     };
-    let Some(server) = policy.server.and_then(|i| cfg.servers.get(i)) else {
-        return deny(Denial::NoPolicy, &policy.realm);
-    };
-    let identity = match &server.strategy {
-        Strategy::Jwt(rules) => rules.verify(&found.token, now),
-    };
-    match identity {
+    match check(cfg, policy, &found.token, now, keys, may_wait) {
         Ok(id) => {
+            if !has_scopes(&id, &policy.required_scopes) {
+                return deny(Denial::InsufficientScope, realm, scope);
+            }
             credential_headers(policy, &id, &mut edits);
             if policy.hide_credentials {
                 hide(&found, req, &mut edits);
             }
             Decision::Allow { policy: policy_index, edits }
         }
-        Err(d) => deny(d, &policy.realm),
+        Err(Check::Denied(d)) => deny(d, realm, scope),
+        Err(Check::Wait { server, refetch }) => Decision::Wait { server, refetch },
     }
 }
 
-fn deny(denial: Denial, realm: &str) -> Decision {
-    Decision::Deny { denial, response: denial.respond(realm) }
+fn deny(denial: Denial, realm: &str, scope: &str) -> Decision {
+    Decision::Deny { denial, response: denial.respond(realm, scope) }
+}
+
+/// The token against the policy's servers: the ones whose issuers name the token's `iss`
+/// first; any server accepting it is enough.
+fn check(cfg: &Config, policy: &Policy, token: &str, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Result<Identity, Check> {
+    let mut first = None;
+    for index in servers_for(cfg, policy, token) {
+        let Some(server) = cfg.servers.get(index) else { continue };
+        let Strategy::Jwt(rules) = &server.strategy;
+        let result = match (&server.remote, keys.fetched(index)) {
+            (None, _) => rules.verify(token, now),
+            (Some(_), Some(fetched)) => match rules.verify_with_keys(token, now, fetched) {
+                Err(Denial::NoMatchingKey) if may_wait && keys.may_refetch(index) => {
+                    return Err(Check::Wait { server: index, refetch: true })
+                }
+                other => other,
+            },
+            (Some(_), None) => match rules.verify(token, now) {
+                Err(Denial::NoMatchingKey) if may_wait => return Err(Check::Wait { server: index, refetch: false }),
+                Err(Denial::NoMatchingKey) => Err(Denial::KeysUnavailable),
+                other => other,
+            },
+        };
+        match result {
+            Ok(id) => return Ok(id),
+            Err(d) => {
+                first.get_or_insert(d);
+            }
+        }
+    }
+    Err(Check::Denied(first.unwrap_or(Denial::NoPolicy)))
+}
+
+/// The policy's servers in the order to try: with several, those whose `issuers` list the
+/// token's (unverified) `iss`, else those without an issuer list, else all.
+fn servers_for(cfg: &Config, policy: &Policy, token: &str) -> Vec<usize> {
+    if policy.servers.len() < 2 {
+        return policy.servers.clone();
+    }
+    let iss = unverified_issuer(token);
+    let issuers_of = |i: &usize| match cfg.servers.get(*i).map(|s| &s.strategy) {
+        Some(Strategy::Jwt(r)) => r.issuers.as_slice(),
+        None => &[],
+    };
+    let named: Vec<usize> =
+        policy.servers.iter().copied().filter(|i| iss.as_ref().is_some_and(|t| issuers_of(i).contains(t))).collect();
+    if !named.is_empty() {
+        return named;
+    }
+    let open: Vec<usize> = policy.servers.iter().copied().filter(|i| issuers_of(i).is_empty()).collect();
+    if open.is_empty() { policy.servers.clone() } else { open }
+}
+
+/// The `iss` of a token's payload, read before any check; only used to choose a server.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(String::from)
+}
+
+fn has_scopes(id: &Identity, required: &[String]) -> bool {
+    if required.is_empty() {
+        return true;
+    }
+    let granted = id.scopes().unwrap_or_default();
+    required.iter().all(|r| granted.split_whitespace().any(|g| g == r))
 }
 
 /// Identity headers present on the client's request, which must not reach the upstream.

@@ -23,6 +23,12 @@ pub enum Denial {
     BadIssuer,
     BadAudience,
     MissingClaim,
+    /// The JOSE `typ` is not the required one (RFC 9068 `at+jwt`).
+    BadType,
+    /// The token is good but lacks a required scope (403, RFC 6750 §3.1).
+    InsufficientScope,
+    /// The keys to check the token cannot be had now (IdP unreachable): 503.
+    KeysUnavailable,
     /// No policy covers the request.
     NoPolicy,
     /// The host named a policy the configuration does not have.
@@ -33,7 +39,8 @@ impl Denial {
     pub fn status(self) -> u32 {
         match self {
             Denial::MultipleTokens => 400,
-            Denial::NoPolicy | Denial::UnknownPolicy => 403,
+            Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope => 403,
+            Denial::KeysUnavailable => 503,
             _ => 401,
         }
     }
@@ -41,8 +48,9 @@ impl Denial {
     /// The RFC 6750 §3.1 error code, if the challenge carries one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy => None,
+            Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable => None,
             Denial::MultipleTokens => Some("invalid_request"),
+            Denial::InsufficientScope => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
     }
@@ -65,6 +73,9 @@ impl Denial {
             Denial::BadIssuer => "bad_issuer",
             Denial::BadAudience => "bad_audience",
             Denial::MissingClaim => "missing_claim",
+            Denial::BadType => "bad_type",
+            Denial::InsufficientScope => "insufficient_scope",
+            Denial::KeysUnavailable => "keys_unavailable",
             Denial::NoPolicy => "no_policy",
             Denial::UnknownPolicy => "unknown_policy",
         }
@@ -87,27 +98,41 @@ impl Denial {
             Denial::BadIssuer => "the token's issuer is not accepted",
             Denial::BadAudience => "the token's audience is not accepted",
             Denial::MissingClaim => "the token lacks a required claim",
+            Denial::BadType => "the token's typ is not accepted",
+            Denial::InsufficientScope => "the token lacks a required scope",
+            Denial::KeysUnavailable => "the keys to check the token cannot be fetched now",
             Denial::NoPolicy => "no policy covers this request",
             Denial::UnknownPolicy => "the route names an unknown policy",
         }
     }
 
-    /// The local reply: status, `WWW-Authenticate` challenge (for 401 and 400) and a JSON body.
-    pub fn respond(self, realm: &str) -> LocalResponse {
+    /// The local reply: status, `WWW-Authenticate` challenge (for 401, 400 and a missing
+    /// scope; `scope` is the policy's required scopes) and a JSON body.
+    pub fn respond(self, realm: &str, scope: &str) -> LocalResponse {
         let status = self.status();
         let code = self.error_code();
-        let mut headers = Vec::with_capacity(2);
-        if status == 401 || status == 400 {
-            let challenge = match code {
+        let mut headers = Vec::with_capacity(3);
+        if status == 401 || status == 400 || self == Denial::InsufficientScope {
+            let mut challenge = match code {
                 None => format!("Bearer realm=\"{realm}\""),
                 Some(code) => format!(
                     "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
                     self.description()
                 ),
             };
+            if self == Denial::InsufficientScope {
+                challenge.push_str(&format!(", scope=\"{scope}\""));
+            }
             headers.push(("www-authenticate".to_string(), challenge));
         }
-        let body_code = code.unwrap_or(if status == 403 { "access_denied" } else { "unauthorized" });
+        if status == 503 {
+            headers.push(("retry-after".to_string(), "5".to_string()));
+        }
+        let body_code = code.unwrap_or(match status {
+            403 => "access_denied",
+            503 => "temporarily_unavailable",
+            _ => "unauthorized",
+        });
         let body = serde_json::json!({ "error": body_code, "error_description": self.description() });
         LocalResponse::json(status, headers, &body)
     }
@@ -119,14 +144,14 @@ mod tests {
 
     #[test]
     fn missing_token_has_a_bare_challenge() {
-        let r = Denial::MissingToken.respond("api");
+        let r = Denial::MissingToken.respond("api", "");
         assert_eq!(r.status, 401);
         assert!(r.headers.contains(&("www-authenticate".into(), "Bearer realm=\"api\"".into())));
     }
 
     #[test]
     fn invalid_token_carries_code_and_description_in_header_and_body() {
-        let r = Denial::Expired.respond("api");
+        let r = Denial::Expired.respond("api", "");
         assert_eq!(r.status, 401);
         let h = &r.headers.iter().find(|(k, _)| k == "www-authenticate").map(|(_, v)| v.clone());
         assert_eq!(
@@ -138,11 +163,24 @@ mod tests {
     }
 
     #[test]
+    fn insufficient_scope_names_the_scopes() {
+        let r = Denial::InsufficientScope.respond("api", "orders:read orders:write");
+        assert_eq!(r.status, 403);
+        assert!(r.headers.contains(&(
+            "www-authenticate".into(),
+            "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"the token lacks a required scope\", scope=\"orders:read orders:write\"".into()
+        )));
+        let r = Denial::KeysUnavailable.respond("api", "");
+        assert_eq!(r.status, 503);
+        assert!(r.body.contains("temporarily_unavailable"));
+    }
+
+    #[test]
     fn descriptions_are_safe_in_a_quoted_string() {
         use Denial::*;
         for d in [MissingToken, MultipleTokens, TokenTooLarge, Malformed, UnsupportedCritical, AlgNone,
             AlgNotAllowed, NoMatchingKey, BadSignature, Expired, NotYetValid, IssuedInFuture,
-            BadIssuer, BadAudience, MissingClaim, NoPolicy, UnknownPolicy] {
+            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, KeysUnavailable, NoPolicy, UnknownPolicy] {
             assert!(!d.description().contains(['"', '\\']));
         }
     }

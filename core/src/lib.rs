@@ -4,15 +4,18 @@
 pub mod authorize;
 pub mod config;
 pub mod denial;
+pub mod duration;
 pub mod extract;
 pub mod identity;
 pub mod jwt;
+pub mod remote;
 pub mod request;
 pub mod response;
 pub mod routing;
 pub mod secret;
+pub mod url;
 
-pub use authorize::{decide, Decision, UpstreamEdits};
+pub use authorize::{decide, Decision, KeyStore, NoFetchedKeys, UpstreamEdits};
 pub use config::{Config, ConfigError};
 pub use denial::Denial;
 pub use identity::Identity;

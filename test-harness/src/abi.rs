@@ -15,16 +15,17 @@ type C<'a> = Caller<'a, HostState>;
 
 fn map_mut(state: &mut HostState, map: i32) -> Option<&mut Vec<(String, Vec<u8>)>> {
     match map {
-        0 => Some(&mut state.request_headers),
-        2 => Some(&mut state.response_headers),
+        0 => Some(&mut state.stream().request_headers),
+        2 => Some(&mut state.stream().response_headers),
         _ => None,
     }
 }
 
 fn map_pairs(state: &HostState, map: i32) -> Option<Vec<(String, Vec<u8>)>> {
+    let stream = state.streams.get(&state.effective_context);
     match map {
-        0 => Some(state.request_headers.clone()),
-        2 => Some(state.response_headers.clone()),
+        0 => Some(stream.map(|s| s.request_headers.clone()).unwrap_or_default()),
+        2 => Some(stream.map(|s| s.response_headers.clone()).unwrap_or_default()),
         6 => state
             .call_answer
             .as_ref()
@@ -61,7 +62,7 @@ pub fn link(linker: &mut Linker<HostState>) -> Result<()> {
         |mut c: C, kind: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| -> Result<i32> {
             let s = c.data();
             let buf = match kind {
-                0 => s.request_body.clone(),
+                0 => s.streams.get(&s.effective_context).map(|st| st.request_body.clone()).unwrap_or_default(),
                 4 => match &s.call_answer {
                     Some((_, body)) => body.clone(),
                     None => return Ok(NOT_FOUND),
@@ -83,7 +84,7 @@ pub fn link(linker: &mut Linker<HostState>) -> Result<()> {
         |mut c: C, kind: i32, _start: i32, _size: i32, ptr: i32, len: i32| -> Result<i32> {
             let bytes = read(&mut c, ptr, len)?;
             match kind {
-                0 => c.data_mut().request_body = bytes,
+                0 => c.data_mut().stream().request_body = bytes,
                 _ => return Ok(BAD_ARGUMENT),
             }
             Ok(OK)
@@ -265,7 +266,7 @@ fn link_shared(linker: &mut Linker<HostState>) -> Result<()> {
 fn link_streams(linker: &mut Linker<HostState>) -> Result<()> {
     let env = "env";
     linker.func_wrap(env, "proxy_continue_stream", |mut c: C, _kind: i32| -> Result<i32> {
-        c.data_mut().continued = true;
+        c.data_mut().stream().continued = true;
         Ok(OK)
     })?;
     linker.func_wrap(env, "proxy_close_stream", |_c: C, _kind: i32| -> Result<i32> { Ok(OK) })?;
@@ -279,7 +280,7 @@ fn link_streams(linker: &mut Linker<HostState>) -> Result<()> {
                 .into_iter()
                 .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
                 .collect();
-            c.data_mut().local_reply = Some(LocalReply { status: status as u32, headers, body, details });
+            c.data_mut().stream().local_reply = Some(LocalReply { status: status as u32, headers, body, details });
             Ok(OK)
         },
     )?;

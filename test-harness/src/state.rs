@@ -72,6 +72,16 @@ pub struct Metric {
 
 pub type ForeignFn = Box<dyn Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync>;
 
+/// One request's host-side state.
+#[derive(Clone, Debug, Default)]
+pub struct Stream {
+    pub request_headers: Vec<(String, Vec<u8>)>,
+    pub response_headers: Vec<(String, Vec<u8>)>,
+    pub request_body: Vec<u8>,
+    pub local_reply: Option<LocalReply>,
+    pub continued: bool,
+}
+
 /// What one VM's host side holds.
 pub struct HostState {
     pub vm_index: usize,
@@ -82,12 +92,10 @@ pub struct HostState {
     pub plugin_config: Vec<u8>,
     pub vm_config: Vec<u8>,
     pub properties: HashMap<String, Vec<u8>>,
-    pub request_headers: Vec<(String, Vec<u8>)>,
-    pub response_headers: Vec<(String, Vec<u8>)>,
-    pub request_body: Vec<u8>,
-    pub local_reply: Option<LocalReply>,
-    pub continued: bool,
+    /// Per HTTP context: its request as the filter left it.
+    pub streams: HashMap<u32, Stream>,
     pub calls: Vec<HttpCall>,
+    pub answered: Vec<u32>,
     pub next_token: u32,
     /// The answer being delivered through `on_http_call_response`.
     pub call_answer: Option<(Vec<(String, String)>, Vec<u8>)>,
@@ -101,6 +109,11 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The stream of the effective context (created empty if unknown).
+    pub fn stream(&mut self) -> &mut Stream {
+        self.streams.entry(self.effective_context).or_default()
+    }
+
     pub fn new(vm_index: usize, clock: Clock, shared: Arc<Mutex<Shared>>, foreign: Arc<HashMap<String, ForeignFn>>) -> Self {
         HostState {
             vm_index,
@@ -111,12 +124,9 @@ impl HostState {
             plugin_config: Vec::new(),
             vm_config: Vec::new(),
             properties: HashMap::new(),
-            request_headers: Vec::new(),
-            response_headers: Vec::new(),
-            request_body: Vec::new(),
-            local_reply: None,
-            continued: false,
+            streams: HashMap::new(),
             calls: Vec::new(),
+            answered: Vec::new(),
             next_token: 1,
             call_answer: None,
             tick_period_ms: 0,

@@ -271,9 +271,7 @@ impl Vm {
         self.next_context += 1;
         {
             let s = self.store.data_mut();
-            s.request_headers = req.headers.clone();
-            s.local_reply = None;
-            s.continued = false;
+            s.streams.insert(ctx, crate::state::Stream { request_headers: req.headers.clone(), ..Default::default() });
             s.properties.clear();
             if let Some(name) = &req.route_name {
                 s.properties.insert("xds\0route_name".into(), name.as_bytes().to_vec());
@@ -296,7 +294,7 @@ impl Vm {
     }
 
     fn outcome(&mut self, ctx: u32, continued: bool) -> Outcome {
-        let s = self.store.data();
+        let Some(s) = self.store.data().streams.get(&ctx) else { return Outcome::Paused { context: ctx } };
         if let Some(reply) = &s.local_reply {
             return Outcome::Local(reply.clone());
         }
@@ -307,6 +305,7 @@ impl Vm {
     }
 
     fn finish(&mut self, ctx: u32) {
+        self.store.data_mut().streams.remove(&ctx);
         let f = self.func::<i32, i32>("proxy_on_done");
         let r = f.call(&mut self.store, ctx as i32);
         self.trap_check(r);
@@ -326,10 +325,9 @@ impl Vm {
         {
             let s = self.store.data_mut();
             s.call_answer = Some((all, body.to_vec()));
-            s.local_reply = None;
-            s.continued = false;
             s.effective_context = call.context_id;
         }
+        self.store.data_mut().answered.push(token);
         let f = self.func::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response");
         let r = f.call(&mut self.store, (call.context_id as i32, token as i32, n, body.len() as i32, 0));
         self.store.data_mut().call_answer = None;
@@ -349,10 +347,9 @@ impl Vm {
         {
             let s = self.store.data_mut();
             s.call_answer = None;
-            s.local_reply = None;
-            s.continued = false;
             s.effective_context = call.context_id;
         }
+        self.store.data_mut().answered.push(token);
         let f = self.func::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response");
         let r = f.call(&mut self.store, (call.context_id as i32, token as i32, 0, 0, 0));
         self.trap_check(r);
@@ -369,8 +366,18 @@ impl Vm {
         self.call1("proxy_on_tick", ROOT_ID as i32);
     }
 
-    /// The paused request `context`, if it has since been resumed or answered.
+    /// The paused request `context`: what became of it since (finished when no longer paused).
     pub fn poll(&mut self, context: u32) -> Outcome {
-        self.outcome(context, false)
+        let outcome = self.outcome(context, false);
+        if !matches!(outcome, Outcome::Paused { .. }) && self.store.data().streams.contains_key(&context) {
+            self.finish(context);
+        }
+        outcome
+    }
+
+    /// The HTTP calls not answered yet.
+    pub fn pending_calls(&self) -> Vec<HttpCall> {
+        let answered = &self.store.data().answered;
+        self.calls().iter().filter(|c| !answered.contains(&c.token)).cloned().collect()
     }
 }

@@ -2,6 +2,9 @@
 //! regexes compiled, header names checked. Every error names the JSON path.
 
 use super::raw::{RawConfig, RawKeySetting, RawPolicy, RawRoute, RawServer, RawStrategy};
+use crate::duration::Millis;
+use crate::remote::{self, RemoteSource, SourceKind};
+use crate::url::HttpTarget;
 use super::{Config, ConfigError, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
 use crate::extract::TokenSource;
 use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
@@ -55,14 +58,79 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
 
 fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
     let path = format!("{path}.token_strategy");
-    let strategy = match raw.token_strategy.name.as_str() {
-        "jwt" => Strategy::Jwt(jwt_rules(&path, raw.token_strategy)?),
-        other => return err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt)")),
-    };
-    Ok(Server { name, strategy })
+    match raw.token_strategy.name.as_str() {
+        "jwt" => {
+            let remote = remote_source(&path, &name, &raw.token_strategy)?;
+            let mut rules = jwt_rules(&path, raw.token_strategy, remote.is_some())?;
+            if let Some(RemoteSource { kind: SourceKind::Discovery { issuer, .. }, .. }) = &remote {
+                if rules.issuers.is_empty() {
+                    rules.issuers.push(issuer.clone());
+                }
+            }
+            Ok(Server { name, strategy: Strategy::Jwt(rules), remote })
+        }
+        other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt)")),
+    }
 }
 
-fn jwt_rules(path: &str, raw: RawStrategy) -> Res<JwtRules> {
+/// `jwks_uri` or `discovery`, with the cache settings.
+fn remote_source(path: &str, server: &str, raw: &RawStrategy) -> Res<Option<RemoteSource>> {
+    let (kind, cluster, timeout) = match (&raw.jwks_uri, &raw.discovery) {
+        (None, None) => {
+            for (field, set) in [("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),
+                ("max_stale", raw.max_stale.is_some()), ("max_wait", raw.max_wait.is_some()), ("max_jwks_bytes", raw.max_jwks_bytes.is_some())] {
+                if set {
+                    return err(format!("{path}.{field}"), "only meaningful with `jwks_uri` or `discovery`");
+                }
+            }
+            return Ok(None);
+        }
+        (Some(_), Some(_)) => return err(path, "set `jwks_uri` or `discovery`, not both"),
+        (Some(j), None) => {
+            let Some(t) = HttpTarget::parse(&j.uri) else { return err(format!("{path}.jwks_uri.uri"), "not an http(s) URL") };
+            (SourceKind::Jwks(t), j.cluster.clone(), j.timeout)
+        }
+        (None, Some(d)) => {
+            let Some(t) = HttpTarget::parse(&d.issuer) else { return err(format!("{path}.discovery.issuer"), "not an http(s) URL") };
+            (SourceKind::Discovery { issuer: d.issuer.clone(), target: t }, d.cluster.clone(), d.timeout)
+        }
+    };
+    let field = if raw.jwks_uri.is_some() { "jwks_uri" } else { "discovery" };
+    if cluster.is_empty() {
+        return err(format!("{path}.{field}.cluster"), "must name the Envoy cluster that reaches the IdP");
+    }
+    let timeout_ms = timeout.unwrap_or(Millis(remote::DEFAULT_TIMEOUT_MS)).0;
+    if !(1..=60_000).contains(&timeout_ms) {
+        return err(format!("{path}.{field}.timeout"), "must be between 1ms and 60s");
+    }
+    let secs = |v: Option<Millis>, default: u64| v.map_or(default, Millis::secs);
+    let cache_duration = secs(raw.cache_duration, remote::DEFAULT_CACHE_DURATION);
+    if cache_duration == 0 {
+        return err(format!("{path}.cache_duration"), "must be at least 1s");
+    }
+    let max_bytes = raw.max_jwks_bytes.unwrap_or(remote::DEFAULT_MAX_JWKS_BYTES);
+    if !(256..=8 << 20).contains(&max_bytes) {
+        return err(format!("{path}.max_jwks_bytes"), "must be between 256 and 8388608");
+    }
+    let id = match &kind {
+        SourceKind::Jwks(t) => t.to_url(),
+        SourceKind::Discovery { issuer, .. } => issuer.clone(),
+    };
+    let shared_key = format!("oauth_filter/keys/{:016x}", remote::fnv64(format!("{server}\n{cluster}\n{id}").as_bytes()));
+    Ok(Some(RemoteSource {
+        kind,
+        cluster,
+        timeout_ms,
+        cache_duration,
+        refetch_cooldown: secs(raw.refetch_cooldown, remote::DEFAULT_REFETCH_COOLDOWN),
+        max_stale: secs(raw.max_stale, remote::DEFAULT_MAX_STALE),
+        max_wait_ms: raw.max_wait.map_or(remote::DEFAULT_MAX_WAIT_MS, |m| m.0),
+        max_bytes,
+        shared_key,
+    }))
+}
+
+fn jwt_rules(path: &str, raw: RawStrategy, has_remote: bool) -> Res<JwtRules> {
     let algs: AlgSet = match &raw.allowed_algorithms {
         None => AlgSet::all(),
         Some(list) => {
@@ -77,12 +145,18 @@ fn jwt_rules(path: &str, raw: RawStrategy) -> Res<JwtRules> {
         }
     };
     let settings_path = format!("{path}.settings");
-    let Some(settings) = raw.settings else { return err(settings_path, "required for the jwt strategy") };
-    let keys: Vec<VerifyKey> =
-        jwt_keys(&settings_path, settings)?.into_iter().filter(|k| algs.contains(k.alg)).collect();
-    if keys.is_empty() {
+    let keys: Vec<VerifyKey> = match raw.settings {
+        Some(settings) => jwt_keys(&settings_path, settings)?.into_iter().filter(|k| algs.contains(k.alg)).collect(),
+        None if has_remote => Vec::new(),
+        None => return err(settings_path, "required unless `jwks_uri` or `discovery` is set"),
+    };
+    if keys.is_empty() && !has_remote {
         return err(settings_path, "no key usable with the allowed algorithms");
     }
+    let require_typ = match raw.require_typ {
+        Some(t) if t.is_empty() => return err(format!("{path}.require_typ"), "must not be empty"),
+        other => other,
+    };
     let max_token_bytes = raw.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
     if !(64..=1 << 20).contains(&max_token_bytes) {
         return err(format!("{path}.max_token_bytes"), "must be between 64 and 1048576");
@@ -95,6 +169,7 @@ fn jwt_rules(path: &str, raw: RawStrategy) -> Res<JwtRules> {
         audiences: raw.audiences.unwrap_or_default(),
         required_claims: raw.required_claims.unwrap_or_default(),
         max_token_bytes,
+        require_typ,
     })
 }
 
@@ -146,14 +221,29 @@ fn from_value<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Res<T> {
 }
 
 fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<Policy> {
-    let server = match &raw.oauth_server {
-        Some(s) => match servers.iter().position(|x| &x.name == s) {
-            Some(i) => Some(i),
-            None => return err(format!("{path}.oauth_server"), format!("unknown oauth server `{s}`")),
-        },
-        None if raw.public => None,
-        None => return err(format!("{path}.oauth_server"), "required unless the policy is public"),
+    let names: Vec<(String, String)> = match (&raw.oauth_server, &raw.oauth_servers) {
+        (Some(_), Some(_)) => return err(path, "set `oauth_server` or `oauth_servers`, not both"),
+        (Some(s), None) => vec![(format!("{path}.oauth_server"), s.clone())],
+        (None, Some(list)) => list.iter().enumerate().map(|(i, s)| (format!("{path}.oauth_servers[{i}]"), s.clone())).collect(),
+        (None, None) => Vec::new(),
     };
+    let mut server_ids = Vec::new();
+    for (p, s) in &names {
+        match servers.iter().position(|x| &x.name == s) {
+            Some(i) => server_ids.push(i),
+            None => return err(p.clone(), format!("unknown oauth server `{s}`")),
+        }
+    }
+    if server_ids.is_empty() && !raw.public {
+        return err(format!("{path}.oauth_server"), "required unless the policy is public");
+    }
+    for (i, scope) in raw.required_scopes.iter().enumerate() {
+        // RFC 6749 §3.3 scope-token characters, so the challenge's quoted string stays intact.
+        if scope.is_empty() || !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+            return err(format!("{path}.required_scopes[{i}]"), "not a valid scope token");
+        }
+    }
+    let scope_challenge = raw.required_scopes.join(" ");
     let realm = raw.realm.unwrap_or_else(|| DEFAULT_REALM.into());
     if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         return err(format!("{path}.realm"), "must be non-empty, without quotes, backslashes or control characters");
@@ -190,7 +280,17 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<P
         let header = format!("x-credential-{}", claim.replace(['.', '_'], "-"));
         claim_headers.push((header_name(&p, &header)?, claim));
     }
-    Ok(Policy { name, public: raw.public, server, hide_credentials: raw.hide_credentials, realm, sources, claim_headers })
+    Ok(Policy {
+        name,
+        public: raw.public,
+        servers: server_ids,
+        hide_credentials: raw.hide_credentials,
+        required_scopes: raw.required_scopes,
+        scope_challenge,
+        realm,
+        sources,
+        claim_headers,
+    })
 }
 
 /// A lower-cased HTTP header name (RFC 9110 token), not a pseudo-header.

@@ -9,6 +9,7 @@ pub use error::ConfigError;
 
 use crate::extract::TokenSource;
 use crate::jwt::JwtRules;
+use crate::remote::RemoteSource;
 use crate::routing::Route;
 
 pub const DEFAULT_REALM: &str = "oauth-filter";
@@ -30,6 +31,8 @@ pub struct Config {
 pub struct Server {
     pub name: String,
     pub strategy: Strategy,
+    /// Keys fetched from the IdP, beside (or instead of) inline ones.
+    pub remote: Option<RemoteSource>,
 }
 
 #[derive(Debug)]
@@ -41,8 +44,12 @@ pub enum Strategy {
 pub struct Policy {
     pub name: String,
     pub public: bool,
-    pub server: Option<usize>,
+    /// The servers that may accept the token (any of them; the token's `iss` picks).
+    pub servers: Vec<usize>,
     pub hide_credentials: bool,
+    /// Scopes the token must grant, and their space-joined form for the challenge.
+    pub required_scopes: Vec<String>,
+    pub scope_challenge: String,
     pub realm: String,
     pub sources: Vec<TokenSource>,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.

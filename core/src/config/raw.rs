@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use crate::duration::Millis;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +39,34 @@ pub struct RawStrategy {
     pub audiences: Option<Vec<String>>,
     pub required_claims: Option<Vec<String>>,
     pub max_token_bytes: Option<usize>,
+    /// Keys from a JWKS URL, given as Envoy gives an `http_uri`.
+    pub jwks_uri: Option<RawHttpUri>,
+    /// Keys found through OIDC discovery (RFC 8414 as the fallback).
+    pub discovery: Option<RawDiscovery>,
+    pub cache_duration: Option<Millis>,
+    pub refetch_cooldown: Option<Millis>,
+    pub max_stale: Option<Millis>,
+    /// How long a request may wait for keys being fetched before it gets 503.
+    pub max_wait: Option<Millis>,
+    pub max_jwks_bytes: Option<usize>,
+    /// Required JOSE `typ`, e.g. "at+jwt" for RFC 9068 access tokens.
+    pub require_typ: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpUri {
+    pub uri: String,
+    pub cluster: String,
+    pub timeout: Option<Millis>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    pub issuer: String,
+    pub cluster: String,
+    pub timeout: Option<Millis>,
 }
 
 /// One entry of the Janus `settings` list.
@@ -53,8 +82,12 @@ pub struct RawKeySetting {
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     pub oauth_server: Option<String>,
+    /// Several servers: the token's `iss` picks one; any of them may accept the token.
+    pub oauth_servers: Option<Vec<String>>,
     #[serde(default)]
     pub public: bool,
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
     #[serde(default)]
     pub hide_credentials: bool,
     pub realm: Option<String>,

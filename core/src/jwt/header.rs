@@ -13,6 +13,7 @@ const MAX_HEADER_B64: usize = 4096;
 pub struct Header {
     pub alg: String,
     pub kid: Option<String>,
+    pub typ: Option<String>,
     pub has_crit: bool,
 }
 
@@ -37,7 +38,8 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
         Some(Value::String(k)) => Some(k.clone()),
         Some(_) => return Err(Denial::Malformed),
     };
-    Ok(Header { alg, kid, has_crit: map.contains_key("crit") })
+    let typ = map.get("typ").and_then(Value::as_str).map(String::from);
+    Ok(Header { alg, kid, typ, has_crit: map.contains_key("crit") })
 }
 
 #[cfg(test)]
@@ -51,7 +53,7 @@ mod tests {
     #[test]
     fn reads_alg_and_kid() {
         let t = format!("{}.e30.sig", enc(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#));
-        assert_eq!(parse(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), has_crit: false }));
+        assert_eq!(parse(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), typ: Some("JWT".into()), has_crit: false }));
     }
 
     #[test]

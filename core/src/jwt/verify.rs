@@ -21,13 +21,20 @@ pub struct JwtRules {
     pub audiences: Vec<String>,
     pub required_claims: Vec<String>,
     pub max_token_bytes: usize,
+    /// Required JOSE `typ` (compared case-insensitively, "application/" prefix allowed).
+    pub require_typ: Option<String>,
 }
 
 type Claims = JWTClaims<Map<String, Value>>;
 
 impl JwtRules {
-    /// Verifies `token` at `now` (seconds since the epoch, from the host).
+    /// Verifies `token` at `now` (seconds since the epoch, from the host) with the inline keys.
     pub fn verify(&self, token: &str, now: u64) -> Result<Identity, Denial> {
+        self.verify_with_keys(token, now, &[])
+    }
+
+    /// Verifies `token` with the inline keys and `fetched` ones.
+    pub fn verify_with_keys(&self, token: &str, now: u64, fetched: &[VerifyKey]) -> Result<Identity, Denial> {
         if token.len() > self.max_token_bytes {
             return Err(Denial::TokenTooLarge);
         }
@@ -42,6 +49,13 @@ impl JwtRules {
         if head.has_crit {
             return Err(Denial::UnsupportedCritical);
         }
+        if let Some(want) = &self.require_typ {
+            let typ = head.typ.as_deref().unwrap_or("");
+            let typ = typ.strip_prefix("application/").unwrap_or(typ);
+            if !typ.eq_ignore_ascii_case(want) {
+                return Err(Denial::BadType);
+            }
+        }
         let options = VerificationOptions {
             time_tolerance: Some(Duration::from_secs(self.leeway_secs)),
             artificial_time: Some(UnixTimeStamp::from_secs(now)),
@@ -49,7 +63,7 @@ impl JwtRules {
             ..Default::default()
         };
         let mut outcome = Err(Denial::NoMatchingKey);
-        for key in self.candidates(alg, head.kid.as_deref()) {
+        for key in candidates(self.keys.iter().chain(fetched), alg, head.kid.as_deref()) {
             outcome = verify_with(key, token, options.clone()).map_err(to_denial);
             if !matches!(outcome, Err(Denial::BadSignature)) {
                 break;
@@ -58,15 +72,6 @@ impl JwtRules {
         let identity = Identity::from_jwt(outcome?);
         self.check_claims(&identity)?;
         Ok(identity)
-    }
-
-    /// Keys with the token's kid, else (a token without kid, or a kid nobody has) the keys
-    /// configured without a kid; always only those bound to the token's algorithm.
-    fn candidates<'a>(&'a self, alg: Alg, kid: Option<&'a str>) -> impl Iterator<Item = &'a VerifyKey> {
-        let by_kid = kid.is_some() && self.keys.iter().any(|k| k.alg == alg && k.kid.as_deref() == kid);
-        self.keys.iter().filter(move |k| {
-            k.alg == alg && if by_kid { k.kid.as_deref() == kid } else { k.kid.is_none() }
-        })
     }
 
     fn check_claims(&self, id: &Identity) -> Result<(), Denial> {
@@ -93,6 +98,16 @@ impl JwtRules {
         }
         Ok(())
     }
+}
+
+/// Keys with the token's kid, else (a token without kid, or a kid nobody has) the keys
+/// configured without a kid; always only those bound to the token's algorithm.
+fn candidates<'a, I>(keys: I, alg: Alg, kid: Option<&'a str>) -> impl Iterator<Item = &'a VerifyKey>
+where
+    I: Iterator<Item = &'a VerifyKey> + Clone,
+{
+    let by_kid = kid.is_some() && keys.clone().any(|k| k.alg == alg && k.kid.as_deref() == kid);
+    keys.filter(move |k| k.alg == alg && if by_kid { k.kid.as_deref() == kid } else { k.kid.is_none() })
 }
 
 fn verify_with(key: &VerifyKey, token: &str, o: VerificationOptions) -> Result<Claims, jwt_simple::Error> {

@@ -1,0 +1,77 @@
+//! What one VM (Envoy worker) holds between callbacks: the configuration, the keys fetched
+//! for each server, requests waiting for keys, and the fetch calls in flight.
+
+use oauth_core::jwt::VerifyKey;
+use oauth_core::remote::{FetchState, Stage};
+use oauth_core::{Config, KeyStore, Request};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+#[derive(Default)]
+pub struct SourceKeys {
+    /// The shared fetch state as last read.
+    pub state: FetchState,
+    /// Version of `keys` (the stored document's).
+    pub version: u64,
+    pub keys: Vec<VerifyKey>,
+}
+
+/// A request paused until keys arrive.
+pub struct Waiter {
+    pub context_id: u32,
+    pub request: Request,
+    pub server: usize,
+    pub version_at_start: u64,
+    pub since_secs: u64,
+    pub deadline_ms: u64,
+}
+
+/// A fetch call in flight.
+pub struct Pending {
+    pub server: usize,
+    pub stage: Stage,
+    /// The JWKS URL this call fetches, when discovery found it.
+    pub discovered: Option<String>,
+}
+
+pub struct Worker {
+    pub config: Rc<Config>,
+    pub vm_id: u64,
+    pub sources: Vec<SourceKeys>,
+    pub waiters: Vec<Waiter>,
+    pub calls: HashMap<u32, Pending>,
+}
+
+impl Worker {
+    pub fn new(config: Rc<Config>, vm_id: u64) -> Worker {
+        let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
+        Worker { config, vm_id, sources, waiters: Vec::new(), calls: HashMap::new() }
+    }
+
+    pub fn keys_at(&self, now: u64) -> WorkerKeys<'_> {
+        WorkerKeys { worker: self, now }
+    }
+}
+
+/// The worker's fetched keys as the core sees them at one instant.
+pub struct WorkerKeys<'a> {
+    worker: &'a Worker,
+    now: u64,
+}
+
+impl KeyStore for WorkerKeys<'_> {
+    fn fetched(&self, server: usize) -> Option<&[VerifyKey]> {
+        let src = self.worker.config.servers.get(server)?.remote.as_ref()?;
+        let keys = self.worker.sources.get(server)?;
+        keys.state.usable(src, self.now).then_some(keys.keys.as_slice())
+    }
+
+    fn may_refetch(&self, server: usize) -> bool {
+        let src = self.worker.config.servers.get(server).and_then(|s| s.remote.as_ref());
+        let keys = self.worker.sources.get(server);
+        match (src, keys) {
+            (Some(src), Some(keys)) => keys.state.may_refetch(src, self.now),
+            _ => false,
+        }
+    }
+}
