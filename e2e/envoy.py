@@ -24,12 +24,12 @@ def free_port() -> int:
 class Envoy:
     """A running Envoy; `ports` maps the bootstrap's port numbers to the ones used here."""
 
-    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, extra_ports=()):
+    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, fixed_ports=None):
         text = (ROOT / "envoy-config" / bootstrap).read_text()
         admin_original = int(re.search(r"admin:\s*\n\s*address:.*?port_value: (\d+)", text).group(1))
         self.ports = {}
-        for original in _ports_in(text) + list(extra_ports):
-            self.ports[original] = free_port()
+        for original in _ports_in(text):
+            self.ports[original] = (fixed_ports or {}).get(original) or free_port()
         for original, new in self.ports.items():
             text = text.replace(f"port_value: {original}}}", f"port_value: {new}}}")
         path = tmp / bootstrap

@@ -1,0 +1,45 @@
+// The e2e IdP: the certified npm `oidc-provider`, configured for the gateway tests.
+// Usage: node server.mjs PORT ISSUER KID[,KID...]
+// Signing keys are generated at start, one RSA key per kid; restarting with other kids is a
+// key rotation. Every request is logged as "REQ <method> <path>" so tests can count fetches.
+import Provider from 'oidc-provider';
+import { generateKeyPairSync } from 'node:crypto';
+
+const [port, issuer, kids] = [Number(process.argv[2]), process.argv[3], (process.argv[4] || 'k1').split(',')];
+const keys = kids.map((kid) => {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+});
+
+const provider = new Provider(issuer, {
+  clients: [
+    { client_id: 'gateway', client_secret: 'gateway-secret', grant_types: ['client_credentials'],
+      redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
+    { client_id: 'gateway-post', client_secret: 'gateway-post-secret', grant_types: ['client_credentials'],
+      redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post' },
+  ],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => 'urn:orders',
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resource) => ({
+        scope: 'orders:read orders:write',
+        audience: resource,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: 'RS256' } },
+      }),
+    },
+  },
+  scopes: ['orders:read', 'orders:write'],
+  jwks: { keys },
+});
+provider.use(async (ctx, next) => {
+  console.log(`REQ ${ctx.method} ${ctx.path}`);
+  await next();
+});
+provider.listen(port, '127.0.0.1', () => console.log(`READY ${issuer} on 127.0.0.1:${port} kids=${kids.join(',')}`));
