@@ -79,19 +79,20 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wa
         return Decision::Allow { policy: policy_index, edits };
     }
     let (realm, scope) = (policy.realm.as_str(), policy.scope_challenge.as_str());
-    let found = match extract::extract(&policy.sources, req) {
-        Ok(Some(f)) => f,
-        Ok(None) => return deny(Denial::MissingToken, realm, scope),
-        Err(d) => return deny(d, realm, scope),
-    };
-    match check(cfg, policy, &found.token, now, keys, may_wait) {
-        Ok(id) => {
+    match authenticate(cfg, policy, req, now, keys, may_wait) {
+        Ok((id, found)) => {
             if !has_scopes(&id, &policy.required_scopes) {
                 return deny(Denial::InsufficientScope, realm, scope);
             }
             credential_headers(policy, &id, &mut edits);
             if policy.hide_credentials {
-                hide(&found, req, &mut edits);
+                let mut hidden: Vec<&TokenSource> = Vec::new();
+                for f in &found {
+                    if !hidden.contains(&&f.source) {
+                        hide(f, req, &mut edits);
+                        hidden.push(&f.source);
+                    }
+                }
             }
             Decision::Allow { policy: policy_index, edits }
         }
@@ -104,55 +105,90 @@ fn deny(denial: Denial, realm: &str, scope: &str) -> Decision {
     Decision::Deny { denial, response: denial.respond(realm, scope) }
 }
 
-/// The token against the policy's servers: the ones whose issuers name the token's `iss`
-/// first; any server accepting it is enough.
-fn check(cfg: &Config, policy: &Policy, token: &str, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Result<Identity, Check> {
-    let mut first = None;
-    for index in servers_for(cfg, policy, token) {
-        let Some(server) = cfg.servers.get(index) else { continue };
-        let Strategy::Jwt(rules) = &server.strategy;
-        let result = match (&server.remote, keys.fetched(index)) {
-            (None, _) => rules.verify(token, now),
-            (Some(_), Some(fetched)) => match rules.verify_with_keys(token, now, fetched) {
-                Err(Denial::NoMatchingKey) if may_wait && keys.may_refetch(index) => {
-                    return Err(Check::Wait { server: index, refetch: true })
-                }
-                other => other,
-            },
-            (Some(_), None) => match rules.verify(token, now) {
-                Err(Denial::NoMatchingKey) if may_wait => return Err(Check::Wait { server: index, refetch: false }),
-                Err(Denial::NoMatchingKey) => Err(Denial::KeysUnavailable),
-                other => other,
-            },
-        };
-        match result {
-            Ok(id) => return Ok(id),
-            Err(d) => {
-                first.get_or_insert(d);
-            }
+/// Finds each server's token (its own sources, or the policy's) and checks it: any one
+/// server accepting its token is enough, or with `requires_all` every server must. Returns the
+/// identity (claims merged, first server first) and every token found.
+fn authenticate(
+    cfg: &Config,
+    policy: &Policy,
+    req: &Request,
+    now: u64,
+    keys: &dyn KeyStore,
+    may_wait: bool,
+) -> Result<(Identity, Vec<Found>), Check> {
+    let mut found: Vec<(usize, Found)> = Vec::new();
+    let mut missing = false;
+    for &i in &policy.servers {
+        let sources = cfg.servers.get(i).and_then(|s| s.token_sources.as_deref()).unwrap_or(&policy.sources);
+        match extract::extract(sources, req) {
+            Ok(Some(f)) => found.push((i, f)),
+            Ok(None) => missing = true,
+            Err(d) => return Err(Check::Denied(d)),
         }
     }
-    Err(Check::Denied(first.unwrap_or(Denial::NoPolicy)))
+    if found.is_empty() || (policy.requires_all && missing) {
+        return Err(Check::Denied(Denial::MissingToken));
+    }
+    if policy.requires_all {
+        let mut merged = Identity::default();
+        for (i, f) in &found {
+            for (k, v) in check_one(cfg, *i, &f.token, now, keys, may_wait)?.claims {
+                merged.claims.entry(k).or_insert(v);
+            }
+        }
+        return Ok((merged, found.into_iter().map(|(_, f)| f).collect()));
+    }
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&n| found.get(n).map_or(3, |(i, f)| issuer_rank(cfg, *i, &f.token)));
+    let mut first = None;
+    for n in order {
+        let Some((i, f)) = found.get(n) else { continue };
+        match check_one(cfg, *i, &f.token, now, keys, may_wait) {
+            Ok(id) => return Ok((id, found.into_iter().map(|(_, f)| f).collect())),
+            Err(Check::Denied(d)) => {
+                first.get_or_insert(d);
+            }
+            Err(wait) => return Err(wait),
+        }
+    }
+    Err(Check::Denied(first.unwrap_or(Denial::MissingToken)))
 }
 
-/// The policy's servers in the order to try: with several, those whose `issuers` list the
-/// token's (unverified) `iss`, else those without an issuer list, else all.
-fn servers_for(cfg: &Config, policy: &Policy, token: &str) -> Vec<usize> {
-    if policy.servers.len() < 2 {
-        return policy.servers.clone();
-    }
-    let iss = unverified_issuer(token);
-    let issuers_of = |i: &usize| match cfg.servers.get(*i).map(|s| &s.strategy) {
+/// One server's check of one token, with its inline and fetched keys.
+fn check_one(cfg: &Config, index: usize, token: &str, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Result<Identity, Check> {
+    let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::NoPolicy)) };
+    let Strategy::Jwt(rules) = &server.strategy;
+    let result = match (&server.remote, keys.fetched(index)) {
+        (None, _) => rules.verify(token, now),
+        (Some(_), Some(fetched)) => match rules.verify_with_keys(token, now, fetched) {
+            Err(Denial::NoMatchingKey) if may_wait && keys.may_refetch(index) => {
+                return Err(Check::Wait { server: index, refetch: true })
+            }
+            other => other,
+        },
+        (Some(_), None) => match rules.verify(token, now) {
+            Err(Denial::NoMatchingKey) if may_wait => return Err(Check::Wait { server: index, refetch: false }),
+            Err(Denial::NoMatchingKey) => Err(Denial::KeysUnavailable),
+            other => other,
+        },
+    };
+    result.map_err(Check::Denied)
+}
+
+/// Which servers to try first for a token (any-of): those whose `issuers` name the token's
+/// unverified `iss` (0), then those without an issuer list (1), then the others (2).
+fn issuer_rank(cfg: &Config, index: usize, token: &str) -> u8 {
+    let issuers = match cfg.servers.get(index).map(|s| &s.strategy) {
         Some(Strategy::Jwt(r)) => r.issuers.as_slice(),
         None => &[],
     };
-    let named: Vec<usize> =
-        policy.servers.iter().copied().filter(|i| iss.as_ref().is_some_and(|t| issuers_of(i).contains(t))).collect();
-    if !named.is_empty() {
-        return named;
+    if issuers.is_empty() {
+        return 1;
     }
-    let open: Vec<usize> = policy.servers.iter().copied().filter(|i| issuers_of(i).is_empty()).collect();
-    if open.is_empty() { policy.servers.clone() } else { open }
+    match unverified_issuer(token) {
+        Some(iss) if issuers.contains(&iss) => 0,
+        _ => 2,
+    }
 }
 
 /// The `iss` of a token's payload, read before any check; only used to choose a server.

@@ -318,3 +318,35 @@ fn several_issuers_in_one_policy() {
     assert_eq!(vm.send(Request::get("/x").bearer(&b_key_claims_a)).status(), 401);
     let _ = ROOT_ID;
 }
+
+#[test]
+fn all_of_needs_every_servers_token() {
+    let host = Host::at(NOW);
+    let cfg = json!({
+        "oauth_servers": {
+            "users": {"token_strategy": {"name": "jwt", "settings": [{"alg": "ES256", "key": fixture("ec256.pub")}]}},
+            "partner": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "partner-secret-123"}]},
+                        "token_sources": [{"header": "x-partner-token"}]}
+        },
+        "policies": {"both": {"oauth_servers": ["users", "partner"], "requires": "all", "hide_credentials": true},
+                     "either": {"oauth_servers": ["users", "partner"]}},
+        "routes": [{"path_prefix": "/either", "policy": "either"}],
+        "default_policy": "both"}).to_string();
+    let mut vm = start(&host, &cfg);
+    let user = sign("ES256", None, claims(json!({"sub": "alice"})));
+    let partner = hs256_raw(b"partner-secret-123", json!({"alg": "HS256"}), json!({"sub": "acme", "partner": "acme", "exp": NOW + 60}));
+    let bad_partner = hs256_raw(b"another-secret-xx", json!({"alg": "HS256"}), json!({"sub": "acme", "exp": NOW + 60}));
+    let out = vm.send(Request::get("/x").bearer(&user).header("x-partner-token", &partner));
+    assert!(out.is_forwarded(), "{out:?}");
+    assert_eq!(out.upstream("x-credential-sub").as_deref(), Some("alice"), "the first server's claims win");
+    assert_eq!(out.upstream("authorization"), None);
+    assert_eq!(out.upstream("x-partner-token"), None);
+    assert_eq!(vm.send(Request::get("/x").bearer(&user)).status(), 401);
+    assert_eq!(vm.send(Request::get("/x").header("x-partner-token", &partner)).status(), 401);
+    assert_eq!(vm.send(Request::get("/x").bearer(&user).header("x-partner-token", &bad_partner)).status(), 401);
+    // any-of: one good token from either server is enough.
+    assert!(vm.send(Request::get("/either").header("x-partner-token", &partner)).is_forwarded());
+    assert!(vm.send(Request::get("/either").bearer(&user)).is_forwarded());
+    assert!(vm.send(Request::get("/either").bearer(&user).header("x-partner-token", &bad_partner)).is_forwarded());
+    assert_eq!(vm.send(Request::get("/either").header("x-partner-token", &bad_partner)).status(), 401);
+}

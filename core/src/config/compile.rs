@@ -67,7 +67,11 @@ fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
                     rules.issuers.push(issuer.clone());
                 }
             }
-            Ok(Server { name, strategy: Strategy::Jwt(rules), remote })
+            let token_sources = match raw.token_sources {
+                Some(list) => Some(token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
+                None => None,
+            };
+            Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources })
         }
         other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt)")),
     }
@@ -250,22 +254,12 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<P
     }
     let sources = match raw.token_sources {
         None => vec![TokenSource::bearer()],
-        Some(list) => {
-            let mut v = Vec::new();
-            for (i, s) in list.into_iter().enumerate() {
-                let p = format!("{path}.token_sources[{i}]");
-                v.push(match (s.header, s.query, s.cookie, s.prefix) {
-                    (Some(h), None, None, prefix) => TokenSource::Header { name: header_name(&format!("{p}.header"), &h)?, prefix },
-                    (None, Some(q), None, None) if !q.is_empty() => TokenSource::Query(q),
-                    (None, None, Some(c), None) if !c.is_empty() => TokenSource::Cookie(c),
-                    _ => return err(p, "set exactly one of `header`, `query`, `cookie` (`prefix` goes with `header`)"),
-                });
-            }
-            if v.is_empty() {
-                return err(format!("{path}.token_sources"), "must not be empty");
-            }
-            v
-        }
+        Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
+    };
+    let requires_all = match raw.requires.as_deref() {
+        None | Some("any") => false,
+        Some("all") => true,
+        Some(_) => return err(format!("{path}.requires"), "must be \"any\" or \"all\""),
     };
     let mut claim_headers = Vec::new();
     for (i, c) in raw.claim_to_headers.into_iter().enumerate() {
@@ -284,6 +278,7 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<P
         name,
         public: raw.public,
         servers: server_ids,
+        requires_all,
         hide_credentials: raw.hide_credentials,
         required_scopes: raw.required_scopes,
         scope_challenge,
@@ -291,6 +286,23 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<P
         sources,
         claim_headers,
     })
+}
+
+fn token_sources(path: &str, list: Vec<super::raw::RawTokenSource>) -> Res<Vec<TokenSource>> {
+    let mut v = Vec::new();
+    for (i, s) in list.into_iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        v.push(match (s.header, s.query, s.cookie, s.prefix) {
+            (Some(h), None, None, prefix) => TokenSource::Header { name: header_name(&format!("{p}.header"), &h)?, prefix },
+            (None, Some(q), None, None) if !q.is_empty() => TokenSource::Query(q),
+            (None, None, Some(c), None) if !c.is_empty() => TokenSource::Cookie(c),
+            _ => return err(p, "set exactly one of `header`, `query`, `cookie` (`prefix` goes with `header`)"),
+        });
+    }
+    if v.is_empty() {
+        return err(path, "must not be empty");
+    }
+    Ok(v)
 }
 
 /// A lower-cased HTTP header name (RFC 9110 token), not a pseudo-header.

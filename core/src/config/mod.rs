@@ -33,6 +33,8 @@ pub struct Server {
     pub strategy: Strategy,
     /// Keys fetched from the IdP, beside (or instead of) inline ones.
     pub remote: Option<RemoteSource>,
+    /// The server's own token sources; None = the policy's.
+    pub token_sources: Option<Vec<TokenSource>>,
 }
 
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub struct Policy {
     pub public: bool,
     /// The servers that may accept the token (any of them; the token's `iss` picks).
     pub servers: Vec<usize>,
+    /// Every server must accept a token (jwt_authn's `requires_all`); else any one.
+    pub requires_all: bool,
     pub hide_credentials: bool,
     /// Scopes the token must grant, and their space-joined form for the challenge.
     pub required_scopes: Vec<String>,

@@ -24,6 +24,9 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub token_strategy: RawStrategy,
+    /// Where this server's tokens are, when not where the policy says (as jwt_authn
+    /// providers have their own `from_headers`).
+    pub token_sources: Option<Vec<RawTokenSource>>,
 }
 
 /// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.
@@ -84,6 +87,8 @@ pub struct RawPolicy {
     pub oauth_server: Option<String>,
     /// Several servers: the token's `iss` picks one; any of them may accept the token.
     pub oauth_servers: Option<Vec<String>>,
+    /// With `oauth_servers`: "any" (default) or "all" of them must accept a token.
+    pub requires: Option<String>,
     #[serde(default)]
     pub public: bool,
     #[serde(default)]
