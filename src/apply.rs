@@ -31,7 +31,7 @@ pub fn now(context_id: u32, decision: &Decision) -> Action {
             deny(context_id, *denial, response);
             Action::Pause
         }
-        Decision::Wait { .. } => Action::Pause,
+        Decision::Wait { .. } | Decision::Introspect { .. } => Action::Pause,
     }
 }
 
@@ -46,9 +46,10 @@ pub fn later(context_id: u32, decision: &Decision) {
             host::resume_request();
         }
         Decision::Deny { denial, response } => deny(context_id, *denial, response),
-        Decision::Wait { .. } => {
-            let r = Denial::KeysUnavailable.respond(oauth_core::config::DEFAULT_REALM, "");
-            deny(context_id, Denial::KeysUnavailable, &r);
+        // Decided again without waiting, a request cannot ask to wait; refuse, never pass.
+        Decision::Wait { .. } | Decision::Introspect { .. } => {
+            let r = Denial::IdpUnavailable.respond(oauth_core::config::DEFAULT_REALM, "");
+            deny(context_id, Denial::IdpUnavailable, &r);
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The HTTP context: one per request. Moves request facts to the core and the decision back;
-//! a request that must wait for keys is handed to the worker's waiters.
+//! a request that must wait for keys or an introspection answer is paused.
 
-use crate::worker::Worker;
-use crate::{apply, host, keys};
-use oauth_core::{decide, Config, Decision, Request};
+use crate::introspect::{self, Call, Started};
+use crate::worker::{WaitFor, Worker};
+use crate::{apply, host, keys, waiters};
+use oauth_core::{decide, Config, Decision, Denial, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
@@ -12,15 +13,27 @@ use std::rc::Rc;
 pub struct Http {
     id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
+    /// The introspection call this request made, if any.
+    call: Option<Call>,
 }
 
 impl Http {
     pub fn new(id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Self {
-        Http { id, worker }
+        Http { id, worker, call: None }
     }
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let Some(call) = self.call.take().filter(|c| c.token_id == token_id) else { return };
+        let Some(cell) = self.worker.clone() else { return };
+        let Ok(mut w) = cell.try_borrow_mut() else { return };
+        introspect::answered(&mut w, &call, body_size);
+        let now = host::now_secs();
+        let decision = decide(&w.config, &call.request, now, &w.keys_at(now), false);
+        apply::later(self.id, &decision);
+    }
+}
 
 impl Drop for Http {
     fn drop(&mut self) {
@@ -40,22 +53,37 @@ impl HttpContext for Http {
         let request = read_request(&w.config);
         let now = host::now_secs();
         let decision = decide(&w.config, &request, now, &w.keys_at(now), true);
-        if let Decision::Wait { server, refetch } = decision {
-            if refetch {
-                keys::request_refetch(&w, server);
+        match decision {
+            Decision::Wait { server, refetch } => {
+                if refetch {
+                    keys::request_refetch(&w, server);
+                }
+                let version_at_start = w.sources.get(server).map_or(0, |s| s.version);
+                let max_wait = w.config.servers.get(server).and_then(|s| s.remote.as_ref()).map_or(0, |s| s.max_wait_ms);
+                waiters::add(&mut w, self.id, request, server, WaitFor::Keys { version_at_start }, max_wait);
+                Action::Pause
             }
-            keys::add_waiter(&mut w, self.id, request, server);
-            return Action::Pause;
+            Decision::Introspect { server, token } => match introspect::start(&mut w, self.id, server, &token, request) {
+                Started::Calling(call) => {
+                    self.call = Some(call);
+                    Action::Pause
+                }
+                Started::Waiting => Action::Pause,
+                Started::Failed(denial) => {
+                    apply::deny(self.id, denial, &denial.respond(oauth_core::config::DEFAULT_REALM, ""));
+                    Action::Pause
+                }
+            },
+            other => apply::now(self.id, &other),
         }
-        apply::now(self.id, &decision)
     }
 }
 
 /// Never configured: refuse rather than pass unchecked traffic.
 fn unconfigured() -> Action {
-    let body = r#"{"error":"temporarily_unavailable","error_description":"the auth filter is not configured"}"#;
-    let headers = [("content-type".to_string(), "application/json".to_string())];
-    host::send_local_response(503, &headers, body, "oauth_filter_unconfigured");
+    let denial = Denial::IdpUnavailable;
+    let r = denial.respond(oauth_core::config::DEFAULT_REALM, "");
+    host::send_local_response(503, &r.headers, &r.body, "oauth_filter_unconfigured");
     Action::Pause
 }
 

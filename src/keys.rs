@@ -2,11 +2,9 @@
 //! for all (a lease in shared data), every worker picks the new document up on its tick, and
 //! requests waiting for keys are decided again. The core says what to do; this moves bytes.
 
-use crate::apply;
 use crate::host::{self, SetShared};
-use crate::worker::{Pending, Waiter, Worker};
+use crate::worker::{Pending, Worker};
 use oauth_core::remote::{self, FetchState, Next, RemoteSource, Stage};
-use oauth_core::{decide, Decision, Denial};
 use std::time::Duration;
 
 fn state_key(src: &RemoteSource) -> String {
@@ -56,7 +54,7 @@ pub fn tick(w: &mut Worker) {
             }
         }
     }
-    resolve_waiters(w);
+    crate::waiters::resolve(w);
 }
 
 /// Picks up the shared state and, when its version is newer, the stored document.
@@ -135,7 +133,7 @@ pub fn on_response(w: &mut Worker, token: u32, body_size: usize) {
         }
         other => finish(w, call.server, src, other, call.discovered),
     }
-    resolve_waiters(w);
+    crate::waiters::resolve(w);
 }
 
 fn finish(w: &mut Worker, i: usize, src: &RemoteSource, next: Next, discovered: Option<String>) {
@@ -172,47 +170,10 @@ pub fn request_refetch(w: &Worker, server: usize) {
     }
 }
 
-pub fn add_waiter(w: &mut Worker, context_id: u32, request: oauth_core::Request, server: usize) {
-    let src_wait = w.config.servers.get(server).and_then(|s| s.remote.as_ref()).map_or(0, |s| s.max_wait_ms);
-    let version = w.sources.get(server).map_or(0, |s| s.version);
-    w.waiters.push(Waiter {
-        context_id,
-        request,
-        server,
-        version_at_start: version,
-        since_secs: host::now_secs(),
-        deadline_ms: host::now_millis() + src_wait,
-    });
-}
-
-/// Decides again the requests whose keys arrived, or whose fetch failed, or whose time is up.
-pub fn resolve_waiters(w: &mut Worker) {
-    if w.waiters.is_empty() {
-        return;
-    }
-    let (now, now_ms) = (host::now_secs(), host::now_millis());
-    let waiters = std::mem::take(&mut w.waiters);
-    let mut still = Vec::new();
-    for waiter in waiters {
-        let keys = w.sources.get(waiter.server);
-        let arrived = keys.is_some_and(|k| k.version > waiter.version_at_start);
-        let failed = keys.is_some_and(|k| k.state.last_failure >= waiter.since_secs && k.state.failures > 0);
-        if arrived {
-            let decision = decide(&w.config, &waiter.request, now, &w.keys_at(now), false);
-            apply::later(waiter.context_id, &decision);
-        } else if failed || now_ms >= waiter.deadline_ms {
-            let decision = Decision::Deny {
-                denial: Denial::KeysUnavailable,
-                response: Denial::KeysUnavailable.respond(oauth_core::config::DEFAULT_REALM, ""),
-            };
-            apply::later(waiter.context_id, &decision);
-        } else {
-            still.push(waiter);
-        }
-    }
-    w.waiters = still;
-}
-
 pub fn has_remote(w: &Worker) -> bool {
     w.config.servers.iter().any(|s| s.remote.is_some())
+}
+
+pub fn has_introspection(w: &Worker) -> bool {
+    w.config.servers.iter().any(|s| matches!(s.strategy, oauth_core::config::Strategy::Introspection(_)))
 }

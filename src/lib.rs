@@ -4,8 +4,10 @@
 mod apply;
 mod host;
 mod http;
+mod introspect;
 mod keys;
 mod root;
+mod waiters;
 mod worker;
 
 use proxy_wasm::types::LogLevel;

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 /// Tick period while keys are fetched from an IdP: new keys reach waiting requests this fast.
 const TICK_MS: u32 = 200;
+const INTROSPECTION_TICK_MS: u32 = 100;
 
 #[derive(Default)]
 pub struct Root {
@@ -60,6 +61,10 @@ impl RootContext for Root {
                 if keys::has_remote(&worker) {
                     keys::init(&worker);
                     host::set_tick_period_ms(TICK_MS);
+                }
+                if keys::has_introspection(&worker) {
+                    // Requests waiting for another worker's introspection learn of it on ticks.
+                    host::set_tick_period_ms(INTROSPECTION_TICK_MS);
                 }
                 self.worker = Some(Rc::new(RefCell::new(worker)));
                 true

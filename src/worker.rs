@@ -1,6 +1,9 @@
 //! What one VM (Envoy worker) holds between callbacks: the configuration, the keys fetched
 //! for each server, requests waiting for keys, and the fetch calls in flight.
 
+use crate::host;
+use oauth_core::config::Strategy;
+use oauth_core::introspection::{Lookup, Slot};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::remote::{FetchState, Stage};
 use oauth_core::{Config, KeyStore, Request};
@@ -16,14 +19,21 @@ pub struct SourceKeys {
     pub keys: Vec<VerifyKey>,
 }
 
-/// A request paused until keys arrive.
+/// A request paused until keys arrive or another worker's introspection answers.
 pub struct Waiter {
     pub context_id: u32,
     pub request: Request,
     pub server: usize,
-    pub version_at_start: u64,
+    pub kind: WaitFor,
     pub since_secs: u64,
     pub deadline_ms: u64,
+}
+
+pub enum WaitFor {
+    /// Keys newer than this version.
+    Keys { version_at_start: u64 },
+    /// The answer for this token's cache slot.
+    Introspection { slot_key: String, hash: String },
 }
 
 /// A fetch call in flight.
@@ -64,6 +74,16 @@ impl KeyStore for WorkerKeys<'_> {
         let src = self.worker.config.servers.get(server)?.remote.as_ref()?;
         let keys = self.worker.sources.get(server)?;
         keys.state.usable(src, self.now).then_some(keys.keys.as_slice())
+    }
+
+    fn introspection(&self, server: usize, token: &str) -> Lookup {
+        let Some(Strategy::Introspection(rules)) = self.worker.config.servers.get(server).map(|s| &s.strategy) else {
+            return Lookup::Miss;
+        };
+        let (key, hash) = rules.cache_key(token);
+        host::get_shared(&key)
+            .and_then(|(bytes, _)| Slot::decode(&bytes))
+            .map_or(Lookup::Miss, |slot| slot.lookup(&hash, self.now))
     }
 
     fn may_refetch(&self, server: usize) -> bool {

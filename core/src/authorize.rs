@@ -1,7 +1,8 @@
 //! One request's decision: which policy, which token, is it good, and what goes upstream.
 //! A pure function of (configuration, request facts, now).
 
-use crate::config::{Config, Policy, Strategy, DEFAULT_REALM};
+use crate::config::{Config, ConsumerBy, Policy, Strategy, DEFAULT_REALM};
+use crate::introspection::Lookup;
 use crate::extract::{self, Found, TokenSource};
 use crate::jwt::VerifyKey;
 use crate::{Denial, Identity, LocalResponse, Request};
@@ -16,6 +17,10 @@ pub trait KeyStore {
     fn fetched(&self, server: usize) -> Option<&[VerifyKey]>;
     /// Whether an unknown kid may ask for a refetch for `server` now (cooldown).
     fn may_refetch(&self, server: usize) -> bool;
+    /// The cached introspection answer for `token` at introspection server `server`.
+    fn introspection(&self, _server: usize, _token: &str) -> Lookup {
+        Lookup::Miss
+    }
 }
 
 /// For configurations without fetched keys.
@@ -44,11 +49,15 @@ pub enum Decision {
     /// The keys of `server` are missing (first fetch) or lack the token's kid (`refetch`):
     /// the request waits for a fetch, then is decided again with `may_wait` false.
     Wait { server: usize, refetch: bool },
+    /// No cached answer for this token: introspect it at `server` (or wait for the worker
+    /// that already does), then decide again with `may_wait` false.
+    Introspect { server: usize, token: String },
 }
 
 enum Check {
     Denied(Denial),
     Wait { server: usize, refetch: bool },
+    Introspect { server: usize, token: String },
 }
 
 /// Prefixes of identity headers that only the filter may set.
@@ -56,7 +65,7 @@ const IDENTITY_PREFIXES: [&str; 2] = ["x-credential-", "x-consumer-"];
 const IDENTITY_HEADERS: [&str; 1] = ["x-anonymous-consumer"];
 
 /// The standard credential headers, named as the oauth2-introspection plugin names them.
-const CREDENTIAL_CLAIMS: [(&str, &str); 9] = [
+const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
     ("x-credential-sub", "sub"),
     ("x-credential-iss", "iss"),
     ("x-credential-aud", "aud"),
@@ -66,6 +75,7 @@ const CREDENTIAL_CLAIMS: [(&str, &str); 9] = [
     ("x-credential-jti", "jti"),
     ("x-credential-client-id", "client_id"),
     ("x-credential-username", "username"),
+    ("x-credential-token-type", "token_type"),
 ];
 
 pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Decision {
@@ -75,7 +85,7 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wa
     };
     let Some(policy) = cfg.policies.get(policy_index) else { return deny(Denial::NoPolicy, DEFAULT_REALM, "") };
     let mut edits = UpstreamEdits { remove: spoofable_headers(cfg, req), set: Vec::new() };
-    if policy.public {
+    if policy.public || (!policy.run_on_preflight && is_preflight(req)) {
         return Decision::Allow { policy: policy_index, edits };
     }
     let (realm, scope) = (policy.realm.as_str(), policy.scope_challenge.as_str());
@@ -85,6 +95,7 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wa
                 return deny(Denial::InsufficientScope, realm, scope);
             }
             credential_headers(policy, &id, &mut edits);
+            consumer_headers(cfg, policy, &id, &mut edits);
             if policy.hide_credentials {
                 let mut hidden: Vec<&TokenSource> = Vec::new();
                 for f in &found {
@@ -96,8 +107,49 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wa
             }
             Decision::Allow { policy: policy_index, edits }
         }
-        Err(Check::Denied(d)) => deny(d, realm, scope),
+        Err(Check::Denied(d)) => match policy.anonymous.and_then(|i| cfg.consumers.get(i)) {
+            // Kong's `anonymous`: a failed authentication goes on as that consumer, without
+            // any X-Credential-* header. Never for 503 (unknown outcome) nor 403 (scope).
+            Some(consumer) if d.status() == 401 => {
+                set_consumer(consumer, &mut edits);
+                edits.set.push(("x-anonymous-consumer".into(), "true".into()));
+                Decision::Allow { policy: policy_index, edits }
+            }
+            _ => deny(d, realm, scope),
+        },
         Err(Check::Wait { server, refetch }) => Decision::Wait { server, refetch },
+        Err(Check::Introspect { server, token }) => Decision::Introspect { server, token },
+    }
+}
+
+/// A CORS preflight: OPTIONS with `Origin` and `Access-Control-Request-Method`.
+fn is_preflight(req: &Request) -> bool {
+    req.method() == "OPTIONS" && req.header("origin").is_some() && req.header("access-control-request-method").is_some()
+}
+
+fn set_consumer(c: &crate::config::Consumer, edits: &mut UpstreamEdits) {
+    edits.set.push(("x-consumer-id".into(), c.id.clone()));
+    if let Some(v) = &c.custom_id {
+        edits.set.push(("x-consumer-custom-id".into(), v.clone()));
+    }
+    if let Some(v) = &c.username {
+        edits.set.push(("x-consumer-username".into(), v.clone()));
+    }
+}
+
+/// The consumer the identity maps to (`consumer_by`): username → a consumer's `username`,
+/// client_id → a consumer's `custom_id`.
+fn consumer_headers(cfg: &Config, policy: &Policy, id: &Identity, edits: &mut UpstreamEdits) {
+    let found = match policy.consumer_by {
+        ConsumerBy::Username => id.claims.get("username").and_then(Value::as_str).and_then(|u| {
+            cfg.consumers.iter().find(|c| c.username.as_deref() == Some(u))
+        }),
+        ConsumerBy::ClientId => id.claims.get("client_id").and_then(Value::as_str).and_then(|u| {
+            cfg.consumers.iter().find(|c| c.custom_id.as_deref() == Some(u))
+        }),
+    };
+    if let Some(c) = found {
+        set_consumer(c, edits);
     }
 }
 
@@ -157,7 +209,18 @@ fn authenticate(
 /// One server's check of one token, with its inline and fetched keys.
 fn check_one(cfg: &Config, index: usize, token: &str, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Result<Identity, Check> {
     let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::NoPolicy)) };
-    let Strategy::Jwt(rules) = &server.strategy;
+    let rules = match &server.strategy {
+        Strategy::Jwt(rules) => rules,
+        Strategy::Introspection(rules) => {
+            return match keys.introspection(index, token) {
+                Lookup::Hit(id) => rules.check(&id, now).map(|()| id).map_err(Check::Denied),
+                Lookup::Inactive => Err(Check::Denied(Denial::Inactive)),
+                Lookup::Failed => Err(Check::Denied(Denial::IdpUnavailable)),
+                Lookup::Pending | Lookup::Miss if may_wait => Err(Check::Introspect { server: index, token: token.to_string() }),
+                Lookup::Pending | Lookup::Miss => Err(Check::Denied(Denial::IdpUnavailable)),
+            };
+        }
+    };
     let result = match (&server.remote, keys.fetched(index)) {
         (None, _) => rules.verify(token, now),
         (Some(_), Some(fetched)) => match rules.verify_with_keys(token, now, fetched) {
@@ -180,7 +243,7 @@ fn check_one(cfg: &Config, index: usize, token: &str, now: u64, keys: &dyn KeySt
 fn issuer_rank(cfg: &Config, index: usize, token: &str) -> u8 {
     let issuers = match cfg.servers.get(index).map(|s| &s.strategy) {
         Some(Strategy::Jwt(r)) => r.issuers.as_slice(),
-        None => &[],
+        Some(Strategy::Introspection(_)) | None => &[],
     };
     if issuers.is_empty() {
         return 1;

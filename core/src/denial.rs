@@ -29,6 +29,10 @@ pub enum Denial {
     InsufficientScope,
     /// The keys to check the token cannot be had now (IdP unreachable): 503.
     KeysUnavailable,
+    /// Introspection says the token is not active.
+    Inactive,
+    /// The introspection endpoint could not answer: 503.
+    IdpUnavailable,
     /// No policy covers the request.
     NoPolicy,
     /// The host named a policy the configuration does not have.
@@ -40,7 +44,7 @@ impl Denial {
         match self {
             Denial::MultipleTokens => 400,
             Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope => 403,
-            Denial::KeysUnavailable => 503,
+            Denial::KeysUnavailable | Denial::IdpUnavailable => 503,
             _ => 401,
         }
     }
@@ -48,7 +52,7 @@ impl Denial {
     /// The RFC 6750 §3.1 error code, if the challenge carries one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable => None,
+            Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable | Denial::IdpUnavailable => None,
             Denial::MultipleTokens => Some("invalid_request"),
             Denial::InsufficientScope => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -76,6 +80,8 @@ impl Denial {
             Denial::BadType => "bad_type",
             Denial::InsufficientScope => "insufficient_scope",
             Denial::KeysUnavailable => "keys_unavailable",
+            Denial::Inactive => "inactive",
+            Denial::IdpUnavailable => "idp_unavailable",
             Denial::NoPolicy => "no_policy",
             Denial::UnknownPolicy => "unknown_policy",
         }
@@ -101,6 +107,8 @@ impl Denial {
             Denial::BadType => "the token's typ is not accepted",
             Denial::InsufficientScope => "the token lacks a required scope",
             Denial::KeysUnavailable => "the keys to check the token cannot be fetched now",
+            Denial::Inactive => "the access token is not active",
+            Denial::IdpUnavailable => "the token cannot be checked now",
             Denial::NoPolicy => "no policy covers this request",
             Denial::UnknownPolicy => "the route names an unknown policy",
         }
@@ -180,7 +188,7 @@ mod tests {
         use Denial::*;
         for d in [MissingToken, MultipleTokens, TokenTooLarge, Malformed, UnsupportedCritical, AlgNone,
             AlgNotAllowed, NoMatchingKey, BadSignature, Expired, NotYetValid, IssuedInFuture,
-            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, KeysUnavailable, NoPolicy, UnknownPolicy] {
+            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, KeysUnavailable, Inactive, IdpUnavailable, NoPolicy, UnknownPolicy] {
             assert!(!d.description().contains(['"', '\\']));
         }
     }

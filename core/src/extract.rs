@@ -125,6 +125,19 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Form-encodes a value (RFC 3986 unreserved characters kept, everything else %XX).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The request's `:path` without the query parameter `name`, for `hide_credentials`.
 pub fn path_without_param(path_and_query: &str, name: &str) -> String {
     let Some((path, query)) = path_and_query.split_once('?') else { return path_and_query.to_string() };

@@ -7,6 +7,7 @@ pub mod denial;
 pub mod duration;
 pub mod extract;
 pub mod identity;
+pub mod introspection;
 pub mod jwt;
 pub mod remote;
 pub mod request;

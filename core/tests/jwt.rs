@@ -14,6 +14,7 @@ fn rules(strategy: Value) -> JwtRules {
     let cfg = Config::from_json(cfg.to_string().as_bytes()).unwrap();
     match cfg.servers.into_iter().next().unwrap().strategy {
         Strategy::Jwt(r) => r,
+        Strategy::Introspection(_) => panic!("not a jwt server"),
     }
 }
 

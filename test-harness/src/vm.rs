@@ -83,7 +83,7 @@ impl Host {
         wasi::link(&mut linker).unwrap_or_else(|e| panic!("link: {e}"));
         linker.define_unknown_imports_as_traps(module).unwrap_or_else(|e| panic!("link: {e}"));
         let instance = linker.instantiate(&mut store, module).unwrap_or_else(|e| panic!("instantiate: {e}"));
-        let mut vm = Vm { store, instance, next_context: ROOT_ID + 1 };
+        let mut vm = Vm { store, instance, next_context: ROOT_ID + 1, finished: HashMap::new() };
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut vm.store, "_initialize") {
             let r = init.call(&mut vm.store, ());
             vm.trap_check(r);
@@ -101,6 +101,8 @@ pub struct Vm {
     store: Store<HostState>,
     instance: Instance,
     next_context: u32,
+    /// What became of finished requests, for `poll`.
+    finished: HashMap<u32, Outcome>,
 }
 
 /// What became of a request.
@@ -294,6 +296,9 @@ impl Vm {
     }
 
     fn outcome(&mut self, ctx: u32, continued: bool) -> Outcome {
+        if let Some(done) = self.finished.get(&ctx) {
+            return done.clone();
+        }
         let Some(s) = self.store.data().streams.get(&ctx) else { return Outcome::Paused { context: ctx } };
         if let Some(reply) = &s.local_reply {
             return Outcome::Local(reply.clone());
@@ -305,6 +310,8 @@ impl Vm {
     }
 
     fn finish(&mut self, ctx: u32) {
+        let outcome = self.outcome(ctx, false);
+        self.finished.insert(ctx, outcome);
         self.store.data_mut().streams.remove(&ctx);
         let f = self.func::<i32, i32>("proxy_on_done");
         let r = f.call(&mut self.store, ctx as i32);
@@ -360,6 +367,11 @@ impl Vm {
         outcome
     }
 
+    /// Makes the host refuse HTTP calls to `cluster`, as Envoy does for an unknown cluster.
+    pub fn refuse_cluster(&mut self, cluster: &str) {
+        self.store.data_mut().unknown_clusters.push(cluster.to_string());
+    }
+
     /// One timer tick of the root context.
     pub fn tick(&mut self) {
         self.store.data_mut().effective_context = ROOT_ID;
@@ -369,7 +381,7 @@ impl Vm {
     /// The paused request `context`: what became of it since (finished when no longer paused).
     pub fn poll(&mut self, context: u32) -> Outcome {
         let outcome = self.outcome(context, false);
-        if !matches!(outcome, Outcome::Paused { .. }) && self.store.data().streams.contains_key(&context) {
+        if !matches!(outcome, Outcome::Paused { .. }) && !self.finished.contains_key(&context) {
             self.finish(context);
         }
         outcome

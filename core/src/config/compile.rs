@@ -5,7 +5,9 @@ use super::raw::{RawConfig, RawKeySetting, RawPolicy, RawRoute, RawServer, RawSt
 use crate::duration::Millis;
 use crate::remote::{self, RemoteSource, SourceKind};
 use crate::url::HttpTarget;
-use super::{Config, ConfigError, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
+use super::{Config, ConfigError, Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
+use super::raw::RawIntrospection;
+use crate::introspection::{self, IntrospectionRules};
 use crate::extract::TokenSource;
 use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
 use crate::jwt::{parse_jwks, Alg, AlgSet, JwtRules, VerifyKey};
@@ -24,10 +26,22 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         let path = format!("oauth_servers.{name}");
         servers.push(server(&path, name, s)?);
     }
+    let mut consumers: Vec<Consumer> = Vec::new();
+    for (i, c) in raw.consumers.into_iter().enumerate() {
+        if c.id.is_empty() || consumers.iter().any(|x| x.id == c.id) {
+            return err(format!("consumers[{i}].id"), "must be non-empty and unique");
+        }
+        for (field, v) in [("id", Some(&c.id)), ("custom_id", c.custom_id.as_ref()), ("username", c.username.as_ref())] {
+            if v.is_some_and(|v| v.chars().any(char::is_control)) {
+                return err(format!("consumers[{i}].{field}"), "must not hold control characters");
+            }
+        }
+        consumers.push(Consumer { id: c.id, custom_id: c.custom_id, username: c.username });
+    }
     let mut policies = Vec::new();
     for (name, p) in raw.policies {
         let path = format!("policies.{name}");
-        policies.push(policy(&path, name, p, &servers)?);
+        policies.push(policy(&path, name, p, &servers, &consumers)?);
     }
     let find = |path: &str, name: &str| -> Res<usize> {
         match policies.iter().position(|p| p.name == name) {
@@ -53,7 +67,7 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         policies.iter().flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone())).collect();
     mapped_headers.sort();
     mapped_headers.dedup();
-    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers })
+    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers, consumers })
 }
 
 fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
@@ -73,8 +87,77 @@ fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
             };
             Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources })
         }
-        other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt)")),
+        "introspection" => {
+            let rules = introspection_rules(&path, &name, raw.token_strategy)?;
+            let token_sources = match raw.token_sources {
+                Some(list) => Some(token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
+                None => None,
+            };
+            Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources })
+        }
+        other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt, introspection)")),
     }
+}
+
+/// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
+fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<IntrospectionRules> {
+    for (field, set) in [("allowed_algorithms", raw.allowed_algorithms.is_some()), ("issuers", raw.issuers.is_some()),
+        ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
+        ("jwks_uri", raw.jwks_uri.is_some()), ("discovery", raw.discovery.is_some()), ("require_typ", raw.require_typ.is_some()),
+        ("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),
+        ("max_stale", raw.max_stale.is_some()), ("max_wait", raw.max_wait.is_some()), ("max_jwks_bytes", raw.max_jwks_bytes.is_some())] {
+        if set {
+            return err(format!("{path}.{field}"), "not a setting of the introspection strategy");
+        }
+    }
+    let settings_path = format!("{path}.settings");
+    let Some(settings) = raw.settings else { return err(settings_path, "required: {\"introspection_url\", \"cluster\", …}") };
+    let s: RawIntrospection = from_value(&settings_path, settings)?;
+    let Some(target) = HttpTarget::parse(&s.introspection_url) else {
+        return err(format!("{settings_path}.introspection_url"), "not an http(s) URL");
+    };
+    if s.cluster.is_empty() {
+        return err(format!("{settings_path}.cluster"), "must name the Envoy cluster that reaches the IdP");
+    }
+    let timeout_ms = s.timeout.unwrap_or(introspection::DEFAULT_TIMEOUT_MS);
+    if !(1..=60_000).contains(&timeout_ms) {
+        return err(format!("{settings_path}.timeout"), "milliseconds, between 1 and 60000");
+    }
+    let mut custom_headers = Vec::new();
+    for (name, value) in s.custom_introspection_headers {
+        let p = format!("{settings_path}.custom_introspection_headers.{name}");
+        let lower = header_name(&p, &name)?;
+        if value.expose().chars().any(char::is_control) {
+            return err(p, "must not hold control characters");
+        }
+        custom_headers.push((lower, value));
+    }
+    if s.authorization_value.as_ref().is_some_and(|v| v.expose().chars().any(char::is_control)) {
+        return err(format!("{settings_path}.authorization_value"), "must not hold control characters");
+    }
+    let cache_slots = s.cache_slots.unwrap_or(introspection::DEFAULT_CACHE_SLOTS);
+    if !(1..=1_000_000).contains(&cache_slots) {
+        return err(format!("{settings_path}.cache_slots"), "must be between 1 and 1000000");
+    }
+    let _ = s.keepalive; // the Envoy cluster's connection settings govern keep-alive
+    let shared_key = format!("oauth_filter/intro/{:016x}", remote::fnv64(format!("{server}\n{}", s.introspection_url).as_bytes()));
+    Ok(IntrospectionRules {
+        target,
+        cluster: s.cluster,
+        timeout_ms,
+        authorization: s.authorization_value,
+        token_type_hint: s.token_type_hint,
+        ttl: s.ttl.unwrap_or(introspection::DEFAULT_TTL),
+        negative_ttl: s.negative_ttl.unwrap_or(0),
+        introspect_request: s.introspect_request,
+        custom_headers,
+        audiences: raw.audiences.unwrap_or_default(),
+        leeway_secs: raw.leeway.unwrap_or(0),
+        cache_slots,
+        max_answer_bytes: s.max_answer_bytes.unwrap_or(introspection::DEFAULT_MAX_ANSWER_BYTES),
+        max_wait_ms: s.max_wait.map_or(timeout_ms + 1000, |m| m.0),
+        shared_key,
+    })
 }
 
 /// `jwks_uri` or `discovery`, with the cache settings.
@@ -224,7 +307,19 @@ fn from_value<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Res<T> {
     })
 }
 
-fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<Policy> {
+fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server], consumers: &[Consumer]) -> Res<Policy> {
+    let anonymous = match &raw.anonymous {
+        None => None,
+        Some(id) => match consumers.iter().position(|c| &c.id == id) {
+            Some(i) => Some(i),
+            None => return err(format!("{path}.anonymous"), format!("no consumer with id `{id}` in `consumers`")),
+        },
+    };
+    let consumer_by = match raw.consumer_by.as_deref() {
+        None | Some("username") => ConsumerBy::Username,
+        Some("client_id") => ConsumerBy::ClientId,
+        Some(_) => return err(format!("{path}.consumer_by"), "must be \"username\" or \"client_id\""),
+    };
     let names: Vec<(String, String)> = match (&raw.oauth_server, &raw.oauth_servers) {
         (Some(_), Some(_)) => return err(path, "set `oauth_server` or `oauth_servers`, not both"),
         (Some(s), None) => vec![(format!("{path}.oauth_server"), s.clone())],
@@ -282,6 +377,9 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server]) -> Res<P
         hide_credentials: raw.hide_credentials,
         required_scopes: raw.required_scopes,
         scope_challenge,
+        anonymous,
+        run_on_preflight: raw.run_on_preflight.unwrap_or(true),
+        consumer_by,
         realm,
         sources,
         claim_headers,

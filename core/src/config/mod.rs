@@ -8,6 +8,7 @@ pub mod raw;
 pub use error::ConfigError;
 
 use crate::extract::TokenSource;
+use crate::introspection::IntrospectionRules;
 use crate::jwt::JwtRules;
 use crate::remote::RemoteSource;
 use crate::routing::Route;
@@ -25,6 +26,7 @@ pub struct Config {
     pub metadata_namespace: String,
     /// Every header name a policy maps claims to: removed from client requests.
     pub mapped_headers: Vec<String>,
+    pub consumers: Vec<Consumer>,
 }
 
 #[derive(Debug)]
@@ -40,6 +42,20 @@ pub struct Server {
 #[derive(Debug)]
 pub enum Strategy {
     Jwt(JwtRules),
+    Introspection(IntrospectionRules),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    pub id: String,
+    pub custom_id: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerBy {
+    Username,
+    ClientId,
 }
 
 #[derive(Debug)]
@@ -54,6 +70,10 @@ pub struct Policy {
     /// Scopes the token must grant, and their space-joined form for the challenge.
     pub required_scopes: Vec<String>,
     pub scope_challenge: String,
+    /// The consumer (index) a failed authentication falls back to.
+    pub anonymous: Option<usize>,
+    pub run_on_preflight: bool,
+    pub consumer_by: ConsumerBy,
     pub realm: String,
     pub sources: Vec<TokenSource>,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.

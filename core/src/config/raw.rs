@@ -18,6 +18,43 @@ pub struct RawConfig {
     pub default_policy: Option<String>,
     /// Route metadata namespace read from the host (`filter_metadata.<ns>.policy`).
     pub route_metadata_namespace: Option<String>,
+    /// Kong-style consumers, matched by `consumer_by` after authentication.
+    #[serde(default)]
+    pub consumers: Vec<RawConsumer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsumer {
+    pub id: String,
+    pub custom_id: Option<String>,
+    pub username: Option<String>,
+}
+
+/// `token_strategy.settings` for `name: "introspection"`: the oauth2-introspection plugin's
+/// parameters, with the Envoy cluster that reaches `introspection_url`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospection {
+    pub introspection_url: String,
+    pub cluster: String,
+    pub authorization_value: Option<crate::Secret>,
+    pub token_type_hint: Option<String>,
+    /// Seconds; 0 = until the token's `exp`.
+    pub ttl: Option<u64>,
+    /// Seconds to cache inactive answers; 0 (default) = not cached.
+    pub negative_ttl: Option<u64>,
+    /// Milliseconds, as the plugin has it.
+    pub timeout: Option<u64>,
+    /// Milliseconds; the Envoy cluster's business here (accepted for compatibility).
+    pub keepalive: Option<u64>,
+    #[serde(default)]
+    pub introspect_request: bool,
+    #[serde(default)]
+    pub custom_introspection_headers: BTreeMap<String, crate::Secret>,
+    pub cache_slots: Option<u64>,
+    pub max_answer_bytes: Option<usize>,
+    pub max_wait: Option<Millis>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +130,12 @@ pub struct RawPolicy {
     pub public: bool,
     #[serde(default)]
     pub required_scopes: Vec<String>,
+    /// A consumer id: when authentication fails, the request goes on as this consumer.
+    pub anonymous: Option<String>,
+    /// false: CORS preflight requests pass without a token.
+    pub run_on_preflight: Option<bool>,
+    /// `username` (default) or `client_id`.
+    pub consumer_by: Option<String>,
     #[serde(default)]
     pub hide_credentials: bool,
     pub realm: Option<String>,

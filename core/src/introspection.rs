@@ -1,0 +1,288 @@
+//! RFC 7662 token introspection, as Kong's oauth2-introspection plugin does it: the request
+//! to the IdP, the answer's meaning, and the shared-data cache entry with its lifetime.
+//! Pure: the adapter makes the call and stores the entries.
+
+use crate::extract::percent_encode;
+use crate::url::HttpTarget;
+use crate::{Identity, Request, Secret};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const DEFAULT_TTL: u64 = 60;
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_CACHE_SLOTS: u64 = 10_000;
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// `ttl: 0` keeps an entry until the token's `exp`; without `exp`, at most this long.
+pub const MAX_ENTRY_LIFETIME: u64 = 86_400;
+
+#[derive(Debug)]
+pub struct IntrospectionRules {
+    pub target: HttpTarget,
+    pub cluster: String,
+    pub timeout_ms: u64,
+    pub authorization: Option<Secret>,
+    pub token_type_hint: Option<String>,
+    pub ttl: u64,
+    pub negative_ttl: u64,
+    pub introspect_request: bool,
+    pub custom_headers: Vec<(String, Secret)>,
+    pub audiences: Vec<String>,
+    pub leeway_secs: u64,
+    pub cache_slots: u64,
+    pub max_answer_bytes: usize,
+    pub max_wait_ms: u64,
+    pub shared_key: String,
+}
+
+/// What the IdP said about a token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Active(Identity),
+    Inactive,
+    /// No usable answer: non-200, not JSON, too large, no answer.
+    Unavailable(String),
+}
+
+/// A cache slot in shared data (JSON). Slots are few and fixed (`cache_slots`), so the key
+/// space is bounded; a token's slot also names the token's hash, so a slot reused by
+/// another token is a miss, not a wrong answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub hash: String,
+    pub until: u64,
+    pub state: SlotState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "s", rename_all = "snake_case")]
+pub enum SlotState {
+    /// One worker is asking the IdP (`holder`); the others wait.
+    Pending { holder: u64 },
+    Active { claims: Map<String, Value> },
+    Inactive,
+    /// The IdP could not answer; waiters get 503.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Hit(Identity),
+    Inactive,
+    Failed,
+    Pending,
+    Miss,
+}
+
+impl Slot {
+    pub fn decode(bytes: &[u8]) -> Option<Slot> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// What this slot says about the token with `hash` at `now`.
+    pub fn lookup(&self, hash: &str, now: u64) -> Lookup {
+        if self.hash != hash || now >= self.until {
+            return Lookup::Miss;
+        }
+        match &self.state {
+            SlotState::Pending { .. } => Lookup::Pending,
+            SlotState::Active { claims } => Lookup::Hit(Identity { claims: claims.clone() }),
+            SlotState::Inactive => Lookup::Inactive,
+            SlotState::Failed => Lookup::Failed,
+        }
+    }
+}
+
+impl IntrospectionRules {
+    /// The token's cache slot key and the token's hash (SHA-256; the token itself is never
+    /// stored or logged).
+    pub fn cache_key(&self, token: &str) -> (String, String) {
+        let digest = hmac_sha256::Hash::hash(token.as_bytes());
+        let hash = URL_SAFE_NO_PAD.encode(digest);
+        let n = digest.iter().take(8).fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        let slot = n % self.cache_slots.max(1);
+        (format!("{}/{slot}", self.shared_key), hash)
+    }
+
+    /// A pending slot: this worker asks, the others wait up to the call's timeout.
+    pub fn pending(&self, hash: String, holder: u64, now: u64) -> Slot {
+        Slot { hash, until: now + self.timeout_ms.div_ceil(1000) + 1, state: SlotState::Pending { holder } }
+    }
+
+    /// The introspection call: headers and form body (RFC 7662 §2.1).
+    pub fn request(&self, token: &str, req: &Request) -> (Vec<(String, String)>, Vec<u8>) {
+        let mut headers = vec![
+            (":method".to_string(), "POST".to_string()),
+            (":path".to_string(), self.target.path.clone()),
+            (":authority".to_string(), self.target.authority.clone()),
+            ("content-type".to_string(), "application/x-www-form-urlencoded".to_string()),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        if let Some(auth) = &self.authorization {
+            headers.push(("authorization".to_string(), auth.expose().to_string()));
+        }
+        for (name, value) in &self.custom_headers {
+            headers.push((name.clone(), value.expose().to_string()));
+        }
+        if self.introspect_request {
+            headers.push(("x-request-path".to_string(), req.path().to_string()));
+            headers.push(("x-request-http-method".to_string(), req.method().to_string()));
+        }
+        let mut body = format!("token={}", percent_encode(token));
+        if let Some(hint) = &self.token_type_hint {
+            body.push_str(&format!("&token_type_hint={}", percent_encode(hint)));
+        }
+        (headers, body.into_bytes())
+    }
+
+    /// What an answer means (`status` 0 = no answer).
+    pub fn parse_answer(&self, status: u32, body: &[u8]) -> Answer {
+        if status != 200 {
+            return Answer::Unavailable(if status == 0 { "no answer".into() } else { format!("answered {status}") });
+        }
+        if body.len() > self.max_answer_bytes {
+            return Answer::Unavailable("answer too large".into());
+        }
+        let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(body) else {
+            return Answer::Unavailable("answer is not a JSON object".into());
+        };
+        match claims.get("active") {
+            Some(Value::Bool(true)) => Answer::Active(Identity { claims }),
+            Some(Value::Bool(false)) => Answer::Inactive,
+            _ => Answer::Unavailable("answer has no boolean `active`".into()),
+        }
+    }
+
+    /// The slot that records `answer` for the token with `hash`; None when it is not cached
+    /// (an inactive answer without `negative_ttl`).
+    pub fn slot_for(&self, answer: &Answer, hash: String, now: u64) -> Option<Slot> {
+        let (until, state) = match answer {
+            Answer::Active(id) => {
+                let exp = id.claims.get("exp").and_then(Value::as_u64);
+                let life = match (self.ttl, exp) {
+                    (0, Some(exp)) => exp.saturating_sub(now),
+                    (0, None) => MAX_ENTRY_LIFETIME,
+                    (ttl, Some(exp)) => ttl.min(exp.saturating_sub(now)),
+                    (ttl, None) => ttl,
+                };
+                // At least a second, so the requests waiting for this answer get it; every hit
+                // checks `exp` again anyway.
+                (now + life.max(1), SlotState::Active { claims: id.claims.clone() })
+            }
+            Answer::Inactive if self.negative_ttl > 0 => (now + self.negative_ttl, SlotState::Inactive),
+            Answer::Inactive => return None,
+            Answer::Unavailable(_) => (now + 1, SlotState::Failed),
+        };
+        Some(Slot { hash, until, state })
+    }
+
+    /// Checks an active answer's own claims: `exp`, `nbf` (with leeway) and audience.
+    pub fn check(&self, id: &Identity, now: u64) -> Result<(), crate::Denial> {
+        use crate::Denial;
+        if let Some(exp) = id.claims.get("exp").and_then(Value::as_u64) {
+            if now > exp.saturating_add(self.leeway_secs) {
+                return Err(Denial::Expired);
+            }
+        }
+        if let Some(nbf) = id.claims.get("nbf").and_then(Value::as_u64) {
+            if now.saturating_add(self.leeway_secs) < nbf {
+                return Err(Denial::NotYetValid);
+            }
+        }
+        if !self.audiences.is_empty() {
+            let ok = match id.claims.get("aud") {
+                Some(Value::String(a)) => self.audiences.contains(a),
+                Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).any(|a| self.audiences.iter().any(|x| x == a)),
+                _ => false,
+            };
+            if !ok {
+                return Err(Denial::BadAudience);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules(ttl: u64, negative_ttl: u64) -> IntrospectionRules {
+        IntrospectionRules {
+            target: HttpTarget::parse("https://idp.test/oauth/introspect").unwrap(),
+            cluster: "idp".into(),
+            timeout_ms: 10_000,
+            authorization: Some(Secret::new("Basic Z3c6cw==")),
+            token_type_hint: Some("access_token".into()),
+            ttl,
+            negative_ttl,
+            introspect_request: true,
+            custom_headers: vec![("x-tenant".into(), Secret::new("t1"))],
+            audiences: vec![],
+            leeway_secs: 0,
+            cache_slots: 100,
+            max_answer_bytes: 1024,
+            max_wait_ms: 11_000,
+            shared_key: "k".into(),
+        }
+    }
+
+    #[test]
+    fn the_request_is_an_rfc7662_form_post() {
+        let req = Request { headers: vec![(":method".into(), b"PUT".to_vec()), (":path".into(), b"/a/b?c".to_vec())], ..Default::default() };
+        let (h, body) = rules(60, 0).request("to+k/en=", &req);
+        assert_eq!(String::from_utf8(body).unwrap(), "token=to%2Bk%2Fen%3D&token_type_hint=access_token");
+        for (k, v) in [(":method", "POST"), (":path", "/oauth/introspect"), (":authority", "idp.test"),
+            ("authorization", "Basic Z3c6cw=="), ("x-tenant", "t1"), ("x-request-path", "/a/b"), ("x-request-http-method", "PUT")] {
+            assert!(h.contains(&(k.to_string(), v.to_string())), "{k}");
+        }
+    }
+
+    #[test]
+    fn answers() {
+        let r = rules(60, 0);
+        assert!(matches!(r.parse_answer(200, br#"{"active":true,"sub":"a"}"#), Answer::Active(_)));
+        assert_eq!(r.parse_answer(200, br#"{"active":false}"#), Answer::Inactive);
+        for (s, b) in [(500, &b"{}"[..]), (200, b"nope"), (200, b"[1]"), (200, br#"{"active":"yes"}"#), (0, b"")] {
+            assert!(matches!(r.parse_answer(s, b), Answer::Unavailable(_)), "{s}");
+        }
+        assert!(matches!(r.parse_answer(200, &vec![b' '; 2000]), Answer::Unavailable(_)));
+    }
+
+    #[test]
+    fn entry_lifetime_is_min_of_ttl_and_exp() {
+        let now = 1000;
+        let active = |exp: Option<u64>| {
+            let mut c = json!({"active": true});
+            if let Some(e) = exp { c["exp"] = json!(e); }
+            Answer::Active(Identity { claims: c.as_object().cloned().unwrap() })
+        };
+        assert_eq!(rules(60, 0).slot_for(&active(Some(1030)), "h".into(), now).unwrap().until, 1030);
+        assert_eq!(rules(60, 0).slot_for(&active(Some(5000)), "h".into(), now).unwrap().until, 1060);
+        assert_eq!(rules(0, 0).slot_for(&active(Some(5000)), "h".into(), now).unwrap().until, 5000);
+        assert_eq!(rules(0, 0).slot_for(&active(None), "h".into(), now).unwrap().until, now + MAX_ENTRY_LIFETIME);
+        assert_eq!(rules(60, 0).slot_for(&Answer::Inactive, "h".into(), now), None);
+        assert_eq!(rules(60, 30).slot_for(&Answer::Inactive, "h".into(), now).unwrap().until, 1030);
+    }
+
+    #[test]
+    fn slots_hold_hashes_and_expire() {
+        let r = rules(60, 0);
+        let (key, hash) = r.cache_key("secret-token");
+        assert!(!key.contains("secret-token") && !hash.contains("secret-token"));
+        assert_eq!(r.cache_key("secret-token"), (key, hash.clone()));
+        let slot = r.slot_for(&Answer::Inactive, hash.clone(), 0);
+        assert!(slot.is_none());
+        let s = Slot { hash: hash.clone(), until: 10, state: SlotState::Inactive };
+        assert_eq!(s.lookup(&hash, 9), Lookup::Inactive);
+        assert_eq!(s.lookup(&hash, 10), Lookup::Miss);
+        assert_eq!(s.lookup("other", 9), Lookup::Miss);
+        assert_eq!(Slot::decode(&s.encode()), Some(s));
+    }
+}
