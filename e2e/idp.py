@@ -39,6 +39,16 @@ class Idp:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["access_token"]
 
+    def revoke(self, token, client=("gateway", "gateway-secret")):
+        """RFC 7009 revocation at the provider."""
+        auth = base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/token/revocation",
+                                     data=f"token={token}".encode(), method="POST",
+                                     headers={"authorization": f"Basic {auth}",
+                                              "content-type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)

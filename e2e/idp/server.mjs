@@ -30,7 +30,7 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: (ctx, resource) => ({
         scope: 'orders:read orders:write',
         audience: resource,
-        accessTokenFormat: 'jwt',
+        accessTokenFormat: resource === 'urn:opaque' ? 'opaque' : 'jwt',
         jwt: { sign: { alg: 'RS256' } },
       }),
     },

@@ -1,0 +1,77 @@
+"""Opaque tokens from a real OAuth2 server (npm oidc-provider), introspected (RFC 7662) by the
+filter in a real Envoy at --concurrency 2: cached in shared data, one call per new token
+across both workers, refused once revoked and the cache entry expired."""
+import concurrent.futures
+import time
+
+import pytest
+
+from conftest import call
+from idp import Idp
+
+LISTENER, ECHO, IDP = 10003, 10103, 10200
+
+
+@pytest.fixture
+def setup(start_envoy, tmp_path):
+    idp = Idp(tmp_path, "k1")
+    envoy = start_envoy("e2e-introspection.yaml", ECHO, fixed_ports={IDP: idp.port})
+    yield idp, envoy
+    idp.stop()
+
+
+def get(envoy, token, path="/orders/1"):
+    return call(envoy.port(LISTENER), path, {"authorization": f"Bearer {token}"})
+
+
+def test_opaque_token_introspected_cached_and_revoked(setup):
+    idp, envoy = setup
+    token = idp.token("orders:read", resource="urn:opaque")
+    assert "." not in token, "an opaque token"
+    r = get(envoy, token)
+    assert r.status == 200, r.body
+    assert r.upstream("x-credential-client-id") == "gateway"
+    assert r.upstream("x-credential-scope") == "orders:read"
+    assert r.upstream("x-consumer-id") == "consumer-gateway"
+    assert r.upstream("x-consumer-custom-id") == "gateway"
+    for _ in range(5):
+        assert get(envoy, token).status == 200
+    assert idp.requests("/token/introspection") == 1, "served from the shared cache"
+    assert idp.revoke(token) == 200
+    # Refused once the cache entry (ttl 2 s) has expired and the server says inactive.
+    deadline = time.time() + 6
+    while get(envoy, token).status == 200 and time.time() < deadline:
+        time.sleep(0.2)
+    r = get(envoy, token)
+    assert r.status == 401
+    assert 'error="invalid_token"' in r.header("www-authenticate")
+    assert token not in envoy.logs()
+
+
+def test_one_introspection_for_concurrent_requests_on_both_workers(setup):
+    idp, envoy = setup
+    token = idp.token("orders:read", resource="urn:opaque")
+    before = idp.requests("/token/introspection")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: get(envoy, token).status, range(32)))
+    assert statuses == [200] * 32
+    assert idp.requests("/token/introspection") - before == 1
+
+
+def test_insufficient_scope_and_anonymous(setup):
+    idp, envoy = setup
+    r = get(envoy, idp.token("orders:write", resource="urn:opaque"))
+    assert r.status == 403
+    assert 'error="insufficient_scope"' in r.header("www-authenticate")
+    r = get(envoy, "not-a-real-token", path="/maybe/x")
+    assert r.status == 200
+    assert r.upstream("x-anonymous-consumer") == "true"
+    assert r.upstream("x-consumer-id") == "consumer-anonymous"
+    assert r.upstream("x-credential-sub") is None
+
+
+def test_unreachable_introspection_endpoint_is_503(start_envoy):
+    envoy = start_envoy("e2e-introspection.yaml", ECHO)  # nothing listens on the idp port
+    r = get(envoy, "some-token")
+    assert r.status == 503
+    assert r.json()["error"] == "temporarily_unavailable"
