@@ -31,7 +31,7 @@ pub fn now(context_id: u32, decision: &Decision) -> Action {
             deny(context_id, *denial, response);
             Action::Pause
         }
-        Decision::Wait { .. } | Decision::Introspect { .. } => Action::Pause,
+        Decision::Wait { .. } | Decision::Introspect { .. } | Decision::AwaitUpstreamToken { .. } => Action::Pause,
     }
 }
 
@@ -47,7 +47,7 @@ pub fn later(context_id: u32, decision: &Decision) {
         }
         Decision::Deny { denial, response } => deny(context_id, *denial, response),
         // Decided again without waiting, a request cannot ask to wait; refuse, never pass.
-        Decision::Wait { .. } | Decision::Introspect { .. } => {
+        Decision::Wait { .. } | Decision::Introspect { .. } | Decision::AwaitUpstreamToken { .. } => {
             let r = Denial::IdpUnavailable.respond(oauth_core::config::DEFAULT_REALM, "");
             deny(context_id, Denial::IdpUnavailable, &r);
         }

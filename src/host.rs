@@ -33,6 +33,7 @@ const OK: u32 = 0;
 const CAS_MISMATCH: u32 = 8;
 const REQUEST_HEADERS: u32 = 0;
 const CALL_RESPONSE_HEADERS: u32 = 6;
+const RESPONSE_HEADERS: u32 = 2;
 const CALL_RESPONSE_BODY: u32 = 4;
 const PLUGIN_CONFIGURATION: u32 = 7;
 
@@ -49,6 +50,15 @@ fn take(data: *mut u8, size: usize) -> Vec<u8> {
 /// The request headers, values as bytes; empty if the host refuses.
 pub fn request_headers() -> Vec<(String, Vec<u8>)> {
     header_map(REQUEST_HEADERS)
+}
+
+/// The upstream's response status (0 if unknown).
+pub fn response_status() -> u32 {
+    header_map(RESPONSE_HEADERS)
+        .iter()
+        .find(|(k, _)| k == ":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The status of the HTTP call answer being delivered (0 when there is none: reset, timeout).

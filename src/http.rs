@@ -3,7 +3,7 @@
 
 use crate::introspect::{self, Call, Started};
 use crate::worker::{WaitFor, Worker};
-use crate::{apply, host, keys, waiters};
+use crate::{apply, host, keys, tokens, waiters};
 use oauth_core::{decide, Config, Decision, Denial, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -15,11 +15,13 @@ pub struct Http {
     worker: Option<Rc<RefCell<Worker>>>,
     /// The introspection call this request made, if any.
     call: Option<Call>,
+    /// (policy, version) of the client-credentials token sent upstream, if any.
+    injected: Option<(usize, u64)>,
 }
 
 impl Http {
     pub fn new(id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Self {
-        Http { id, worker, call: None }
+        Http { id, worker, call: None, injected: None }
     }
 }
 
@@ -74,8 +76,29 @@ impl HttpContext for Http {
                     Action::Pause
                 }
             },
-            other => apply::now(self.id, &other),
+            Decision::AwaitUpstreamToken { policy } => {
+                let max_wait = w.config.policies.get(policy).and_then(|p| p.client_credentials.as_ref()).map_or(0, |c| c.max_wait_ms);
+                waiters::add(&mut w, self.id, request, policy, WaitFor::UpstreamToken { policy }, max_wait);
+                Action::Pause
+            }
+            other => {
+                if let Decision::Allow { policy, edits } = &other {
+                    self.injected = edits.upstream_token_version.map(|v| (*policy, v));
+                }
+                apply::now(self.id, &other)
+            }
         }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let (Some((policy, version)), Some(cell)) = (self.injected, self.worker.clone()) {
+            if host::response_status() == 401 {
+                if let Ok(mut w) = cell.try_borrow_mut() {
+                    tokens::upstream_refused(&mut w, policy, version);
+                }
+            }
+        }
+        Action::Continue
     }
 }
 

@@ -49,12 +49,11 @@ pub fn tick(w: &mut Worker) {
     for (i, server) in config.servers.iter().enumerate() {
         if let Some(src) = &server.remote {
             sync(w, i, src);
-            if !w.calls.values().any(|c| c.server == i) {
+            if !w.calls.values().any(|c| matches!(c, Pending::Keys { server, .. } if *server == i)) {
                 start_fetch(w, i, src, now);
             }
         }
     }
-    crate::waiters::resolve(w);
 }
 
 /// Picks up the shared state and, when its version is newer, the stored document.
@@ -110,7 +109,7 @@ fn dispatch(w: &mut Worker, i: usize, src: &RemoteSource, stage: Stage, target: 
     let timeout = Duration::from_millis(src.timeout_ms);
     match proxy_wasm::hostcalls::dispatch_http_call(&src.cluster, headers, None, vec![], timeout) {
         Ok(token) => {
-            w.calls.insert(token, Pending { server: i, stage, discovered });
+            w.calls.insert(token, Pending::Keys { server: i, stage, discovered });
         }
         Err(status) => {
             let reason = format!("cannot call cluster {} ({status:?})", src.cluster);
@@ -119,21 +118,19 @@ fn dispatch(w: &mut Worker, i: usize, src: &RemoteSource, stage: Stage, target: 
     }
 }
 
-/// An answer to one of this worker's fetch calls.
-pub fn on_response(w: &mut Worker, token: u32, body_size: usize) {
-    let Some(call) = w.calls.remove(&token) else { return };
+/// An answer to one of this worker's key fetch calls.
+pub fn on_response(w: &mut Worker, server: usize, stage: Stage, discovered: Option<String>, body_size: usize) {
     let config = w.config.clone();
-    let Some(src) = config.servers.get(call.server).and_then(|s| s.remote.as_ref()) else { return };
+    let Some(src) = config.servers.get(server).and_then(|s| s.remote.as_ref()) else { return };
     let status = host::call_response_status();
     let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, src.max_bytes + 1) };
-    match remote::after_response(src, call.stage, status, &body) {
+    match remote::after_response(src, stage, status, &body) {
         Next::Call(stage, target) => {
             let discovered = (stage == Stage::Jwks).then(|| target.to_url());
-            dispatch(w, call.server, src, stage, target, discovered);
+            dispatch(w, server, src, stage, target, discovered);
         }
-        other => finish(w, call.server, src, other, call.discovered),
+        other => finish(w, server, src, other, discovered),
     }
-    crate::waiters::resolve(w);
 }
 
 fn finish(w: &mut Worker, i: usize, src: &RemoteSource, next: Next, discovered: Option<String>) {

@@ -7,6 +7,7 @@ mod http;
 mod introspect;
 mod keys;
 mod root;
+mod tokens;
 mod waiters;
 mod worker;
 

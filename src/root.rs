@@ -3,8 +3,8 @@
 
 use crate::host::{self, SetShared};
 use crate::http::Http;
-use crate::keys;
-use crate::worker::Worker;
+use crate::worker::{Pending, Worker};
+use crate::{keys, tokens, waiters};
 use oauth_core::Config;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -35,11 +35,14 @@ fn vm_id() -> u64 {
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
-        if let Some(w) = &self.worker {
-            if let Ok(mut w) = w.try_borrow_mut() {
-                keys::on_response(&mut w, token_id, body_size);
-            }
+        let Some(w) = &self.worker else { return };
+        let Ok(mut w) = w.try_borrow_mut() else { return };
+        match w.calls.remove(&token_id) {
+            Some(Pending::Keys { server, stage, discovered }) => keys::on_response(&mut w, server, stage, discovered, body_size),
+            Some(Pending::Token { policy }) => tokens::on_response(&mut w, policy, body_size),
+            None => {}
         }
+        waiters::resolve(&mut w);
     }
 }
 
@@ -62,6 +65,10 @@ impl RootContext for Root {
                     keys::init(&worker);
                     host::set_tick_period_ms(TICK_MS);
                 }
+                if tokens::has_any(&worker) {
+                    tokens::init(&worker);
+                    host::set_tick_period_ms(TICK_MS);
+                }
                 if keys::has_introspection(&worker) {
                     // Requests waiting for another worker's introspection learn of it on ticks.
                     host::set_tick_period_ms(INTROSPECTION_TICK_MS);
@@ -81,6 +88,8 @@ impl RootContext for Root {
         if let Some(w) = &self.worker {
             if let Ok(mut w) = w.try_borrow_mut() {
                 keys::tick(&mut w);
+                tokens::tick(&mut w);
+                waiters::resolve(&mut w);
             }
         }
     }

@@ -36,6 +36,16 @@ fn verdict(w: &Worker, waiter: &Waiter, now: u64, now_ms: u64) -> Verdict {
                 Verdict::Wait
             }
         }
+        WaitFor::UpstreamToken { policy } => {
+            let state = w.tokens.get(*policy);
+            if state.is_some_and(|s| s.usable(now).is_some()) {
+                Verdict::Decide
+            } else if late || state.is_some_and(|s| s.failures > 0 && s.last_failure >= waiter.since_secs) {
+                Verdict::Unavailable(Denial::UpstreamTokenUnavailable)
+            } else {
+                Verdict::Wait
+            }
+        }
         WaitFor::Introspection { slot_key, hash } => {
             let lookup = host::get_shared(slot_key)
                 .and_then(|(bytes, _)| Slot::decode(&bytes))

@@ -3,6 +3,7 @@
 
 use crate::host;
 use oauth_core::config::Strategy;
+use oauth_core::client_credentials::TokenState;
 use oauth_core::introspection::{Lookup, Slot};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::remote::{FetchState, Stage};
@@ -34,14 +35,21 @@ pub enum WaitFor {
     Keys { version_at_start: u64 },
     /// The answer for this token's cache slot.
     Introspection { slot_key: String, hash: String },
+    /// A client-credentials token for the policy's upstream.
+    UpstreamToken { policy: usize },
 }
 
-/// A fetch call in flight.
-pub struct Pending {
-    pub server: usize,
-    pub stage: Stage,
-    /// The JWKS URL this call fetches, when discovery found it.
-    pub discovered: Option<String>,
+/// A call in flight from the root context.
+pub enum Pending {
+    /// A key fetch for `server`.
+    Keys {
+        server: usize,
+        stage: Stage,
+        /// The JWKS URL this call fetches, when discovery found it.
+        discovered: Option<String>,
+    },
+    /// A client-credentials token for `policy`.
+    Token { policy: usize },
 }
 
 pub struct Worker {
@@ -50,12 +58,15 @@ pub struct Worker {
     pub sources: Vec<SourceKeys>,
     pub waiters: Vec<Waiter>,
     pub calls: HashMap<u32, Pending>,
+    /// Per policy: its client-credentials token state as last read.
+    pub tokens: Vec<TokenState>,
 }
 
 impl Worker {
     pub fn new(config: Rc<Config>, vm_id: u64) -> Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
-        Worker { config, vm_id, sources, waiters: Vec::new(), calls: HashMap::new() }
+        let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
+        Worker { config, vm_id, sources, waiters: Vec::new(), calls: HashMap::new(), tokens }
     }
 
     pub fn keys_at(&self, now: u64) -> WorkerKeys<'_> {
@@ -84,6 +95,11 @@ impl KeyStore for WorkerKeys<'_> {
         host::get_shared(&key)
             .and_then(|(bytes, _)| Slot::decode(&bytes))
             .map_or(Lookup::Miss, |slot| slot.lookup(&hash, self.now))
+    }
+
+    fn upstream_token(&self, policy: usize) -> Option<(String, u64)> {
+        let state = self.worker.tokens.get(policy)?;
+        state.usable(self.now).map(|t| (t.to_string(), state.version))
     }
 
     fn may_refetch(&self, server: usize) -> bool {

@@ -21,6 +21,10 @@ pub trait KeyStore {
     fn introspection(&self, _server: usize, _token: &str) -> Lookup {
         Lookup::Miss
     }
+    /// The client-credentials token for `policy`'s upstream and its version, if usable now.
+    fn upstream_token(&self, _policy: usize) -> Option<(String, u64)> {
+        None
+    }
 }
 
 /// For configurations without fetched keys.
@@ -40,6 +44,8 @@ impl KeyStore for NoFetchedKeys {
 pub struct UpstreamEdits {
     pub remove: Vec<String>,
     pub set: Vec<(String, String)>,
+    /// The version of the client-credentials token sent upstream, if one was.
+    pub upstream_token_version: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +58,8 @@ pub enum Decision {
     /// No cached answer for this token: introspect it at `server` (or wait for the worker
     /// that already does), then decide again with `may_wait` false.
     Introspect { server: usize, token: String },
+    /// The request may go on but its upstream token is not there yet: wait for the fetch.
+    AwaitUpstreamToken { policy: usize },
 }
 
 enum Check {
@@ -84,7 +92,36 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, keys: &dyn KeyStore, may_wa
         Err(d) => return deny(d, DEFAULT_REALM, ""),
     };
     let Some(policy) = cfg.policies.get(policy_index) else { return deny(Denial::NoPolicy, DEFAULT_REALM, "") };
-    let mut edits = UpstreamEdits { remove: spoofable_headers(cfg, req), set: Vec::new() };
+    let decision = authorize(cfg, policy_index, policy, req, now, keys, may_wait);
+    match decision {
+        Decision::Allow { policy: p, edits } => with_upstream_token(policy, p, req, keys, edits, may_wait),
+        other => other,
+    }
+}
+
+/// KrakenD's client credentials: the fetched token goes upstream in `Authorization`.
+fn with_upstream_token(policy: &Policy, index: usize, req: &Request, keys: &dyn KeyStore, mut edits: UpstreamEdits, may_wait: bool) -> Decision {
+    let Some(cc) = &policy.client_credentials else { return Decision::Allow { policy: index, edits } };
+    let client_kept = !cc.replace_authorization
+        && req.header("authorization").is_some()
+        && !edits.remove.iter().any(|h| h == "authorization");
+    if client_kept {
+        return Decision::Allow { policy: index, edits };
+    }
+    match keys.upstream_token(index) {
+        Some((token, version)) => {
+            edits.set.retain(|(k, _)| k != "authorization");
+            edits.set.push(("authorization".into(), format!("Bearer {token}")));
+            edits.upstream_token_version = Some(version);
+            Decision::Allow { policy: index, edits }
+        }
+        None if may_wait => Decision::AwaitUpstreamToken { policy: index },
+        None => deny(Denial::UpstreamTokenUnavailable, &policy.realm, ""),
+    }
+}
+
+fn authorize(cfg: &Config, policy_index: usize, policy: &Policy, req: &Request, now: u64, keys: &dyn KeyStore, may_wait: bool) -> Decision {
+    let mut edits = UpstreamEdits { remove: spoofable_headers(cfg, req), set: Vec::new(), upstream_token_version: None };
     if policy.public || (!policy.run_on_preflight && is_preflight(req)) {
         return Decision::Allow { policy: policy_index, edits };
     }

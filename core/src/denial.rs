@@ -33,6 +33,8 @@ pub enum Denial {
     Inactive,
     /// The introspection endpoint could not answer: 503.
     IdpUnavailable,
+    /// No token for the upstream could be obtained (client credentials): 503.
+    UpstreamTokenUnavailable,
     /// No policy covers the request.
     NoPolicy,
     /// The host named a policy the configuration does not have.
@@ -44,7 +46,7 @@ impl Denial {
         match self {
             Denial::MultipleTokens => 400,
             Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope => 403,
-            Denial::KeysUnavailable | Denial::IdpUnavailable => 503,
+            Denial::KeysUnavailable | Denial::IdpUnavailable | Denial::UpstreamTokenUnavailable => 503,
             _ => 401,
         }
     }
@@ -52,7 +54,8 @@ impl Denial {
     /// The RFC 6750 §3.1 error code, if the challenge carries one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable | Denial::IdpUnavailable => None,
+            Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable | Denial::IdpUnavailable
+            | Denial::UpstreamTokenUnavailable => None,
             Denial::MultipleTokens => Some("invalid_request"),
             Denial::InsufficientScope => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -82,6 +85,7 @@ impl Denial {
             Denial::KeysUnavailable => "keys_unavailable",
             Denial::Inactive => "inactive",
             Denial::IdpUnavailable => "idp_unavailable",
+            Denial::UpstreamTokenUnavailable => "upstream_token_unavailable",
             Denial::NoPolicy => "no_policy",
             Denial::UnknownPolicy => "unknown_policy",
         }
@@ -109,6 +113,7 @@ impl Denial {
             Denial::KeysUnavailable => "the keys to check the token cannot be fetched now",
             Denial::Inactive => "the access token is not active",
             Denial::IdpUnavailable => "the token cannot be checked now",
+            Denial::UpstreamTokenUnavailable => "no token for the upstream service could be obtained",
             Denial::NoPolicy => "no policy covers this request",
             Denial::UnknownPolicy => "the route names an unknown policy",
         }
@@ -188,7 +193,7 @@ mod tests {
         use Denial::*;
         for d in [MissingToken, MultipleTokens, TokenTooLarge, Malformed, UnsupportedCritical, AlgNone,
             AlgNotAllowed, NoMatchingKey, BadSignature, Expired, NotYetValid, IssuedInFuture,
-            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, KeysUnavailable, Inactive, IdpUnavailable, NoPolicy, UnknownPolicy] {
+            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy] {
             assert!(!d.description().contains(['"', '\\']));
         }
     }

@@ -2,6 +2,7 @@
 //! this crate and is tested natively; the filter crate only moves data between host and core.
 
 pub mod authorize;
+pub mod client_credentials;
 pub mod config;
 pub mod denial;
 pub mod duration;

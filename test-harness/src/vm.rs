@@ -168,6 +168,8 @@ pub struct Request {
     pub headers: Vec<(String, Vec<u8>)>,
     pub route_name: Option<String>,
     pub metadata: Vec<(String, String)>,
+    /// If forwarded, the upstream answers with this status (runs the response phase).
+    pub upstream_status: Option<u16>,
 }
 
 impl Request {
@@ -199,6 +201,11 @@ impl Request {
     pub fn authority(mut self, host: &str) -> Request {
         self.headers.retain(|(k, _)| k != ":authority");
         self.header(":authority", host)
+    }
+
+    pub fn upstream_answers(mut self, status: u16) -> Request {
+        self.upstream_status = Some(status);
+        self
     }
 
     pub fn route_name(mut self, name: &str) -> Request {
@@ -289,6 +296,16 @@ impl Vm {
         let r = f.call(&mut self.store, (ctx as i32, n, 1));
         let action = self.trap_check(r);
         let outcome = self.outcome(ctx, action == 0);
+        if let (Outcome::Forwarded { .. }, Some(status)) = (&outcome, req.upstream_status) {
+            {
+                let s = self.store.data_mut();
+                s.effective_context = ctx;
+                s.stream().response_headers = vec![(":status".into(), status.to_string().into_bytes())];
+            }
+            let f = self.func::<(i32, i32, i32), i32>("proxy_on_response_headers");
+            let r = f.call(&mut self.store, (ctx as i32, 1, 1));
+            self.trap_check(r);
+        }
         if !matches!(outcome, Outcome::Paused { .. }) {
             self.finish(ctx);
         }

@@ -6,7 +6,8 @@ use crate::duration::Millis;
 use crate::remote::{self, RemoteSource, SourceKind};
 use crate::url::HttpTarget;
 use super::{Config, ConfigError, Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
-use super::raw::RawIntrospection;
+use super::raw::{RawClientCredentials, RawIntrospection};
+use crate::client_credentials::{self as cc, AuthStyle, ClientCredentials};
 use crate::introspection::{self, IntrospectionRules};
 use crate::extract::TokenSource;
 use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
@@ -156,6 +157,79 @@ fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<Intros
         cache_slots,
         max_answer_bytes: s.max_answer_bytes.unwrap_or(introspection::DEFAULT_MAX_ANSWER_BYTES),
         max_wait_ms: s.max_wait.map_or(timeout_ms + 1000, |m| m.0),
+        shared_key,
+    })
+}
+
+fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCredentials> {
+    let Some(target) = HttpTarget::parse(&raw.token_url) else { return err(format!("{path}.token_url"), "not an http(s) URL") };
+    if raw.cluster.is_empty() {
+        return err(format!("{path}.cluster"), "must name the Envoy cluster that reaches the token endpoint");
+    }
+    if raw.client_id.is_empty() {
+        return err(format!("{path}.client_id"), "must not be empty");
+    }
+    let scopes: Vec<String> = match raw.scopes {
+        None => Vec::new(),
+        Some(Value::String(s)) => s.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        Some(Value::Array(items)) => {
+            let mut v = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    Value::String(s) if !s.is_empty() => v.push(s),
+                    _ => return err(format!("{path}.scopes[{i}]"), "must be a non-empty string"),
+                }
+            }
+            v
+        }
+        Some(_) => return err(format!("{path}.scopes"), "a comma-separated string or a list of strings"),
+    };
+    let auth_style = match raw.auth_style.as_deref() {
+        None | Some("basic") => AuthStyle::Basic,
+        Some("body") => AuthStyle::Body,
+        Some(_) => return err(format!("{path}.auth_style"), "must be \"basic\" or \"body\""),
+    };
+    let mut headers = Vec::new();
+    for (name, value) in raw.headers {
+        let p = format!("{path}.headers.{name}");
+        let lower = header_name(&p, &name)?;
+        if value.chars().any(char::is_control) {
+            return err(p, "must not hold control characters");
+        }
+        headers.push((lower, value));
+    }
+    let refresh_fraction = raw.refresh_fraction.unwrap_or(0.5);
+    if !(0.05..=0.95).contains(&refresh_fraction) {
+        return err(format!("{path}.refresh_fraction"), "must be between 0.05 and 0.95");
+    }
+    let default_expires_in = raw.default_expires_in.unwrap_or(cc::DEFAULT_EXPIRES_IN);
+    if default_expires_in == 0 {
+        return err(format!("{path}.default_expires_in"), "must be at least 1 second");
+    }
+    let endpoint_params: Vec<(String, Vec<String>)> = raw.endpoint_params.into_iter().collect();
+    let timeout_ms = raw.timeout.map_or(cc::DEFAULT_TIMEOUT_MS, |m| m.0);
+    if !(1..=60_000).contains(&timeout_ms) {
+        return err(format!("{path}.timeout"), "must be between 1ms and 60s");
+    }
+    // The key covers what makes a token different; hashed, since params may carry a secret.
+    let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, raw.cluster);
+    let digest = hmac_sha256::Hash::hash(identity.as_bytes());
+    let shared_key = format!("oauth_filter/cc/{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+    Ok(ClientCredentials {
+        client_id: raw.client_id,
+        client_secret: raw.client_secret,
+        target,
+        cluster: raw.cluster,
+        scopes,
+        endpoint_params,
+        auth_style,
+        headers,
+        replace_authorization: raw.replace_authorization.unwrap_or(true),
+        default_expires_in,
+        refresh_fraction,
+        timeout_ms,
+        max_wait_ms: raw.max_wait.map_or(cc::DEFAULT_MAX_WAIT_MS, |m| m.0),
+        retry_on_401: raw.retry_on_401,
         shared_key,
     })
 }
@@ -380,6 +454,10 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server], consumer
         anonymous,
         run_on_preflight: raw.run_on_preflight.unwrap_or(true),
         consumer_by,
+        client_credentials: match raw.upstream_client_credentials {
+            Some(c) => Some(client_credentials(&format!("{path}.upstream_client_credentials"), c)?),
+            None => None,
+        },
         realm,
         sources,
         claim_headers,

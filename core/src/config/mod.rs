@@ -8,6 +8,7 @@ pub mod raw;
 pub use error::ConfigError;
 
 use crate::extract::TokenSource;
+use crate::client_credentials::ClientCredentials;
 use crate::introspection::IntrospectionRules;
 use crate::jwt::JwtRules;
 use crate::remote::RemoteSource;
@@ -74,6 +75,8 @@ pub struct Policy {
     pub anonymous: Option<usize>,
     pub run_on_preflight: bool,
     pub consumer_by: ConsumerBy,
+    /// A token the gateway fetches and sends upstream.
+    pub client_credentials: Option<ClientCredentials>,
     pub realm: String,
     pub sources: Vec<TokenSource>,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.

@@ -136,6 +136,8 @@ pub struct RawPolicy {
     pub run_on_preflight: Option<bool>,
     /// `username` (default) or `client_id`.
     pub consumer_by: Option<String>,
+    /// The gateway fetches a client-credentials token and sends it upstream (KrakenD).
+    pub upstream_client_credentials: Option<RawClientCredentials>,
     #[serde(default)]
     pub hide_credentials: bool,
     pub realm: Option<String>,
@@ -144,6 +146,33 @@ pub struct RawPolicy {
     pub claim_to_headers: Vec<RawClaimHeader>,
     #[serde(default)]
     pub custom_claims_forward: Vec<String>,
+}
+
+/// KrakenD's client-credentials settings, with the Envoy cluster that reaches `token_url`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientCredentials {
+    pub client_id: String,
+    pub client_secret: crate::Secret,
+    pub token_url: String,
+    pub cluster: String,
+    /// "a,b" (KrakenD) or ["a", "b"].
+    pub scopes: Option<Value>,
+    #[serde(default)]
+    pub endpoint_params: BTreeMap<String, Vec<String>>,
+    /// "basic" (default) or "body".
+    pub auth_style: Option<String>,
+    /// Extra headers for the token request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub replace_authorization: Option<bool>,
+    /// Seconds, when the answer has no `expires_in`.
+    pub default_expires_in: Option<u64>,
+    pub refresh_fraction: Option<f64>,
+    pub timeout: Option<Millis>,
+    pub max_wait: Option<Millis>,
+    #[serde(default)]
+    pub retry_on_401: bool,
 }
 
 /// Where a token may be found: exactly one of `header`, `query`, `cookie`.

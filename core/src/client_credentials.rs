@@ -1,0 +1,283 @@
+//! The gateway as an OAuth client (RFC 6749 §4.4, KrakenD's client credentials): the token
+//! request, the answer, and the shared token state with its refresh and lease. Pure: the
+//! adapter stores `TokenState` in shared data and makes the calls.
+
+use crate::extract::percent_encode;
+use crate::url::HttpTarget;
+use crate::Secret;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const DEFAULT_EXPIRES_IN: u64 = 300;
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_MAX_WAIT_MS: u64 = 5_000;
+const MAX_BACKOFF: u64 = 30;
+const MAX_ANSWER: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// client_secret_basic: HTTP Basic with the client id and secret.
+    Basic,
+    /// client_secret_post: the id and secret as form parameters (the Auth0 variant).
+    Body,
+}
+
+#[derive(Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub target: HttpTarget,
+    pub cluster: String,
+    pub scopes: Vec<String>,
+    /// Extra form parameters: name → values (e.g. `audience`).
+    pub endpoint_params: Vec<(String, Vec<String>)>,
+    pub auth_style: AuthStyle,
+    /// Extra headers for the token request (e.g. `Accept: application/json`).
+    pub headers: Vec<(String, String)>,
+    pub replace_authorization: bool,
+    pub default_expires_in: u64,
+    /// Refresh when this fraction of the lifetime has passed (0 < f < 1).
+    pub refresh_fraction: f64,
+    pub timeout_ms: u64,
+    pub max_wait_ms: u64,
+    pub retry_on_401: bool,
+    /// Shared-data key for this (token_url, client_id, scopes, params).
+    pub shared_key: String,
+}
+
+/// A token answer (RFC 6749 §5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+/// The token and its fetch bookkeeping, for all workers (JSON in shared data).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenState {
+    pub token: Option<String>,
+    pub fetched_at: u64,
+    pub expires_at: u64,
+    pub version: u64,
+    pub lease_holder: u64,
+    pub lease_until: u64,
+    pub failures: u32,
+    pub last_failure: u64,
+    pub next_attempt: u64,
+    pub fetches: u64,
+}
+
+impl TokenState {
+    pub fn decode(bytes: &[u8]) -> TokenState {
+        serde_json::from_slice(bytes).unwrap_or_default()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The token, if it may still be sent: never at or past its expiry.
+    pub fn usable(&self, now: u64) -> Option<&str> {
+        self.token.as_deref().filter(|_| now < self.expires_at)
+    }
+
+    /// Whether a fetch should start: no usable token, or the refresh point has passed.
+    pub fn fetch_due(&self, cc: &ClientCredentials, now: u64) -> bool {
+        if now < self.next_attempt {
+            return false;
+        }
+        if self.usable(now).is_none() {
+            return true;
+        }
+        let life = self.expires_at.saturating_sub(self.fetched_at) as f64;
+        now as f64 >= self.fetched_at as f64 + life * cc.refresh_fraction
+    }
+
+    pub fn lease_free(&self, now: u64) -> bool {
+        now >= self.lease_until
+    }
+
+    pub fn take_lease(&mut self, holder: u64, cc: &ClientCredentials, now: u64) {
+        self.lease_holder = holder;
+        self.lease_until = now + cc.timeout_ms.div_ceil(1000) + 1;
+    }
+
+    pub fn succeeded(&mut self, grant: Grant, now: u64) {
+        self.token = Some(grant.access_token);
+        self.fetched_at = now;
+        self.expires_at = now + grant.expires_in;
+        self.version += 1;
+        self.failures = 0;
+        self.next_attempt = 0;
+        self.lease_until = 0;
+        self.fetches += 1;
+    }
+
+    /// A failed fetch: the next attempt backs off (1, 2, 4 … 30 s).
+    pub fn failed(&mut self, now: u64) {
+        self.failures = self.failures.saturating_add(1);
+        self.last_failure = now;
+        self.next_attempt = now + 1u64.checked_shl(self.failures.saturating_sub(1)).unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
+        self.lease_until = 0;
+        self.fetches += 1;
+    }
+
+    /// The upstream refused the token of `version`: drop it, so the next fetch is immediate.
+    pub fn drop_token(&mut self, version: u64) -> bool {
+        if self.version != version || self.token.is_none() {
+            return false;
+        }
+        self.token = None;
+        self.next_attempt = 0;
+        true
+    }
+}
+
+impl ClientCredentials {
+    /// The token request: a form POST (RFC 6749 §4.4.2).
+    pub fn request(&self) -> (Vec<(String, String)>, Vec<u8>) {
+        let mut headers = vec![
+            (":method".to_string(), "POST".to_string()),
+            (":path".to_string(), self.target.path.clone()),
+            (":authority".to_string(), self.target.authority.clone()),
+            ("content-type".to_string(), "application/x-www-form-urlencoded".to_string()),
+        ];
+        let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
+        match self.auth_style {
+            AuthStyle::Basic => {
+                // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
+                let pair = format!("{}:{}", percent_encode(&self.client_id), percent_encode(self.client_secret.expose()));
+                headers.push(("authorization".to_string(), format!("Basic {}", STANDARD.encode(pair))));
+            }
+            AuthStyle::Body => {
+                form.push(("client_id".to_string(), self.client_id.clone()));
+                form.push(("client_secret".to_string(), self.client_secret.expose().to_string()));
+            }
+        }
+        if !self.scopes.is_empty() {
+            form.push(("scope".to_string(), self.scopes.join(" ")));
+        }
+        for (name, values) in &self.endpoint_params {
+            for v in values {
+                form.push((name.clone(), v.clone()));
+            }
+        }
+        headers.extend(self.headers.iter().cloned());
+        let body: Vec<String> = form.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
+        (headers, body.join("&").into_bytes())
+    }
+
+    /// The token endpoint's answer: the grant, or a reason to log (the RFC 6749 §5.2 `error`
+    /// code when there is one; never the secret, never the body).
+    pub fn parse_answer(&self, status: u32, body: &[u8]) -> Result<Grant, String> {
+        if body.len() > MAX_ANSWER {
+            return Err("answer too large".into());
+        }
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        if status != 200 {
+            let code = json.as_ref().and_then(|j| j.get("error")).and_then(Value::as_str).filter(|c| is_error_code(c));
+            return Err(match (status, code) {
+                (0, _) => "no answer".into(),
+                (s, Some(code)) => format!("answered {s} with error `{code}`"),
+                (s, None) => format!("answered {s}"),
+            });
+        }
+        let Some(Value::Object(j)) = json else { return Err("answer is not a JSON object".into()) };
+        let token = match j.get("access_token") {
+            Some(Value::String(t)) if !t.is_empty() && !t.chars().any(|c| c.is_control() || c == ' ') => t.clone(),
+            _ => return Err("answer has no usable access_token".into()),
+        };
+        if let Some(tt) = j.get("token_type").and_then(Value::as_str) {
+            if !tt.eq_ignore_ascii_case("bearer") {
+                return Err("token_type is not Bearer".into());
+            }
+        }
+        let expires_in = match j.get("expires_in") {
+            None | Some(Value::Null) => self.default_expires_in,
+            Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
+                Some(n) if n > 0 => n,
+                _ => return Err("expires_in is not a positive number".into()),
+            },
+        };
+        Ok(Grant { access_token: token, expires_in })
+    }
+}
+
+/// RFC 6749 §5.2 error codes are printable ASCII without quotes or backslashes.
+fn is_error_code(c: &str) -> bool {
+    !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cc(style: AuthStyle) -> ClientCredentials {
+        ClientCredentials {
+            client_id: "my id".into(),
+            client_secret: Secret::new("s3cr3t:+"),
+            target: HttpTarget::parse("https://idp.test/oauth/token").unwrap(),
+            cluster: "idp".into(),
+            scopes: vec!["a".into(), "b".into()],
+            endpoint_params: vec![("audience".into(), vec!["api1".into(), "api2".into()])],
+            auth_style: style,
+            headers: vec![("accept".into(), "application/json".into())],
+            replace_authorization: true,
+            default_expires_in: 300,
+            refresh_fraction: 0.5,
+            timeout_ms: 5000,
+            max_wait_ms: 5000,
+            retry_on_401: false,
+            shared_key: "k".into(),
+        }
+    }
+
+    #[test]
+    fn basic_and_body_requests() {
+        let (h, body) = cc(AuthStyle::Basic).request();
+        assert_eq!(String::from_utf8(body).unwrap(), "grant_type=client_credentials&scope=a%20b&audience=api1&audience=api2");
+        let basic = h.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
+        let decoded = String::from_utf8(STANDARD.decode(basic.trim_start_matches("Basic ")).unwrap()).unwrap();
+        assert_eq!(decoded, "my%20id:s3cr3t%3A%2B");
+        assert!(h.contains(&("accept".into(), "application/json".into())));
+        let (h, body) = cc(AuthStyle::Body).request();
+        assert!(!h.iter().any(|(k, _)| k == "authorization"));
+        assert!(String::from_utf8(body).unwrap().contains("client_id=my%20id&client_secret=s3cr3t%3A%2B"));
+    }
+
+    #[test]
+    fn answers() {
+        let c = cc(AuthStyle::Basic);
+        assert_eq!(c.parse_answer(200, br#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#), Ok(Grant { access_token: "t".into(), expires_in: 60 }));
+        assert_eq!(c.parse_answer(200, br#"{"access_token":"t"}"#).unwrap().expires_in, 300);
+        assert_eq!(c.parse_answer(200, br#"{"access_token":"t","expires_in":"90"}"#).unwrap().expires_in, 90);
+        let e = c.parse_answer(401, br#"{"error":"invalid_client","error_description":"bad s3cr3t"}"#).unwrap_err();
+        assert_eq!(e, "answered 401 with error `invalid_client`");
+        for (s, b) in [(200, &b"x"[..]), (200, br#"{"token_type":"Bearer"}"#), (200, br#"{"access_token":"a b"}"#),
+            (200, br#"{"access_token":"t","token_type":"mac"}"#), (200, br#"{"access_token":"t","expires_in":-5}"#), (0, b"")] {
+            assert!(c.parse_answer(s, b).is_err(), "{}", String::from_utf8_lossy(b));
+        }
+    }
+
+    #[test]
+    fn refresh_and_expiry() {
+        let c = cc(AuthStyle::Basic);
+        let mut s = TokenState::default();
+        assert!(s.fetch_due(&c, 100));
+        s.succeeded(Grant { access_token: "t".into(), expires_in: 100 }, 1000);
+        assert_eq!(s.usable(1099), Some("t"));
+        assert_eq!(s.usable(1100), None, "never past expiry");
+        assert!(!s.fetch_due(&c, 1049));
+        assert!(s.fetch_due(&c, 1050), "at half the lifetime");
+        s.failed(1050);
+        assert!(!s.fetch_due(&c, 1050));
+        assert!(s.fetch_due(&c, 1051));
+        s.failed(1051);
+        assert_eq!(s.next_attempt, 1053);
+        assert!(s.drop_token(1));
+        assert!(!s.drop_token(1));
+    }
+}

@@ -1,0 +1,134 @@
+//! Client-credentials tokens for upstreams: one fetch per refresh across all workers (a lease
+//! in shared data), from the root context's tick, ahead of expiry; every worker reads the
+//! stored token on its tick. The core builds the request and reads the answer.
+
+use crate::host::{self, SetShared};
+use crate::worker::{Pending, Worker};
+use oauth_core::client_credentials::{ClientCredentials, TokenState};
+use std::time::Duration;
+
+/// Reads, changes and writes a token's shared state with CAS; a few tries.
+fn update(cc: &ClientCredentials, mut change: impl FnMut(&mut TokenState) -> bool) -> Option<TokenState> {
+    for _ in 0..8 {
+        let (bytes, cas) = host::get_shared(&cc.shared_key).unwrap_or_default();
+        let mut st = TokenState::decode(&bytes);
+        if !change(&mut st) {
+            return None;
+        }
+        match host::set_shared(&cc.shared_key, &st.encode(), cas) {
+            SetShared::Done => return Some(st),
+            SetShared::CasMismatch => continue,
+            SetShared::Failed => return None,
+        }
+    }
+    None
+}
+
+/// At configuration: create each token's shared state before any lease is taken.
+pub fn init(w: &Worker) {
+    for p in &w.config.policies {
+        if let Some(cc) = &p.client_credentials {
+            if host::get_shared(&cc.shared_key).is_none() {
+                host::set_shared(&cc.shared_key, &TokenState::default().encode(), 0);
+            }
+        }
+    }
+}
+
+pub fn has_any(w: &Worker) -> bool {
+    w.config.policies.iter().any(|p| p.client_credentials.is_some())
+}
+
+pub fn tick(w: &mut Worker) {
+    let now = host::now_secs();
+    let config = w.config.clone();
+    for (i, policy) in config.policies.iter().enumerate() {
+        let Some(cc) = &policy.client_credentials else { continue };
+        sync(w, i, cc);
+        let busy = w.calls.values().any(|c| matches!(c, Pending::Token { policy } if *policy == i));
+        if !busy {
+            start(w, i, cc, now);
+        }
+    }
+}
+
+fn sync(w: &mut Worker, i: usize, cc: &ClientCredentials) {
+    if let Some((bytes, _)) = host::get_shared(&cc.shared_key) {
+        if let Some(slot) = w.tokens.get_mut(i) {
+            *slot = TokenState::decode(&bytes);
+        }
+    }
+}
+
+fn start(w: &mut Worker, i: usize, cc: &ClientCredentials, now: u64) {
+    let me = w.vm_id;
+    let taken = update(cc, |st| {
+        if !st.fetch_due(cc, now) || !st.lease_free(now) {
+            return false;
+        }
+        st.take_lease(me, cc, now);
+        true
+    });
+    if taken.is_none() {
+        return;
+    }
+    let (headers, body) = cc.request();
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let timeout = Duration::from_millis(cc.timeout_ms);
+    match proxy_wasm::hostcalls::dispatch_http_call(&cc.cluster, headers, Some(&body), vec![], timeout) {
+        Ok(token) => {
+            w.calls.insert(token, Pending::Token { policy: i });
+        }
+        Err(status) => {
+            log::warn!("client credentials: cannot call cluster {} ({status:?})", cc.cluster);
+            update(cc, |st| {
+                st.failed(now);
+                true
+            });
+            sync(w, i, cc);
+        }
+    }
+}
+
+/// The token endpoint's answer.
+pub fn on_response(w: &mut Worker, policy: usize, body_size: usize) {
+    let config = w.config.clone();
+    let Some(cc) = config.policies.get(policy).and_then(|p| p.client_credentials.as_ref()) else { return };
+    let status = host::call_response_status();
+    let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, 64 * 1024 + 1) };
+    let now = host::now_secs();
+    match cc.parse_answer(status, &body) {
+        Ok(grant) => {
+            let mut grant = Some(grant);
+            update(cc, |st| match grant.take() {
+                Some(g) => {
+                    st.succeeded(g, now);
+                    true
+                }
+                None => false,
+            });
+        }
+        Err(why) => {
+            // The reason names the RFC 6749 error code at most; never the secret or the body.
+            log::warn!("client credentials for {}: token request failed: {why}", cc.client_id);
+            update(cc, |st| {
+                st.failed(now);
+                true
+            });
+        }
+    }
+    sync(w, policy, cc);
+}
+
+/// The upstream answered 401 to the token of `version`: drop it so the next one is fetched.
+pub fn upstream_refused(w: &mut Worker, policy: usize, version: u64) {
+    let config = w.config.clone();
+    let Some(cc) = config.policies.get(policy).and_then(|p| p.client_credentials.as_ref()) else { return };
+    if !cc.retry_on_401 {
+        return;
+    }
+    if update(cc, |st| st.drop_token(version)).is_some() {
+        log::info!("client credentials for {}: the upstream refused the token; fetching a new one", cc.client_id);
+    }
+    sync(w, policy, cc);
+}
