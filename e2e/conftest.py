@@ -48,9 +48,9 @@ def start_envoy(tmp_path):
     """start_envoy(bootstrap, echo_port) → an Envoy with an echo upstream on its cluster port."""
     started = []
 
-    def start(bootstrap, echo_port, concurrency=2, fixed_ports=None):
+    def start(bootstrap, echo_port, concurrency=2, fixed_ports=None, upstream=serve):
         envoy = Envoy(bootstrap, tmp_path, concurrency=concurrency, fixed_ports=fixed_ports)
-        envoy.echo = serve(envoy.port(echo_port))
+        envoy.echo = upstream(envoy.port(echo_port))
         started.append(envoy)
         return envoy
 
