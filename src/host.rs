@@ -17,6 +17,7 @@ extern "C" {
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_set_buffer_bytes(kind: u32, start: usize, size: usize, data: *const u8, len: usize) -> u32;
     fn proxy_send_local_response(
         status: u32,
         details: *const u8,
@@ -36,6 +37,7 @@ const CALL_RESPONSE_HEADERS: u32 = 6;
 const RESPONSE_HEADERS: u32 = 2;
 const CALL_RESPONSE_BODY: u32 = 4;
 const PLUGIN_CONFIGURATION: u32 = 7;
+const REQUEST_BODY: u32 = 0;
 
 /// Takes ownership of a host-allocated buffer (allocated through `proxy_on_memory_allocate`).
 fn take(data: *mut u8, size: usize) -> Vec<u8> {
@@ -126,6 +128,17 @@ fn buffer(kind: u32, max: usize) -> Option<Vec<u8>> {
     (status == OK).then_some(bytes)
 }
 
+/// The request body buffered so far (at most `max` bytes).
+pub fn request_body(size: usize, max: usize) -> Vec<u8> {
+    buffer(REQUEST_BODY, size.min(max)).unwrap_or_default()
+}
+
+/// Replaces the whole buffered request body of `old_size` bytes.
+pub fn set_request_body(old_size: usize, body: &[u8]) -> bool {
+    // SAFETY: pointer and length come from a live slice.
+    unsafe { proxy_set_buffer_bytes(REQUEST_BODY, 0, old_size, body.as_ptr(), body.len()) == OK }
+}
+
 /// A shared-data value and its CAS token; None when absent.
 pub fn get_shared(key: &str) -> Option<(Vec<u8>, u32)> {
     let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
@@ -176,10 +189,14 @@ pub fn now_secs() -> u64 {
 }
 
 pub fn now_millis() -> u64 {
+    now_nanos() / 1_000_000
+}
+
+pub fn now_nanos() -> u64 {
     let mut nanos = 0u64;
     // SAFETY: as above.
     let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
-    if status == OK { nanos / 1_000_000 } else { 0 }
+    if status == OK { nanos } else { 0 }
 }
 
 pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str, details: &str) -> bool {

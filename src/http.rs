@@ -4,6 +4,8 @@
 use crate::introspect::{self, Call, Started};
 use crate::worker::{WaitFor, Worker};
 use crate::{apply, host, keys, tokens, waiters};
+use oauth_core::endpoints::{self, OAuthEndpoint};
+use oauth_core::janus::Action as FrontAction;
 use oauth_core::{decide, Config, Decision, Denial, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -17,11 +19,26 @@ pub struct Http {
     call: Option<Call>,
     /// (policy, version) of the client-credentials token sent upstream, if any.
     injected: Option<(usize, u64)>,
+    /// An OAuth endpoint request waiting for its body.
+    endpoint: Option<(OAuthEndpoint, Request)>,
 }
 
 impl Http {
     pub fn new(id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Self {
-        Http { id, worker, call: None, injected: None }
+        Http { id, worker, call: None, injected: None, endpoint: None }
+    }
+}
+
+impl Http {
+    /// Whether this request still waits for keys, an introspection answer or a token.
+    fn undecided(&self) -> bool {
+        if self.call.is_some() {
+            return true;
+        }
+        self.worker.as_ref().is_some_and(|w| match w.try_borrow() {
+            Ok(w) => w.waiters.iter().any(|x| x.context_id == self.id),
+            Err(_) => true,
+        })
     }
 }
 
@@ -49,10 +66,17 @@ impl Drop for Http {
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(cell) = self.worker.clone() else { return unconfigured() };
         let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
         let request = read_request(&w.config);
+        if let Some(ep) = endpoints::find(&w.config, &request) {
+            if endpoints::needs_body(ep, &request) && !end_of_stream {
+                self.endpoint = Some((ep, request));
+                return Action::Pause; // until the body is in
+            }
+            return serve_endpoint(&w, self.id, ep, &request, &[], 0);
+        }
         let now = host::now_secs();
         let decision = decide(&w.config, &request, now, &w.keys_at(now), true);
         match decision {
@@ -90,6 +114,22 @@ impl HttpContext for Http {
         }
     }
 
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.endpoint.is_none() {
+            // A request still waiting for its decision must not let its body (and so itself)
+            // go on: Envoy would resume the request on Continue.
+            return if self.undecided() { Action::Pause } else { Action::Continue };
+        }
+        if !end_of_stream && body_size <= endpoints::MAX_BODY {
+            return Action::Pause; // buffer
+        }
+        let Some((ep, request)) = self.endpoint.take() else { return Action::Continue };
+        let Some(cell) = self.worker.clone() else { return unconfigured() };
+        let Ok(w) = cell.try_borrow() else { return unconfigured() };
+        let body = host::request_body(body_size, endpoints::MAX_BODY + 1);
+        serve_endpoint(&w, self.id, ep, &request, &body, body_size)
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let (Some((policy, version)), Some(cell)) = (self.injected, self.worker.clone()) {
             if host::response_status() == 401 {
@@ -99,6 +139,27 @@ impl HttpContext for Http {
             }
         }
         Action::Continue
+    }
+}
+
+/// Answers or forwards a request on an OAuth endpoint (token issuer, Janus front).
+fn serve_endpoint(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, body: &[u8], body_size: usize) -> Action {
+    let nonce = host::now_nanos() ^ (w.vm_id << 40) ^ u64::from(id);
+    match endpoints::handle(&w.config, ep, request, body, host::now_secs(), nonce) {
+        FrontAction::Respond(r) => {
+            host::send_local_response(r.status, &r.headers, &r.body, "oauth_filter_endpoint");
+            Action::Pause
+        }
+        FrontAction::Forward { set, body: new_body } => {
+            for (k, v) in &set {
+                host::set_request_header(k, v);
+            }
+            if let Some(b) = new_body {
+                host::set_request_body(body_size, &b);
+                host::set_request_header("content-length", &b.len().to_string());
+            }
+            Action::Continue
+        }
     }
 }
 

@@ -82,6 +82,7 @@ pub fn link(linker: &mut Linker<HostState>) -> Result<()> {
         env,
         "proxy_set_buffer_bytes",
         |mut c: C, kind: i32, _start: i32, _size: i32, ptr: i32, len: i32| -> Result<i32> {
+            // The filter replaces the whole body here (start 0, size = the old length).
             let bytes = read(&mut c, ptr, len)?;
             match kind {
                 0 => c.data_mut().stream().request_body = bytes,

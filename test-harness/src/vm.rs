@@ -109,7 +109,7 @@ pub struct Vm {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The filter let it go upstream with these headers.
-    Forwarded { headers: Vec<(String, Vec<u8>)> },
+    Forwarded { headers: Vec<(String, Vec<u8>)>, body: Vec<u8> },
     /// The filter answered itself.
     Local(LocalReply),
     /// The filter paused it (waiting for an HTTP call or the shared store).
@@ -147,16 +147,24 @@ impl Outcome {
     /// A header as it goes upstream (only for a forwarded request).
     pub fn upstream(&self, name: &str) -> Option<String> {
         match self {
-            Outcome::Forwarded { headers } => {
+            Outcome::Forwarded { headers, .. } => {
                 headers.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
             }
             _ => None,
         }
     }
 
+    /// The body as it goes upstream.
+    pub fn upstream_body(&self) -> Option<String> {
+        match self {
+            Outcome::Forwarded { body, .. } => Some(String::from_utf8_lossy(body).into_owned()),
+            _ => None,
+        }
+    }
+
     pub fn upstream_count(&self, name: &str) -> usize {
         match self {
-            Outcome::Forwarded { headers } => headers.iter().filter(|(k, _)| k == name).count(),
+            Outcome::Forwarded { headers, .. } => headers.iter().filter(|(k, _)| k == name).count(),
             _ => 0,
         }
     }
@@ -170,6 +178,7 @@ pub struct Request {
     pub metadata: Vec<(String, String)>,
     /// If forwarded, the upstream answers with this status (runs the response phase).
     pub upstream_status: Option<u16>,
+    pub body: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -201,6 +210,12 @@ impl Request {
     pub fn authority(mut self, host: &str) -> Request {
         self.headers.retain(|(k, _)| k != ":authority");
         self.header(":authority", host)
+    }
+
+    /// A request body (sent in one piece after the headers).
+    pub fn body(mut self, body: impl AsRef<[u8]>) -> Request {
+        self.body = Some(body.as_ref().to_vec());
+        self
     }
 
     pub fn upstream_answers(mut self, status: u16) -> Request {
@@ -293,8 +308,24 @@ impl Vm {
         self.call2("proxy_on_context_create", ctx as i32, ROOT_ID as i32);
         let n = req.headers.len() as i32;
         let f = self.func::<(i32, i32, i32), i32>("proxy_on_request_headers");
-        let r = f.call(&mut self.store, (ctx as i32, n, 1));
-        let action = self.trap_check(r);
+        let eos = i32::from(req.body.is_none());
+        let r = f.call(&mut self.store, (ctx as i32, n, eos));
+        let mut action = self.trap_check(r);
+        if let Some(body) = &req.body {
+            let replied = self.store.data().streams.get(&ctx).is_some_and(|s| s.local_reply.is_some());
+            if !replied {
+                {
+                    let s = self.store.data_mut();
+                    s.effective_context = ctx;
+                    s.stream().request_body = body.clone();
+                }
+                let f = self.func::<(i32, i32, i32), i32>("proxy_on_request_body");
+                let r = f.call(&mut self.store, (ctx as i32, body.len() as i32, 1));
+                let body_action = self.trap_check(r);
+                // Headers paused for the body: the request goes on when the body goes on.
+                action = body_action;
+            }
+        }
         let outcome = self.outcome(ctx, action == 0);
         if let (Outcome::Forwarded { .. }, Some(status)) = (&outcome, req.upstream_status) {
             {
@@ -321,7 +352,7 @@ impl Vm {
             return Outcome::Local(reply.clone());
         }
         if continued || s.continued {
-            return Outcome::Forwarded { headers: s.request_headers.clone() };
+            return Outcome::Forwarded { headers: s.request_headers.clone(), body: s.request_body.clone() };
         }
         Outcome::Paused { context: ctx }
     }

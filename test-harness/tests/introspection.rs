@@ -260,3 +260,14 @@ fn required_scopes_and_bad_config() {
     assert!(bad.log_text().contains("settings.ttl"));
     assert!(!bad.log_text().contains(AUTH));
 }
+
+#[test]
+fn a_waiting_request_with_a_body_stays_paused_until_decided() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({})));
+    let out = vm.send(Request::new("POST", "/orders").bearer("tok").header("content-type", "application/json").body(r#"{"a":1}"#));
+    let ctx = paused(&out);
+    let t = vm.pending_calls()[0].token;
+    vm.answer(t, 200, &[], br#"{"active": false}"#);
+    assert_eq!(vm.poll(ctx).status(), 401, "the body never let the request through");
+}

@@ -9,6 +9,9 @@ use super::{Config, ConfigError, Consumer, ConsumerBy, Policy, Server, Strategy,
 use super::raw::{RawClientCredentials, RawIntrospection};
 use crate::client_credentials::{self as cc, AuthStyle, ClientCredentials};
 use crate::introspection::{self, IntrospectionRules};
+use crate::issuer::TokenIssuer;
+use crate::janus::{Front, Kind};
+
 use crate::extract::TokenSource;
 use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
 use crate::jwt::{parse_jwks, Alg, AlgSet, JwtRules, VerifyKey};
@@ -22,10 +25,14 @@ fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Res<T> {
 }
 
 pub fn compile(raw: RawConfig) -> Res<Config> {
+    let token_issuer = match raw.token_issuer {
+        Some(i) => Some(super::issuer::compile("token_issuer", i)?),
+        None => None,
+    };
     let mut servers = Vec::new();
     for (name, s) in raw.oauth_servers {
         let path = format!("oauth_servers.{name}");
-        servers.push(server(&path, name, s)?);
+        servers.push(server(&path, name, s, token_issuer.as_ref())?);
     }
     let mut consumers: Vec<Consumer> = Vec::new();
     for (i, c) in raw.consumers.into_iter().enumerate() {
@@ -68,15 +75,79 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         policies.iter().flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone())).collect();
     mapped_headers.sort();
     mapped_headers.dedup();
-    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers, consumers })
+    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers, consumers, token_issuer })
 }
 
-fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
+/// The Janus front of a server, when it has OAuth endpoints.
+fn front(path: &str, raw: &RawServer) -> Res<Option<Front>> {
+    let mut list = Vec::new();
+    if let Some(e) = &raw.oauth_endpoints {
+        for (field, p, kind) in [("authorize", &e.authorize, Kind::Authorize), ("token", &e.token, Kind::Token),
+            ("introspection", &e.introspection, Kind::Introspection), ("revoke", &e.revoke, Kind::Revoke)] {
+            if let Some(p) = p {
+                if !p.listen_path.starts_with('/') {
+                    return err(format!("{path}.oauth_endpoints.{field}.listen_path"), "must start with /");
+                }
+                list.push((p.listen_path.clone(), kind));
+            }
+        }
+    }
+    if let Some(c) = &raw.oauth_client_endpoints {
+        for (field, p, kind) in [("create", &c.create, Kind::ClientCreate), ("remove", &c.remove, Kind::ClientRemove)] {
+            if let Some(p) = p {
+                if !p.listen_path.starts_with('/') {
+                    return err(format!("{path}.oauth_client_endpoints.{field}.listen_path"), "must start with /");
+                }
+                list.push((p.listen_path.clone(), kind));
+            }
+        }
+    }
+    if list.is_empty() {
+        for (field, set) in [("allowed_access_types", !raw.allowed_access_types.is_empty()), ("allowed_authorize_types", !raw.allowed_authorize_types.is_empty()),
+            ("auth_login_redirect", raw.auth_login_redirect.is_some()), ("secrets", !raw.secrets.is_empty())] {
+            if set {
+                return err(format!("{path}.{field}"), "needs `oauth_endpoints` to apply to");
+            }
+        }
+        return Ok(None);
+    }
+    if let Some(url) = &raw.auth_login_redirect {
+        if HttpTarget::parse(url).is_none() && !url.starts_with('/') {
+            return err(format!("{path}.auth_login_redirect"), "an http(s) URL or a path");
+        }
+        if url.chars().any(char::is_control) {
+            return err(format!("{path}.auth_login_redirect"), "must not hold control characters");
+        }
+    }
+    Ok(Some(Front {
+        endpoints: list,
+        allowed_access_types: raw.allowed_access_types.clone(),
+        allowed_authorize_types: raw.allowed_authorize_types.clone(),
+        auth_login_redirect: raw.auth_login_redirect.clone(),
+        session_cookie: raw.session_cookie.clone().unwrap_or_else(|| "session".into()),
+        secrets: raw.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }))
+}
+
+fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>) -> Res<Server> {
+    let front = front(path, &raw)?;
     let path = format!("{path}.token_strategy");
     match raw.token_strategy.name.as_str() {
         "jwt" => {
             let remote = remote_source(&path, &name, &raw.token_strategy)?;
-            let mut rules = jwt_rules(&path, raw.token_strategy, remote.is_some())?;
+            let trust = raw.token_strategy.trust_token_issuer;
+            let issuer = match (trust, token_issuer) {
+                (true, None) => return err(format!("{path}.trust_token_issuer"), "there is no `token_issuer`"),
+                (true, Some(i)) => Some(i),
+                (false, _) => None,
+            };
+            let mut rules = jwt_rules(&path, raw.token_strategy, remote.is_some() || issuer.is_some())?;
+            if let Some(i) = issuer {
+                rules.keys.extend(i.keys.iter().map(|k| k.verify_key()));
+                if rules.issuers.is_empty() {
+                    rules.issuers.push(i.issuer.clone());
+                }
+            }
             if let Some(RemoteSource { kind: SourceKind::Discovery { issuer, .. }, .. }) = &remote {
                 if rules.issuers.is_empty() {
                     rules.issuers.push(issuer.clone());
@@ -86,7 +157,7 @@ fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
                 Some(list) => Some(token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
                 None => None,
             };
-            Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources })
+            Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources, front })
         }
         "introspection" => {
             let rules = introspection_rules(&path, &name, raw.token_strategy)?;
@@ -94,7 +165,7 @@ fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
                 Some(list) => Some(token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
                 None => None,
             };
-            Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources })
+            Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources, front })
         }
         other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt, introspection)")),
     }
@@ -103,6 +174,7 @@ fn server(path: &str, name: String, raw: RawServer) -> Res<Server> {
 /// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
 fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<IntrospectionRules> {
     for (field, set) in [("allowed_algorithms", raw.allowed_algorithms.is_some()), ("issuers", raw.issuers.is_some()),
+        ("trust_token_issuer", raw.trust_token_issuer),
         ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
         ("jwks_uri", raw.jwks_uri.is_some()), ("discovery", raw.discovery.is_some()), ("require_typ", raw.require_typ.is_some()),
         ("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),

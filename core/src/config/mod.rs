@@ -2,6 +2,7 @@
 //! (`compile`) into what the per-request path uses.
 
 mod compile;
+mod issuer;
 pub mod error;
 pub mod raw;
 
@@ -10,6 +11,8 @@ pub use error::ConfigError;
 use crate::extract::TokenSource;
 use crate::client_credentials::ClientCredentials;
 use crate::introspection::IntrospectionRules;
+use crate::issuer::TokenIssuer;
+use crate::janus::Front;
 use crate::jwt::JwtRules;
 use crate::remote::RemoteSource;
 use crate::routing::Route;
@@ -28,6 +31,7 @@ pub struct Config {
     /// Every header name a policy maps claims to: removed from client requests.
     pub mapped_headers: Vec<String>,
     pub consumers: Vec<Consumer>,
+    pub token_issuer: Option<TokenIssuer>,
 }
 
 #[derive(Debug)]
@@ -38,6 +42,8 @@ pub struct Server {
     pub remote: Option<RemoteSource>,
     /// The server's own token sources; None = the policy's.
     pub token_sources: Option<Vec<TokenSource>>,
+    /// Janus OAuth endpoints fronted by the filter.
+    pub front: Option<Front>,
 }
 
 #[derive(Debug)]

@@ -21,6 +21,50 @@ pub struct RawConfig {
     /// Kong-style consumers, matched by `consumer_by` after authentication.
     #[serde(default)]
     pub consumers: Vec<RawConsumer>,
+    /// The filter issues tokens itself (Otoroshi's Client Credential Service).
+    pub token_issuer: Option<RawIssuer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    /// Hosts the endpoints are served on (a regex, whole host); default any.
+    pub domain: Option<String>,
+    pub prefix: Option<String>,
+    /// Token lifetime in milliseconds (Otoroshi's unit).
+    pub expiration: Option<u64>,
+    /// Refuse plain-HTTP requests (Otoroshi's default: true).
+    pub secure: Option<bool>,
+    /// The `iss` of issued tokens.
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    #[serde(alias = "defaultKeyPair")]
+    pub default_key_pair: String,
+    pub key_pairs: BTreeMap<String, RawKeyPair>,
+    pub clients: Vec<RawIssuerClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyPair {
+    /// RS256, ES256 or EdDSA.
+    pub alg: String,
+    /// PKCS#8 PEM.
+    pub private_key: crate::Secret,
+    pub kid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuerClient {
+    pub client_id: String,
+    pub client_secret: Option<crate::Secret>,
+    /// Hex SHA-256 of the secret, instead of the secret.
+    pub client_secret_sha256: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(alias = "jwt-sign-keypair")]
+    pub key_pair: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,10 +104,53 @@ pub struct RawIntrospection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
+    /// Janus names its servers inside the object too; accepted, the map key is the name.
+    pub name: Option<String>,
     pub token_strategy: RawStrategy,
+    pub oauth_endpoints: Option<RawOAuthEndpoints>,
+    pub oauth_client_endpoints: Option<RawClientEndpoints>,
+    #[serde(default)]
+    pub allowed_access_types: Vec<String>,
+    #[serde(default)]
+    pub allowed_authorize_types: Vec<String>,
+    pub auth_login_redirect: Option<String>,
+    /// The cookie that marks a login session at the authorize endpoint (default "session").
+    pub session_cookie: Option<String>,
+    /// client_id → client_secret, so a client can authenticate with its id alone.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, crate::Secret>,
     /// Where this server's tokens are, when not where the policy says (as jwt_authn
     /// providers have their own `from_headers`).
     pub token_sources: Option<Vec<RawTokenSource>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuthEndpoints {
+    pub authorize: Option<RawProxy>,
+    pub token: Option<RawProxy>,
+    pub introspection: Option<RawProxy>,
+    pub revoke: Option<RawProxy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientEndpoints {
+    pub create: Option<RawProxy>,
+    pub remove: Option<RawProxy>,
+}
+
+/// A Janus proxy definition. Envoy routes the request (upstream, strip_path); the filter
+/// only needs the listen path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub listen_path: String,
+    pub upstreams: Option<Value>,
+    pub strip_path: Option<bool>,
+    pub append_path: Option<bool>,
+    pub preserve_host: Option<bool>,
+    pub methods: Option<Vec<String>>,
 }
 
 /// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.
@@ -91,6 +178,9 @@ pub struct RawStrategy {
     pub max_jwks_bytes: Option<usize>,
     /// Required JOSE `typ`, e.g. "at+jwt" for RFC 9068 access tokens.
     pub require_typ: Option<String>,
+    /// Trust the tokens of this filter's own `token_issuer`.
+    #[serde(default)]
+    pub trust_token_issuer: bool,
 }
 
 #[derive(Debug, Deserialize)]

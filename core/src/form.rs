@@ -1,0 +1,79 @@
+//! Request bodies of OAuth endpoints: form (`application/x-www-form-urlencoded`) or JSON, and
+//! client authentication by HTTP Basic (RFC 6749 §2.3.1).
+
+use crate::extract::{percent_decode, query_pairs};
+use crate::Request;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+
+/// The parameters of a body (later duplicates are ignored); JSON values that are not strings
+/// are skipped. None when the body is neither a form nor a JSON object.
+pub fn params(req: &Request, body: &[u8]) -> Option<Vec<(String, String)>> {
+    let ctype = req.header("content-type").unwrap_or("").to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut push = |k: String, v: String| {
+        if !out.iter().any(|(x, _)| *x == k) {
+            out.push((k, v));
+        }
+    };
+    if ctype.starts_with("application/json") || (ctype.is_empty() && text.trim_start().starts_with('{')) {
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else { return None };
+        for (k, v) in map {
+            if let Value::String(s) = v {
+                push(k, s);
+            }
+        }
+    } else {
+        for (k, v) in query_pairs(text.trim()) {
+            push(percent_decode(k)?, percent_decode(v)?);
+        }
+    }
+    Some(out)
+}
+
+pub fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Client id and secret from `Authorization: Basic` (each form-decoded), if present.
+pub fn basic(req: &Request) -> Option<(String, String)> {
+    let value = req.header("authorization")?.trim();
+    let (scheme, creds) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(creds.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((percent_decode(id)?, percent_decode(secret)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(ctype: &str, auth: Option<&str>) -> Request {
+        let mut headers = vec![("content-type".to_string(), ctype.as_bytes().to_vec())];
+        if let Some(a) = auth {
+            headers.push(("authorization".into(), a.as_bytes().to_vec()));
+        }
+        Request { headers, ..Default::default() }
+    }
+
+    #[test]
+    fn forms_json_and_basic() {
+        let p = params(&req("application/x-www-form-urlencoded", None), b"grant_type=client_credentials&scope=a+b&x=%41").unwrap();
+        assert_eq!(get(&p, "scope"), Some("a b"));
+        assert_eq!(get(&p, "x"), Some("A"));
+        let p = params(&req("application/json", None), br#"{"client_id":"my-id","n":5}"#).unwrap();
+        assert_eq!(get(&p, "client_id"), Some("my-id"));
+        assert_eq!(get(&p, "n"), None);
+        assert!(params(&req("application/json", None), b"[1]").is_none());
+        assert!(params(&req("", None), &[0xff]).is_none());
+        let r = req("", Some("Basic bXklMjBpZDpzM2NyM3Q="));
+        assert_eq!(basic(&r), Some(("my id".into(), "s3cr3t".into())));
+        assert_eq!(basic(&req("", Some("Bearer x"))), None);
+        assert_eq!(basic(&req("", Some("Basic !!!"))), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! The issuer's key pairs: signing, public JWKs (never a private part), verification keys.
+
+use crate::jwt::keys::{Material, VerifyKey};
+use crate::jwt::Alg;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_simple::prelude::*;
+use serde_json::{json, Map, Value};
+
+pub enum KeyPair {
+    RS256(Box<RS256KeyPair>),
+    ES256(ES256KeyPair),
+    EdDSA(Ed25519KeyPair),
+}
+
+pub struct SigningKey {
+    pub kid: String,
+    pub pair: KeyPair,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.kid)
+    }
+}
+
+impl SigningKey {
+    pub fn from_pem(alg: &str, pem: &str, kid: String) -> Result<SigningKey, String> {
+        let bad = |_| format!("not a valid {alg} private key (PKCS#8 PEM)");
+        let pair = match alg {
+            "RS256" => KeyPair::RS256(Box::new(RS256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid))),
+            "ES256" => KeyPair::ES256(ES256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid)),
+            "EdDSA" => KeyPair::EdDSA(Ed25519KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid)),
+            other => return Err(format!("unsupported signing algorithm `{other}` (RS256, ES256, EdDSA)")),
+        };
+        Ok(SigningKey { kid, pair })
+    }
+
+    pub fn sign(&self, claims: JWTClaims<Map<String, Value>>) -> Result<String, String> {
+        let r = match &self.pair {
+            KeyPair::RS256(k) => k.sign(claims),
+            KeyPair::ES256(k) => k.sign(claims),
+            KeyPair::EdDSA(k) => k.sign(claims),
+        };
+        r.map_err(|_| "signing failed".to_string())
+    }
+
+    /// The public JWK (RFC 7517), with `kid`, `alg` and `use: sig`.
+    pub fn public_jwk(&self) -> Value {
+        let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+        let kid = self.kid.as_str();
+        match &self.pair {
+            KeyPair::RS256(k) => {
+                let c = k.public_key().to_components();
+                json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": b(&c.n), "e": b(&c.e)})
+            }
+            KeyPair::ES256(k) => {
+                // The SPKI DER of a P-256 key ends with the uncompressed point 04 ‖ x ‖ y.
+                let der = k.public_key().to_der().unwrap_or_default();
+                let point = der.get(der.len().saturating_sub(65)..).unwrap_or(&[]);
+                let (x, y) = (point.get(1..33).unwrap_or(&[]), point.get(33..65).unwrap_or(&[]));
+                json!({"kty": "EC", "kid": kid, "alg": "ES256", "use": "sig", "crv": "P-256", "x": b(x), "y": b(y)})
+            }
+            KeyPair::EdDSA(k) => {
+                json!({"kty": "OKP", "kid": kid, "alg": "EdDSA", "use": "sig", "crv": "Ed25519", "x": b(&k.public_key().to_bytes())})
+            }
+        }
+    }
+
+    /// The key that verifies what this one signs.
+    pub fn verify_key(&self) -> VerifyKey {
+        let kid = Some(self.kid.clone());
+        match &self.pair {
+            KeyPair::RS256(k) => VerifyKey { kid, alg: Alg::RS256, material: Material::RS256(k.public_key()) },
+            KeyPair::ES256(k) => VerifyKey { kid, alg: Alg::ES256, material: Material::ES256(k.public_key()) },
+            KeyPair::EdDSA(k) => VerifyKey { kid, alg: Alg::EdDSA, material: Material::EdDSA(k.public_key()) },
+        }
+    }
+}

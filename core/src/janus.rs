@@ -1,0 +1,178 @@
+//! The filter in front of OAuth servers, as Janus fronts them: requests on a server's OAuth
+//! endpoints (authorize, token, introspection, revoke, client create/remove) go to the OAuth
+//! server (Envoy routes them); on the way the filter enforces the allowed grant and response
+//! types, redirects authorize requests without a session to the login page, and adds the
+//! client secret of a client that presented only its id (`secrets`).
+
+use crate::extract::{percent_encode, query_pairs};
+use crate::response::LocalResponse;
+use crate::{form, Request, Secret};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Authorize,
+    Token,
+    Introspection,
+    Revoke,
+    ClientCreate,
+    ClientRemove,
+}
+
+#[derive(Debug)]
+pub struct Front {
+    /// (listen path, endpoint kind); a listen path ending in `/*` matches below it.
+    pub endpoints: Vec<(String, Kind)>,
+    pub allowed_access_types: Vec<String>,
+    pub allowed_authorize_types: Vec<String>,
+    pub auth_login_redirect: Option<String>,
+    pub session_cookie: String,
+    pub secrets: Vec<(String, Secret)>,
+}
+
+/// What to do with a request on an OAuth endpoint.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Answer it here.
+    Respond(LocalResponse),
+    /// Let it go to the OAuth server, with these header sets and maybe a new body.
+    Forward { set: Vec<(String, String)>, body: Option<Vec<u8>> },
+}
+
+fn error(status: u32, code: &str, description: &str) -> Action {
+    let mut headers = Vec::new();
+    if status == 401 {
+        headers.push(("www-authenticate".to_string(), "Basic realm=\"oauth\"".to_string()));
+    }
+    Action::Respond(LocalResponse::json(status, headers, &json!({"error": code, "error_description": description})))
+}
+
+fn forward() -> Action {
+    Action::Forward { set: Vec::new(), body: None }
+}
+
+impl Front {
+    pub fn endpoint(&self, req: &Request) -> Option<Kind> {
+        let path = req.path();
+        self.endpoints.iter().find(|(listen, _)| matches_listen(listen, path)).map(|(_, k)| *k)
+    }
+
+    /// Whether the decision needs the request body (a token request with a body).
+    pub fn needs_body(kind: Kind, req: &Request) -> bool {
+        kind == Kind::Token && req.method() == "POST"
+    }
+
+    pub fn handle(&self, kind: Kind, req: &Request, body: &[u8]) -> Action {
+        match kind {
+            Kind::Authorize => self.authorize(req),
+            Kind::Token => self.token(req, body),
+            _ => forward(),
+        }
+    }
+
+    fn authorize(&self, req: &Request) -> Action {
+        let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
+        let response_type = query_pairs(query).find(|(k, _)| *k == "response_type").map(|(_, v)| v);
+        if !self.allowed_authorize_types.is_empty() {
+            let ok = response_type.is_some_and(|t| self.allowed_authorize_types.iter().any(|a| a == t));
+            if !ok {
+                return error(400, "unsupported_response_type", "this response_type is not allowed here");
+            }
+        }
+        if let Some(login) = &self.auth_login_redirect {
+            let has_session = req.header("authorization").is_some()
+                || req.header_values("cookie").filter_map(|v| std::str::from_utf8(v).ok()).any(|c| {
+                    crate::extract::cookie_pairs(c).any(|(k, v)| k == self.session_cookie && !v.is_empty())
+                });
+            if !has_session {
+                let sep = if login.contains('?') { '&' } else { '?' };
+                let location = if query.is_empty() { login.clone() } else { format!("{login}{sep}{query}") };
+                let headers = vec![("location".to_string(), location)];
+                return Action::Respond(LocalResponse { status: 302, headers, body: String::new() });
+            }
+        }
+        forward()
+    }
+
+    fn token(&self, req: &Request, body: &[u8]) -> Action {
+        let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
+        let mut params: Vec<(String, String)> = query_pairs(query)
+            .filter_map(|(k, v)| Some((crate::extract::percent_decode(k)?, crate::extract::percent_decode(v)?)))
+            .collect();
+        let from_body = if body.is_empty() { Vec::new() } else {
+            match form::params(req, body) {
+                Some(p) => p,
+                None => return error(400, "invalid_request", "the body is not a form or a JSON object"),
+            }
+        };
+        params.extend(from_body.iter().cloned());
+        if !self.allowed_access_types.is_empty() {
+            let ok = form::get(&params, "grant_type").is_some_and(|g| self.allowed_access_types.iter().any(|a| a == g));
+            if !ok {
+                return error(400, "unsupported_grant_type", "this grant type is not allowed here");
+            }
+        }
+        if self.secrets.is_empty() {
+            return forward();
+        }
+        // A client that presents its id alone gets its secret added (Janus `secrets`).
+        if let Some((id, secret)) = form::basic(req) {
+            if !secret.is_empty() {
+                return forward();
+            }
+            return match self.secret_of(&id) {
+                Some(s) => {
+                    let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
+                    Action::Forward { set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
+                }
+                None => error(401, "invalid_client", "unknown client"),
+            };
+        }
+        let in_body = form::get(&from_body, "client_id");
+        match (in_body, form::get(&from_body, "client_secret")) {
+            (Some(id), None) => match self.secret_of(id) {
+                Some(s) => {
+                    let ctype = req.header("content-type").unwrap_or("").to_ascii_lowercase();
+                    let new_body = if ctype.starts_with("application/json") {
+                        // form::params accepted the body, so it is a JSON object.
+                        let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).unwrap_or_default();
+                        map.insert("client_secret".into(), serde_json::Value::String(s.expose().to_string()));
+                        serde_json::Value::Object(map).to_string().into_bytes()
+                    } else {
+                        let mut b = body.to_vec();
+                        b.extend_from_slice(format!("&client_secret={}", percent_encode(s.expose())).as_bytes());
+                        b
+                    };
+                    Action::Forward { set: Vec::new(), body: Some(new_body) }
+                }
+                None => error(401, "invalid_client", "unknown client"),
+            },
+            _ => forward(),
+        }
+    }
+
+    fn secret_of(&self, id: &str) -> Option<&Secret> {
+        self.secrets.iter().find(|(k, _)| k == id).map(|(_, s)| s)
+    }
+}
+
+/// Janus listen paths: "/auth/token" (that path and below it) or "/auth/token/*".
+fn matches_listen(listen: &str, path: &str) -> bool {
+    let base = listen.trim_end_matches('*').trim_end_matches('/');
+    path == base || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_paths() {
+        assert!(matches_listen("/auth/token/*", "/auth/token"));
+        assert!(matches_listen("/auth/token/*", "/auth/token/x"));
+        assert!(matches_listen("/auth/token", "/auth/token"));
+        assert!(!matches_listen("/auth/token", "/auth/tokens"));
+    }
+}

@@ -1,0 +1,94 @@
+//! Janus OAuth servers fronted by the filter: secrets added for clients presenting their id
+//! alone, allowed grant and response types, the login redirect.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+use test_harness::{Host, Request, Vm};
+
+fn start() -> Vm {
+    let cfg = json!({
+        "oauth_servers": {"corp": {
+            "name": "corp",
+            "oauth_endpoints": {
+                "authorize": {"listen_path": "/auth/authorize", "upstreams": {"balancing": "roundrobin", "targets": [{"target": "http://idp:8080/authorize"}]}, "strip_path": true},
+                "token": {"listen_path": "/auth/token/*", "strip_path": true},
+                "introspection": {"listen_path": "/auth/introspect"},
+                "revoke": {"listen_path": "/auth/revoke"}
+            },
+            "oauth_client_endpoints": {"create": {"listen_path": "/auth/clients"}},
+            "allowed_access_types": ["client_credentials", "authorization_code"],
+            "allowed_authorize_types": ["code"],
+            "auth_login_redirect": "https://login.test/login",
+            "secrets": {"app": "app-secret", "web": "web-secret"},
+            "token_strategy": {"name": "jwt", "settings": {"secret": "janus-signing-secret"}}
+        }},
+        "policies": {"api": {"oauth_server": "corp"}}, "default_policy": "api"
+    });
+    Host::new().vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()))
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+#[test]
+fn a_client_with_its_id_alone_gets_its_secret_added() {
+    let mut vm = start();
+    let form = "application/x-www-form-urlencoded";
+    let out = vm.send(Request::new("POST", "/auth/token").header("authorization", basic("app", "")).header("content-type", form).body("grant_type=client_credentials"));
+    assert!(out.is_forwarded(), "{out:?}");
+    assert_eq!(out.upstream("authorization"), Some(basic("app", "app-secret")));
+    // The seed's GET form, with the grant type in the query.
+    let out = vm.send(Request::get("/auth/token?grant_type=client_credentials").header("authorization", basic("web", "")));
+    assert_eq!(out.upstream("authorization"), Some(basic("web", "web-secret")));
+    // In the body.
+    let out = vm.send(Request::new("POST", "/auth/token").header("content-type", form).header("content-length", "40").body("grant_type=client_credentials&client_id=app"));
+    let body = out.upstream_body().unwrap();
+    assert_eq!(body, "grant_type=client_credentials&client_id=app&client_secret=app-secret");
+    assert_eq!(out.upstream("content-length"), Some(body.len().to_string()));
+    // A client presenting its secret is left alone.
+    let out = vm.send(Request::new("POST", "/auth/token").header("authorization", basic("app", "own")).header("content-type", form).body("grant_type=client_credentials"));
+    assert_eq!(out.upstream("authorization"), Some(basic("app", "own")));
+}
+
+#[test]
+fn an_unknown_client_id_is_invalid_client_not_a_crash() {
+    let mut vm = start();
+    let out = vm.send(Request::new("POST", "/auth/token").header("authorization", basic("ghost", "")).header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials"));
+    assert_eq!(out.status(), 401);
+    assert_eq!(out.reply_json()["error"], "invalid_client");
+    let out = vm.send(Request::new("POST", "/auth/token").header("content-type", "application/json").body(r#"{"grant_type":"client_credentials","client_id":"ghost"}"#));
+    assert_eq!(out.status(), 401);
+}
+
+#[test]
+fn only_allowed_grant_and_response_types() {
+    let mut vm = start();
+    let out = vm.send(Request::new("POST", "/auth/token").header("authorization", basic("app", "app-secret")).header("content-type", "application/x-www-form-urlencoded").body("grant_type=password&username=u&password=p"));
+    assert_eq!(out.status(), 400);
+    assert_eq!(out.reply_json()["error"], "unsupported_grant_type");
+    let out = vm.send(Request::get("/auth/authorize?response_type=token&client_id=app").header("cookie", "session=s1"));
+    assert_eq!(out.status(), 400);
+    assert_eq!(out.reply_json()["error"], "unsupported_response_type");
+}
+
+#[test]
+fn authorize_without_a_session_goes_to_the_login_page() {
+    let mut vm = start();
+    let out = vm.send(Request::get("/auth/authorize?response_type=code&client_id=app&state=xyz"));
+    assert_eq!(out.status(), 302);
+    assert_eq!(out.reply_header("location").as_deref(), Some("https://login.test/login?response_type=code&client_id=app&state=xyz"));
+    let out = vm.send(Request::get("/auth/authorize?response_type=code&client_id=app").header("cookie", "a=1; session=s1"));
+    assert!(out.is_forwarded());
+}
+
+#[test]
+fn other_endpoints_pass_and_apis_use_the_token_strategy() {
+    let mut vm = start();
+    assert!(vm.send(Request::new("POST", "/auth/introspect").body("token=x")).is_forwarded());
+    assert!(vm.send(Request::new("POST", "/auth/clients").body("{}")).is_forwarded());
+    assert_eq!(vm.send(Request::get("/api/orders")).status(), 401);
+}
