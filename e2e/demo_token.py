@@ -14,7 +14,8 @@ def demo_token(sub="demo-user", roles=("reader",), lifetime=3600):
     config = json.loads((ROOT / "filters" / "demo.json").read_text())
     setting = config["oauth_servers"]["demo"]["token_strategy"]["settings"][0]
     now = int(time.time())
-    claims = {"sub": sub, "iat": now, "exp": now + lifetime, "scope": "demo:read",
+    issuer = config["token_issuer"]["issuer"]  # the demo server trusts this issuer only
+    claims = {"iss": issuer, "sub": sub, "iat": now, "exp": now + lifetime, "scope": "demo:read",
               "realm_access": {"roles": list(roles)}}
     return jwt.encode(claims, setting["key"], algorithm=setting["alg"])
 

@@ -1,32 +1,45 @@
-"""The README's demo, as written there: `make run`, a token from `make token`, and the curl lines."""
+"""The README's demo, as written there: `make run`, a token from the filter's own token
+endpoint, and the curl lines; and `make token`'s HS256 demo token."""
 import re
 import subprocess
 
-from conftest import ROOT
+from conftest import ROOT, call
 from demo_token import demo_token
 
 
-def readme_curls():
+def readme_demo():
     text = (ROOT / "README.md").read_text()
     block = text.split("<!-- demo:start -->")[1].split("<!-- demo:end -->")[0]
-    return [l.strip() for l in block.splitlines() if l.strip().startswith("curl ")]
+    lines = [l for l in block.splitlines() if not l.startswith("```")]
+    statements, current = [], ""
+    for line in lines:
+        current += line.rstrip("\\").rstrip() + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
 
 
 def test_readme_demo(start_envoy):
     envoy = start_envoy("demo.yaml", 10100)
     port = envoy.port(10000)
-    token = demo_token()
-    curls = readme_curls()
+    statements = readme_demo()
+    assert statements[0].startswith("TOKEN=$(curl")
+    curls = statements[1:]
     assert len(curls) == 3
-    outputs = []
-    for line in curls:
-        cmd = line.replace("127.0.0.1:10000", f"127.0.0.1:{port}").replace("$TOKEN", token)
-        r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
-        outputs.append(r.stdout)
-    valid, bad, public = outputs
-    assert valid.startswith("HTTP/1.1 200"), valid
-    assert '"x-credential-sub", "demo-user"' in valid
-    assert '"x-user-roles", "reader"' in valid
+    fix = lambda s: s.replace("127.0.0.1:10000", f"127.0.0.1:{port}")
+    script = fix(statements[0]) + "\n" + "\n".join(f"{fix(c)}; echo; echo ----" for c in curls)
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    valid, bad, public = r.stdout.split("----")[:3]
+    valid, bad, public = valid.strip(), bad.strip(), public.strip()
+    assert valid.startswith("HTTP/1.1 200"), valid + r.stderr
+    assert '"x-credential-sub", "demo-client"' in valid
+    assert '"x-credential-scope", "demo:read"' in valid
     assert bad.startswith("HTTP/1.1 401"), bad
-    assert re.search(r'www-authenticate: Bearer realm="demo", error="invalid_token"', bad, re.I), bad
+    assert re.search(r'www-authenticate: Bearer realm="demo", error="invalid_token", '
+                     r'error_description="the access token is malformed"', bad, re.I), bad
     assert public.startswith("HTTP/1.1 200"), public
+    # `make token`'s HS256 token works too, with its roles mapped to a header.
+    r = call(port, "/api/hello", {"authorization": f"Bearer {demo_token()}"})
+    assert r.status == 200
+    assert r.upstream("x-user-roles") == "reader"

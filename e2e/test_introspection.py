@@ -75,3 +75,12 @@ def test_unreachable_introspection_endpoint_is_503(start_envoy):
     r = get(envoy, "some-token")
     assert r.status == 503
     assert r.json()["error"] == "temporarily_unavailable"
+
+
+def test_a_request_body_never_carries_a_waiting_request_through(setup):
+    idp, envoy = setup
+    before = envoy.echo.count
+    r = call(envoy.port(LISTENER), "/orders", {"authorization": "Bearer not-active", "content-type": "application/json"},
+             method="POST", body=b'{"order": 1}' * 1000)
+    assert r.status == 401
+    assert envoy.echo.count == before, "the upstream saw nothing"

@@ -197,6 +197,6 @@ impl TokenIssuer {
 }
 
 fn is_https(req: &Request) -> bool {
-    req.header("x-forwarded-proto").map_or(false, |p| p.eq_ignore_ascii_case("https"))
+    req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"))
         || req.header(":scheme").is_some_and(|s| s.eq_ignore_ascii_case("https"))
 }
