@@ -36,6 +36,7 @@ def test_tokens_are_fetched_once_and_accepted_upstream(setup):
     assert {r.json()["client_id"] for r in body} == {"gateway-post"}
     assert body[0].json()["scope"] == "orders:read orders:write"
     assert idp.requests("/token") == 2, "one token request per client for both workers"
+    assert envoy.stats()["wasmcustom.oauth_filter.client_credentials.fetches"] == 2
     assert envoy.echo.refused == 0
 
 

@@ -37,6 +37,9 @@ def test_opaque_token_introspected_cached_and_revoked(setup):
     for _ in range(5):
         assert get(envoy, token).status == 200
     assert idp.requests("/token/introspection") == 1, "served from the shared cache"
+    stats = envoy.stats()
+    assert stats["wasmcustom.oauth_filter.introspection.calls"] == 1
+    assert stats["wasmcustom.oauth_filter.introspection.cache_hits"] >= 5
     assert idp.revoke(token) == 200
     # Refused once the cache entry (ttl 2 s) has expired and the server says inactive.
     deadline = time.time() + 6

@@ -63,6 +63,13 @@ def test_issued_tokens_work_introspect_and_verify_against_the_jwks(setup):
         assert r.json()["active"] is True and r.json()["sub"] == client
 
 
+def test_issued_tokens_are_counted(setup):
+    _, envoy = setup
+    for _ in range(3):
+        issue(envoy, "rsa-client", "rsa-secret")
+    assert envoy.stats()["wasmcustom.oauth_filter.tokens_issued"] == 3
+
+
 def test_issuer_errors(setup):
     _, envoy = setup
     r = post(envoy, f"{PREFIX}/token", json.dumps({"grant_type": "client_credentials", "client_id": "rsa-client", "client_secret": "wrong"}))

@@ -115,3 +115,21 @@ def test_no_request_traps_the_vm(envoy):
         assert r.status in (400, 401, 431), (token, r.status)
     assert "panicked" not in envoy.logs()
     assert get(envoy, "/api/items", mint("ES256")).status == 200
+
+
+def test_counters_in_envoy_stats_and_prometheus(envoy):
+    assert get(envoy, "/api/items", mint("ES256")).status == 200
+    assert get(envoy, "/api/items").status == 401
+    assert get(envoy, "/api/items", "not.a.jwt").status == 401
+    stats = envoy.stats()
+    assert stats["wasmcustom.oauth_filter.requests_allowed"] >= 1
+    assert stats["wasmcustom.oauth_filter.requests_denied"] >= 2
+    assert stats["wasmcustom.oauth_filter.denied.missing_token"] >= 1
+    assert stats["wasmcustom.oauth_filter.denied.malformed"] >= 1
+    for name in ["introspection.calls", "introspection.cache_hits", "introspection.cache_misses", "jwks.fetches",
+                 "jwks.failures", "client_credentials.fetches", "client_credentials.failures", "tokens_issued"]:
+        assert f"wasmcustom.oauth_filter.{name}" in stats, name
+    import urllib.request
+    with urllib.request.urlopen(envoy.admin + "/stats/prometheus", timeout=5) as r:
+        prom = r.read().decode()
+    assert "oauth_filter_requests_allowed" in prom

@@ -1,10 +1,11 @@
 //! Carries out a decision on the current request: header edits and go on, or a local reply.
 
-use crate::host;
+use crate::{host, metrics};
 use oauth_core::{Decision, Denial, LocalResponse, UpstreamEdits};
 use proxy_wasm::types::Action;
 
 pub fn allow(edits: &UpstreamEdits) {
+    metrics::inc(metrics::ALLOWED);
     for name in &edits.remove {
         host::remove_request_header(name);
     }
@@ -15,6 +16,7 @@ pub fn allow(edits: &UpstreamEdits) {
 
 pub fn deny(context_id: u32, denial: Denial, response: &LocalResponse) {
     log::debug!("denied: {} (context {context_id})", denial.name());
+    metrics::denied(denial.name());
     let details = format!("oauth_filter_{}", denial.name());
     host::send_local_response(response.status, &response.headers, &response.body, &details);
 }

@@ -3,7 +3,7 @@
 
 use crate::introspect::{self, Call, Started};
 use crate::worker::{WaitFor, Worker};
-use crate::{apply, host, keys, tokens, waiters};
+use crate::{apply, host, keys, metrics, tokens, waiters};
 use oauth_core::endpoints::{self, OAuthEndpoint};
 use oauth_core::janus::Action as FrontAction;
 use oauth_core::{decide, Config, Decision, Denial, Request};
@@ -147,6 +147,9 @@ fn serve_endpoint(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, bod
     let nonce = host::now_nanos() ^ (w.vm_id << 40) ^ u64::from(id);
     match endpoints::handle(&w.config, ep, request, body, host::now_secs(), nonce) {
         FrontAction::Respond(r) => {
+            if r.status == 200 && ep == OAuthEndpoint::Issuer(oauth_core::issuer::Endpoint::Token) {
+                metrics::inc(metrics::TOKENS_ISSUED);
+            }
             host::send_local_response(r.status, &r.headers, &r.body, "oauth_filter_endpoint");
             Action::Pause
         }

@@ -3,7 +3,7 @@
 //! own context; requests that find the slot pending wait for the answer.
 
 use crate::host::{self, SetShared};
-use crate::waiters;
+use crate::{metrics, waiters};
 use crate::worker::{WaitFor, Worker};
 use oauth_core::config::Strategy;
 use oauth_core::introspection::{Answer, IntrospectionRules, Lookup, Slot};
@@ -59,7 +59,10 @@ pub fn start(w: &mut Worker, context_id: u32, server: usize, token: &str, reques
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let timeout = Duration::from_millis(r.timeout_ms);
     match proxy_wasm::hostcalls::dispatch_http_call(&r.cluster, headers, Some(&body), vec![], timeout) {
-        Ok(token_id) => Started::Calling(Call { token_id, server, slot_key, hash, request }),
+        Ok(token_id) => {
+            metrics::inc(metrics::INTROSPECTION_CALLS);
+            Started::Calling(Call { token_id, server, slot_key, hash, request })
+        }
         Err(status) => {
             log::warn!("introspection: cannot call cluster {} ({status:?})", r.cluster);
             store(&slot_key, r, &Answer::Unavailable("cannot call".into()), hash, now);
@@ -75,6 +78,7 @@ pub fn answered(w: &mut Worker, call: &Call, body_size: usize) {
     let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, r.max_answer_bytes + 1) };
     let answer = r.parse_answer(status, &body);
     if let Answer::Unavailable(why) = &answer {
+        metrics::inc(metrics::INTROSPECTION_FAILURES);
         log::warn!("introspection failed: {why}");
     }
     store(&call.slot_key, r, &answer, call.hash.clone(), host::now_secs());

@@ -3,6 +3,7 @@
 //! requests waiting for keys are decided again. The core says what to do; this moves bytes.
 
 use crate::host::{self, SetShared};
+use crate::metrics;
 use crate::worker::{Pending, Worker};
 use oauth_core::remote::{self, FetchState, Next, RemoteSource, Stage};
 use std::time::Duration;
@@ -138,6 +139,7 @@ fn finish(w: &mut Worker, i: usize, src: &RemoteSource, next: Next, discovered: 
     let name = w.config.servers.get(i).map_or("", |s| s.name.as_str()).to_string();
     match next {
         Next::Done { doc } => {
+            metrics::inc(metrics::JWKS_FETCHES);
             let stored = update(src, |st| {
                 host::set_shared(&doc_key(src), &remote::encode_doc(st.version + 1, &doc), 0);
                 st.succeeded(now, discovered.clone());
@@ -148,6 +150,8 @@ fn finish(w: &mut Worker, i: usize, src: &RemoteSource, next: Next, discovered: 
             }
         }
         Next::Fail(why) => {
+            metrics::inc(metrics::JWKS_FETCHES);
+            metrics::inc(metrics::JWKS_FAILURES);
             log::warn!("oauth server {name}: key fetch failed: {why}; keeping the last good keys");
             update(src, |st| {
                 st.failed(now);

@@ -6,6 +6,7 @@ mod host;
 mod http;
 mod introspect;
 mod keys;
+mod metrics;
 mod root;
 mod tokens;
 mod waiters;

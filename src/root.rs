@@ -4,7 +4,8 @@
 use crate::host::{self, SetShared};
 use crate::http::Http;
 use crate::worker::{Pending, Worker};
-use crate::{keys, tokens, waiters};
+use crate::{keys, metrics, tokens, waiters};
+use oauth_core::config::LogLevel;
 use oauth_core::Config;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -60,6 +61,15 @@ impl RootContext for Root {
                     cfg.policies.len(),
                     cfg.routes.len()
                 );
+                proxy_wasm::set_log_level(match cfg.log_level {
+                    LogLevel::Trace => proxy_wasm::types::LogLevel::Trace,
+                    LogLevel::Debug => proxy_wasm::types::LogLevel::Debug,
+                    LogLevel::Info => proxy_wasm::types::LogLevel::Info,
+                    LogLevel::Warn => proxy_wasm::types::LogLevel::Warn,
+                    LogLevel::Error => proxy_wasm::types::LogLevel::Error,
+                    LogLevel::Critical => proxy_wasm::types::LogLevel::Critical,
+                });
+                metrics::define_all();
                 let worker = Worker::new(Rc::new(cfg), vm_id());
                 if keys::has_remote(&worker) {
                     keys::init(&worker);

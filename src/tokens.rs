@@ -3,6 +3,7 @@
 //! stored token on its tick. The core builds the request and reads the answer.
 
 use crate::host::{self, SetShared};
+use crate::metrics;
 use crate::worker::{Pending, Worker};
 use oauth_core::client_credentials::{ClientCredentials, TokenState};
 use std::time::Duration;
@@ -99,6 +100,7 @@ pub fn on_response(w: &mut Worker, policy: usize, body_size: usize) {
     let now = host::now_secs();
     match cc.parse_answer(status, &body) {
         Ok(grant) => {
+            metrics::inc(metrics::CC_FETCHES);
             let mut grant = Some(grant);
             update(cc, |st| match grant.take() {
                 Some(g) => {
@@ -109,6 +111,8 @@ pub fn on_response(w: &mut Worker, policy: usize, body_size: usize) {
             });
         }
         Err(why) => {
+            metrics::inc(metrics::CC_FETCHES);
+            metrics::inc(metrics::CC_FAILURES);
             // The reason names the RFC 6749 error code at most; never the secret or the body.
             log::warn!("client credentials for {}: token request failed: {why}", cc.client_id);
             update(cc, |st| {

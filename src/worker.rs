@@ -1,7 +1,7 @@
 //! What one VM (Envoy worker) holds between callbacks: the configuration, the keys fetched
 //! for each server, requests waiting for keys, and the fetch calls in flight.
 
-use crate::host;
+use crate::{host, metrics};
 use oauth_core::config::Strategy;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::introspection::{Lookup, Slot};
@@ -92,9 +92,15 @@ impl KeyStore for WorkerKeys<'_> {
             return Lookup::Miss;
         };
         let (key, hash) = rules.cache_key(token);
-        host::get_shared(&key)
+        let lookup = host::get_shared(&key)
             .and_then(|(bytes, _)| Slot::decode(&bytes))
-            .map_or(Lookup::Miss, |slot| slot.lookup(&hash, self.now))
+            .map_or(Lookup::Miss, |slot| slot.lookup(&hash, self.now));
+        match lookup {
+            Lookup::Hit(_) | Lookup::Inactive => metrics::inc(metrics::INTROSPECTION_HITS),
+            Lookup::Miss => metrics::inc(metrics::INTROSPECTION_MISSES),
+            Lookup::Pending | Lookup::Failed => {}
+        }
+        lookup
     }
 
     fn upstream_token(&self, policy: usize) -> Option<(String, u64)> {

@@ -5,7 +5,7 @@ use super::raw::{RawConfig, RawKeySetting, RawPolicy, RawRoute, RawServer, RawSt
 use crate::duration::Millis;
 use crate::remote::{self, RemoteSource, SourceKind};
 use crate::url::HttpTarget;
-use super::{Config, ConfigError, Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
+use super::{Config, ConfigError, Consumer, ConsumerBy, LogLevel, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
 use super::raw::{RawClientCredentials, RawIntrospection};
 use crate::client_credentials::{self as cc, AuthStyle, ClientCredentials};
 use crate::introspection::{self, IntrospectionRules};
@@ -75,7 +75,16 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         policies.iter().flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone())).collect();
     mapped_headers.sort();
     mapped_headers.dedup();
-    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers, consumers, token_issuer })
+    let log_level = match raw.log_level.as_deref() {
+        Some("trace") => LogLevel::Trace,
+        Some("debug") => LogLevel::Debug,
+        None | Some("info") => LogLevel::Info,
+        Some("warn") => LogLevel::Warn,
+        Some("error") => LogLevel::Error,
+        Some("critical") => LogLevel::Critical,
+        Some(_) => return err("log_level", "one of trace, debug, info, warn, error, critical"),
+    };
+    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers, consumers, token_issuer, log_level })
 }
 
 /// The Janus front of a server, when it has OAuth endpoints.

@@ -32,6 +32,17 @@ pub struct Config {
     pub mapped_headers: Vec<String>,
     pub consumers: Vec<Consumer>,
     pub token_issuer: Option<TokenIssuer>,
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
 }
 
 #[derive(Debug)]

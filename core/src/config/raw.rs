@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub consumers: Vec<RawConsumer>,
     /// The filter issues tokens itself (Otoroshi's Client Credential Service).
     pub token_issuer: Option<RawIssuer>,
+    /// trace, debug, info (default), warn, error or critical.
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

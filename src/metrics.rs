@@ -1,0 +1,68 @@
+//! Counters through proxy-wasm metrics, all under the `oauth_filter.` prefix (Envoy shows
+//! them in `/stats` as `wasmcustom.oauth_filter.*`). Each VM defines its own ids; Envoy sums
+//! the counters of one name.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
+    fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+}
+
+const COUNTER: u32 = 0;
+
+pub const ALLOWED: &str = "oauth_filter.requests_allowed";
+pub const DENIED: &str = "oauth_filter.requests_denied";
+pub const INTROSPECTION_CALLS: &str = "oauth_filter.introspection.calls";
+pub const INTROSPECTION_FAILURES: &str = "oauth_filter.introspection.failures";
+pub const INTROSPECTION_HITS: &str = "oauth_filter.introspection.cache_hits";
+pub const INTROSPECTION_MISSES: &str = "oauth_filter.introspection.cache_misses";
+pub const JWKS_FETCHES: &str = "oauth_filter.jwks.fetches";
+pub const JWKS_FAILURES: &str = "oauth_filter.jwks.failures";
+pub const CC_FETCHES: &str = "oauth_filter.client_credentials.fetches";
+pub const CC_FAILURES: &str = "oauth_filter.client_credentials.failures";
+pub const TOKENS_ISSUED: &str = "oauth_filter.tokens_issued";
+
+thread_local! {
+    static IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+}
+
+fn id(name: &str) -> Option<u32> {
+    if let Some(id) = IDS.with(|ids| ids.borrow().get(name).copied()) {
+        return Some(id);
+    }
+    let mut id = 0u32;
+    // SAFETY: pointer and length come from a live string; `id` is valid for writes.
+    let status = unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) };
+    if status != 0 {
+        return None;
+    }
+    IDS.with(|ids| ids.borrow_mut().insert(name.to_string(), id));
+    Some(id)
+}
+
+/// Adds one to the counter `name` (defined on first use); a host that refuses is ignored.
+pub fn inc(name: &str) {
+    if let Some(id) = id(name) {
+        // SAFETY: no pointers.
+        unsafe {
+            proxy_increment_metric(id, 1);
+        }
+    }
+}
+
+/// A denial, counted in total and by reason (`oauth_filter.denied.<reason>`).
+pub fn denied(reason: &str) {
+    inc(DENIED);
+    inc(&format!("oauth_filter.denied.{reason}"));
+}
+
+/// Defines the fixed counters at start, so they show as 0 before anything happens.
+pub fn define_all() {
+    for name in [ALLOWED, DENIED, INTROSPECTION_CALLS, INTROSPECTION_FAILURES, INTROSPECTION_HITS, INTROSPECTION_MISSES,
+        JWKS_FETCHES, JWKS_FAILURES, CC_FETCHES, CC_FAILURES, TOKENS_ISSUED] {
+        id(name);
+    }
+}
