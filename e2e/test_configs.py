@@ -23,10 +23,36 @@ def test_rendered_files_are_up_to_date():
     assert r.returncode == 0, r.stdout
 
 
-def test_istio_manifest_carries_the_demo_configuration():
-    text = (ROOT / "envoy-config" / "istio" / "demo.yaml").read_text()
-    line = next(l for l in text.splitlines() if l.strip().startswith("pluginConfig:"))
-    plugin_config = json.loads(line.split(":", 1)[1])
-    assert plugin_config == json.loads((ROOT / "filters" / "demo.json").read_text())
-    for field in ("phase: AUTHN", "failStrategy: FAIL_CLOSE", "kind: WasmPlugin"):
-        assert field in text
+MANIFESTS = sorted((ROOT / "envoy-config" / "istio").glob("*.yaml"))
+
+
+def test_every_filter_profile_has_an_istio_manifest():
+    profiles = {p.stem for p in (ROOT / "filters").glob("*.json")}
+    assert profiles and profiles == {m.stem for m in MANIFESTS}
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.name)
+def test_istio_manifest_fits_the_wasmplugin_schema_and_carries_its_profile(manifest):
+    import jsonschema
+    import yaml
+    schema = json.loads((ROOT / "envoy-config" / "istio" / "wasmplugin.schema.json").read_text())
+    doc = yaml.safe_load(manifest.read_text())
+    jsonschema.validate(doc, schema)
+    spec = doc["spec"]
+    assert spec["phase"] == "AUTHN" and spec["failStrategy"] == "FAIL_CLOSE"
+    assert spec["url"].startswith("oci://") and len(spec["sha256"]) == 64
+    # pluginConfig is the profile's filter configuration, which core/tests/filters.rs compiles.
+    assert spec["pluginConfig"] == json.loads((ROOT / "filters" / f"{manifest.stem}.json").read_text())
+
+
+def test_the_schema_refuses_what_istio_refuses():
+    import jsonschema
+    import yaml
+    schema = json.loads((ROOT / "envoy-config" / "istio" / "wasmplugin.schema.json").read_text())
+    doc = yaml.safe_load(MANIFESTS[0].read_text())
+    for field, bad in [("phase", "BEFORE_AUTHN"), ("failStrategy", "FAIL_SOMETIMES"), ("sha256", "xyz"), ("imagePullPolicy", "Never"),
+                       ("unknownField", 1)]:
+        broken = json.loads(json.dumps(doc))
+        broken["spec"][field] = bad
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, schema)
