@@ -25,16 +25,17 @@ class Envoy:
     """A running Envoy; `ports` maps the bootstrap's port numbers to the ones used here."""
 
     def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, fixed_ports=None):
-        text = (ROOT / "envoy-config" / bootstrap).read_text()
+        source = pathlib.Path(bootstrap) if pathlib.Path(bootstrap).is_absolute() else ROOT / "envoy-config" / bootstrap
+        text = source.read_text()
         admin_original = int(re.search(r"admin:\s*\n\s*address:.*?port_value: (\d+)", text).group(1))
         self.ports = {}
         for original in _ports_in(text):
             self.ports[original] = (fixed_ports or {}).get(original) or free_port()
         for original, new in self.ports.items():
             text = text.replace(f"port_value: {original}}}", f"port_value: {new}}}")
-        path = tmp / bootstrap
+        path = tmp / ("run-" + source.name)
         path.write_text(text)
-        self.log_path = tmp / (bootstrap + ".log")
+        self.log_path = tmp / (source.name + ".log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--base-id", str(next(_base_ids)),
