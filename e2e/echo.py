@@ -16,6 +16,9 @@ class Echo(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _answer(self):
+        if "sleep=" in self.path:  # a slow upstream, for requests in flight
+            import time
+            time.sleep(float(self.path.split("sleep=")[1].split("&")[0]))
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         self.server.count += 1

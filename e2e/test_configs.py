@@ -8,7 +8,7 @@ import pytest
 
 from envoy import ENVOY, ROOT
 
-BOOTSTRAPS = sorted((ROOT / "envoy-config").glob("*.yaml"))
+BOOTSTRAPS = sorted((ROOT / "envoy-config").glob("*.yaml")) + [ROOT / "envoy-config" / "dynamic" / "bootstrap.yaml"]
 
 
 @pytest.mark.parametrize("bootstrap", BOOTSTRAPS, ids=lambda p: p.name)
