@@ -4,7 +4,10 @@ WASM := target/wasm32-wasip1/release/oauth_filter.wasm
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: build venv idp configs lint test test-unit test-harness test-e2e run token clean
+REGISTRY ?=
+TAG ?= 0.1.0
+
+.PHONY: oci build venv idp configs lint test test-unit test-harness test-e2e run token clean
 
 build: ## the release .wasm
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -41,6 +44,10 @@ test-e2e: build venv idp ## the built .wasm in a real Envoy
 	$(PY) -m pytest -q e2e
 
 test: lint test-unit test-harness test-e2e
+
+oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat; REGISTRY_USER=user:pass for auth
+	@test -n "$(REGISTRY)" || { echo "usage: make oci REGISTRY=host:port [TAG=$(TAG)] [REGISTRY_USER=user:pass]"; exit 2; }
+	python3 tools/oci.py push $(REGISTRY) oauth-filter $(TAG) $(if $(REGISTRY_USER),--user $(REGISTRY_USER))
 
 run: build venv ## Envoy on 127.0.0.1:10000 with the filter and filters/demo.json
 	$(PY) e2e/demo.py
