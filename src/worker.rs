@@ -103,6 +103,10 @@ impl KeyStore for WorkerKeys<'_> {
         lookup
     }
 
+    fn keys_version(&self, server: usize) -> u64 {
+        self.worker.sources.get(server).map_or(0, |s| s.version)
+    }
+
     fn upstream_token(&self, policy: usize) -> Option<(String, u64)> {
         let state = self.worker.tokens.get(policy)?;
         state.usable(self.now).map(|t| (t.to_string(), state.version))

@@ -17,6 +17,10 @@ pub trait KeyStore {
     fn fetched(&self, server: usize) -> Option<&[VerifyKey]>;
     /// Whether an unknown kid may ask for a refetch for `server` now (cooldown).
     fn may_refetch(&self, server: usize) -> bool;
+    /// The version of `server`'s fetched keys (cached verifications of older keys are void).
+    fn keys_version(&self, _server: usize) -> u64 {
+        0
+    }
     /// The cached introspection answer for `token` at introspection server `server`.
     fn introspection(&self, _server: usize, _token: &str) -> Lookup {
         Lookup::Miss
@@ -259,8 +263,8 @@ fn check_one(cfg: &Config, index: usize, token: &str, now: u64, keys: &dyn KeySt
         }
     };
     let result = match (&server.remote, keys.fetched(index)) {
-        (None, _) => rules.verify(token, now),
-        (Some(_), Some(fetched)) => match rules.verify_with_keys(token, now, fetched) {
+        (None, _) => rules.verify_cached(token, now, &[], 0),
+        (Some(_), Some(fetched)) => match rules.verify_cached(token, now, fetched, keys.keys_version(index)) {
             Err(Denial::NoMatchingKey) if may_wait && keys.may_refetch(index) => {
                 return Err(Check::Wait { server: index, refetch: true })
             }

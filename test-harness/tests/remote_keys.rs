@@ -350,3 +350,17 @@ fn all_of_needs_every_servers_token() {
     assert!(vm.send(Request::get("/either").bearer(&user).header("x-partner-token", &bad_partner)).is_forwarded());
     assert_eq!(vm.send(Request::get("/either").header("x-partner-token", &bad_partner)).status(), 401);
 }
+
+#[test]
+fn a_cached_verification_does_not_outlive_its_key() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(strategy(json!({})), json!({})));
+    fetch(&mut vm, 200, &jwks(&["rsa"]));
+    let t = rs("rsa");
+    assert!(vm.send(Request::get("/x").bearer(&t)).is_forwarded());
+    assert!(vm.send(Request::get("/x").bearer(&t)).is_forwarded(), "now from the verified-token cache");
+    host.clock.advance_secs(600);
+    fetch(&mut vm, 200, &jwks(&["ec256"])); // the IdP dropped the RSA key
+    let out = vm.send(Request::get("/x").bearer(&t));
+    assert!(!out.is_forwarded(), "{out:?}");
+}

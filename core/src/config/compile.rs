@@ -183,7 +183,7 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
 /// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
 fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<IntrospectionRules> {
     for (field, set) in [("allowed_algorithms", raw.allowed_algorithms.is_some()), ("issuers", raw.issuers.is_some()),
-        ("trust_token_issuer", raw.trust_token_issuer),
+        ("trust_token_issuer", raw.trust_token_issuer), ("verified_cache_size", raw.verified_cache_size.is_some()),
         ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
         ("jwks_uri", raw.jwks_uri.is_some()), ("discovery", raw.discovery.is_some()), ("require_typ", raw.require_typ.is_some()),
         ("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),
@@ -395,6 +395,10 @@ fn jwt_rules(path: &str, raw: RawStrategy, has_remote: bool) -> Res<JwtRules> {
     if keys.is_empty() && !has_remote {
         return err(settings_path, "no key usable with the allowed algorithms");
     }
+    let cache_size = raw.verified_cache_size.unwrap_or(crate::jwt::cache::DEFAULT_CAPACITY);
+    if cache_size > 1_000_000 {
+        return err(format!("{path}.verified_cache_size"), "at most 1000000");
+    }
     let require_typ = match raw.require_typ {
         Some(t) if t.is_empty() => return err(format!("{path}.require_typ"), "must not be empty"),
         other => other,
@@ -412,6 +416,7 @@ fn jwt_rules(path: &str, raw: RawStrategy, has_remote: bool) -> Res<JwtRules> {
         required_claims: raw.required_claims.unwrap_or_default(),
         max_token_bytes,
         require_typ,
+        cache: crate::jwt::cache::VerifiedCache::new(cache_size),
     })
 }
 

@@ -73,6 +73,7 @@ pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
         required_claims: Vec::new(),
         max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         require_typ: None,
+        cache: crate::jwt::cache::VerifiedCache::new(0),
     };
     Ok(TokenIssuer {
         domain,

@@ -1,6 +1,7 @@
 //! JWT validation inside the filter.
 
 pub mod alg;
+pub mod cache;
 pub mod header;
 pub mod keys;
 pub mod verify;

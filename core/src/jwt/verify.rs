@@ -3,6 +3,7 @@
 //! issuer, audience and required claims.
 
 use super::alg::{Alg, AlgSet};
+use super::cache::VerifiedCache;
 use super::header;
 use super::keys::{Material, VerifyKey};
 use crate::{Denial, Identity};
@@ -23,6 +24,8 @@ pub struct JwtRules {
     pub max_token_bytes: usize,
     /// Required JOSE `typ` (compared case-insensitively, "application/" prefix allowed).
     pub require_typ: Option<String>,
+    /// Tokens already verified (a repeated token skips the signature check).
+    pub cache: VerifiedCache,
 }
 
 type Claims = JWTClaims<Map<String, Value>>;
@@ -31,6 +34,22 @@ impl JwtRules {
     /// Verifies `token` at `now` (seconds since the epoch, from the host) with the inline keys.
     pub fn verify(&self, token: &str, now: u64) -> Result<Identity, Denial> {
         self.verify_with_keys(token, now, &[])
+    }
+
+    /// Verifies `token` with the inline keys and `fetched` ones (of `keys_version`), through
+    /// the verified-token cache.
+    pub fn verify_cached(&self, token: &str, now: u64, fetched: &[VerifyKey], keys_version: u64) -> Result<Identity, Denial> {
+        if token.len() > self.max_token_bytes {
+            return Err(Denial::TokenTooLarge);
+        }
+        let key = VerifiedCache::key(token);
+        if let Some(id) = self.cache.get(&key, now, keys_version) {
+            return Ok(id);
+        }
+        let id = self.verify_with_keys(token, now, fetched)?;
+        let valid_until = id.claims.get("exp").and_then(Value::as_u64).map_or(u64::MAX, |e| e.saturating_add(self.leeway_secs));
+        self.cache.insert(key, &id, valid_until, keys_version);
+        Ok(id)
     }
 
     /// Verifies `token` with the inline keys and `fetched` ones.
