@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 REGISTRY ?=
 TAG ?= 0.1.0
 
-.PHONY: oci build venv idp configs lint test test-unit test-harness test-e2e run token clean
+.PHONY: bench oci build venv idp configs lint test test-unit test-harness test-e2e run token clean
 
 build: ## the release .wasm
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -44,6 +44,10 @@ test-e2e: build venv idp ## the built .wasm in a real Envoy
 	$(PY) -m pytest -q e2e
 
 test: lint test-unit test-harness test-e2e
+
+bench: build venv ## benchmark against Envoy with no filter and native jwt_authn (writes BENCHMARKS.md)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) tools/bench.py --write
 
 oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat; REGISTRY_USER=user:pass for auth
 	@test -n "$(REGISTRY)" || { echo "usage: make oci REGISTRY=host:port [TAG=$(TAG)] [REGISTRY_USER=user:pass]"; exit 2; }
