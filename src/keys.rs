@@ -2,7 +2,7 @@
 //! for all (a lease in shared data), every worker picks the new document up on its tick, and
 //! requests waiting for keys are decided again. The core says what to do; this moves bytes.
 
-use crate::host::{self, SetShared};
+use crate::host;
 use crate::metrics;
 use crate::worker::{Pending, Worker};
 use oauth_core::remote::{self, FetchState, Next, RemoteSource, Stage};
@@ -27,21 +27,9 @@ pub fn init(w: &Worker) {
     }
 }
 
-/// Reads, changes and writes a source's shared state with CAS; a few tries.
-fn update(src: &RemoteSource, mut change: impl FnMut(&mut FetchState) -> bool) -> Option<FetchState> {
-    for _ in 0..8 {
-        let (bytes, cas) = host::get_shared(&state_key(src)).unwrap_or_default();
-        let mut st = FetchState::decode(&bytes);
-        if !change(&mut st) {
-            return None;
-        }
-        match host::set_shared(&state_key(src), &st.encode(), cas) {
-            SetShared::Done => return Some(st),
-            SetShared::CasMismatch => continue,
-            SetShared::Failed => return None,
-        }
-    }
-    None
+/// Changes a source's shared fetch state (CAS).
+fn update(src: &RemoteSource, change: impl FnMut(&mut FetchState) -> bool) -> Option<FetchState> {
+    crate::shared::update(&state_key(src), change)
 }
 
 pub fn tick(w: &mut Worker) {

@@ -8,6 +8,7 @@ mod introspect;
 mod keys;
 mod metrics;
 mod root;
+mod shared;
 mod tokens;
 mod waiters;
 mod worker;

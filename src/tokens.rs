@@ -2,27 +2,15 @@
 //! in shared data), from the root context's tick, ahead of expiry; every worker reads the
 //! stored token on its tick. The core builds the request and reads the answer.
 
-use crate::host::{self, SetShared};
+use crate::host;
 use crate::metrics;
 use crate::worker::{Pending, Worker};
 use oauth_core::client_credentials::{ClientCredentials, TokenState};
 use std::time::Duration;
 
-/// Reads, changes and writes a token's shared state with CAS; a few tries.
-fn update(cc: &ClientCredentials, mut change: impl FnMut(&mut TokenState) -> bool) -> Option<TokenState> {
-    for _ in 0..8 {
-        let (bytes, cas) = host::get_shared(&cc.shared_key).unwrap_or_default();
-        let mut st = TokenState::decode(&bytes);
-        if !change(&mut st) {
-            return None;
-        }
-        match host::set_shared(&cc.shared_key, &st.encode(), cas) {
-            SetShared::Done => return Some(st),
-            SetShared::CasMismatch => continue,
-            SetShared::Failed => return None,
-        }
-    }
-    None
+/// Changes a token's shared state (CAS).
+fn update(cc: &ClientCredentials, change: impl FnMut(&mut TokenState) -> bool) -> Option<TokenState> {
+    crate::shared::update(&cc.shared_key, change)
 }
 
 /// At configuration: create each token's shared state before any lease is taken.

@@ -1,0 +1,47 @@
+//! Read-change-write of a JSON state in Envoy's shared data, with compare-and-swap.
+
+use crate::host::{self, SetShared};
+use oauth_core::client_credentials::TokenState;
+use oauth_core::remote::FetchState;
+
+pub trait SharedState: Sized {
+    fn decode(bytes: &[u8]) -> Self;
+    fn encode(&self) -> Vec<u8>;
+}
+
+impl SharedState for FetchState {
+    fn decode(bytes: &[u8]) -> Self {
+        FetchState::decode(bytes)
+    }
+    fn encode(&self) -> Vec<u8> {
+        FetchState::encode(self)
+    }
+}
+
+impl SharedState for TokenState {
+    fn decode(bytes: &[u8]) -> Self {
+        TokenState::decode(bytes)
+    }
+    fn encode(&self) -> Vec<u8> {
+        TokenState::encode(self)
+    }
+}
+
+/// Applies `change` to the state at `key` (a fresh default when absent) and writes it back
+/// with CAS, retrying on conflicts a few times. None when `change` declines (returns false),
+/// on repeated conflicts, or when the host refuses the write.
+pub fn update<T: SharedState>(key: &str, mut change: impl FnMut(&mut T) -> bool) -> Option<T> {
+    for _ in 0..8 {
+        let (bytes, cas) = host::get_shared(key).unwrap_or_default();
+        let mut state = T::decode(&bytes);
+        if !change(&mut state) {
+            return None;
+        }
+        match host::set_shared(key, &state.encode(), cas) {
+            SetShared::Done => return Some(state),
+            SetShared::CasMismatch => continue,
+            SetShared::Failed => return None,
+        }
+    }
+    None
+}
