@@ -58,6 +58,20 @@ def start_envoy(tmp_path):
     for e in started:
         e.stop()
         e.echo.shutdown()
+    for e in started:
+        assert_no_secrets(e.logs(), e.log_path.name)
+
+
+# Secrets of the test configurations, and every token the tests minted or obtained: none may
+# appear in any Envoy log (the filter logs reasons, never credentials).
+SECRETS = ["hs-secret-for-tests", "gateway-secret", "gateway-post-secret", "demo-secret", "rsa-secret", "ec-secret",
+           "ed-secret", "legacy-secret-0123456789", "jwks-oct-secret", "Z2F0ZXdheTpnYXRld2F5LXNlY3JldA==", "PRIVATE KEY"]
+
+
+def assert_no_secrets(text, where):
+    from tokens import MINTED
+    for secret in SECRETS + MINTED:
+        assert secret not in text, f"{where} holds a secret or token ({secret[:12]}…)"
 
 
 def pytest_configure(config):

@@ -67,7 +67,8 @@ class Envoy:
         return {s["name"]: s.get("value") for s in data.get("stats", []) if "name" in s}
 
     def logs(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self):

@@ -37,7 +37,10 @@ class Idp:
                                      headers={"authorization": f"Basic {auth}",
                                               "content-type": "application/x-www-form-urlencoded"})
         with urllib.request.urlopen(req, timeout=10) as r:
-            return json.load(r)["access_token"]
+            token = json.load(r)["access_token"]
+        from tokens import MINTED
+        MINTED.append(token)
+        return token
 
     def revoke(self, token, client=("gateway", "gateway-secret")):
         """RFC 7009 revocation at the provider."""

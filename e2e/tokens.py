@@ -9,6 +9,10 @@ PRIVATE = {"RS256": "rsa.key", "PS256": "rsa.key", "ES256": "ec256.key", "ES384"
 KIDS = {"rsa.key": "rsa", "ec256.key": "ec256", "ec384.key": "ec384", "ed25519.key": "ed25519"}
 
 
+# Every token minted here; e2e/conftest.py checks that none reaches an Envoy log.
+MINTED = []
+
+
 def mint(alg, claims=None, key=None, kid="auto", lifetime=600, headers=None):
     now = int(time.time())
     body = {"sub": "alice", "iat": now, "exp": now + lifetime, "scope": "read write"}
@@ -24,4 +28,6 @@ def mint(alg, claims=None, key=None, kid="auto", lifetime=600, headers=None):
                 kid = KIDS[name]
     if kid not in (None, "auto"):
         extra["kid"] = kid
-    return jwt.encode(body, key, algorithm=alg, headers=extra or None)
+    token = jwt.encode(body, key, algorithm=alg, headers=extra or None)
+    MINTED.append(token)
+    return token
