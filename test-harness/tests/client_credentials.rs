@@ -5,6 +5,8 @@
 
 use base64::Engine;
 use serde_json::{json, Value};
+mod support;
+use support::{paused, start};
 use test_harness::{Host, Outcome, Request, Vm};
 
 const NOW: u64 = 1_800_000_000;
@@ -20,16 +22,7 @@ fn config(extra: Value) -> String {
     json!({"policies": {"backend": {"public": true, "upstream_client_credentials": cc}}, "default_policy": "backend"}).to_string()
 }
 
-fn start(host: &Host, cfg: &str) -> Vm {
-    host.vm(cfg).unwrap_or_else(|vm| panic!("configure failed:\n{}", vm.log_text()))
-}
 
-fn paused(o: &Outcome) -> u32 {
-    match o {
-        Outcome::Paused { context } => *context,
-        other => panic!("expected a paused request, got {other:?}"),
-    }
-}
 
 fn grant(token: &str, expires_in: Option<u64>) -> Vec<u8> {
     let mut g = json!({"access_token": token, "token_type": "Bearer", "scope": "orders:read orders:write"});

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::{json, Value};
+mod support;
+use support::{paused, start};
 use test_harness::{Host, Outcome, Request, Vm};
 
 const NOW: u64 = 1_800_000_000;
@@ -43,16 +45,7 @@ fn active(extra: Value) -> Vec<u8> {
     a.to_string().into_bytes()
 }
 
-fn start(host: &Host, cfg: &str) -> Vm {
-    host.vm(cfg).unwrap_or_else(|vm| panic!("configure failed:\n{}", vm.log_text()))
-}
 
-fn paused(o: &Outcome) -> u32 {
-    match o {
-        Outcome::Paused { context } => *context,
-        other => panic!("expected a paused request, got {other:?}"),
-    }
-}
 
 /// Sends a request that misses the cache, answers its call, returns the outcome.
 fn introspect(vm: &mut Vm, req: Request, status: u16, body: &[u8]) -> Outcome {

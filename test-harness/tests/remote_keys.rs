@@ -8,7 +8,9 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use test_harness::{Host, Outcome, Request, Vm, ROOT_ID};
+mod support;
+use support::{paused, start};
+use test_harness::{Host, Request, Vm, ROOT_ID};
 
 /// The fixture JWKS with only the members whose kid is listed.
 fn jwks(kids: &[&str]) -> Vec<u8> {
@@ -34,9 +36,6 @@ fn config(strategy: Value, policy_extra: Value) -> String {
     json!({"oauth_servers": {"idp": {"token_strategy": strategy}}, "policies": {"p": policy}, "default_policy": "p"}).to_string()
 }
 
-fn start(host: &Host, cfg: &str) -> Vm {
-    host.vm(cfg).unwrap_or_else(|vm| panic!("configure failed:\n{}", vm.log_text()))
-}
 
 fn rs(kid: &str) -> String {
     sign("RS256", Some(kid), claims(json!({"sub": "alice"})))
@@ -52,12 +51,6 @@ fn fetch(vm: &mut Vm, status: u16, body: &[u8]) -> test_harness::HttpCall {
     call
 }
 
-fn paused(o: &Outcome) -> u32 {
-    match o {
-        Outcome::Paused { context } => *context,
-        other => panic!("expected the request to wait, got {other:?}"),
-    }
-}
 
 #[test]
 fn one_worker_fetches_for_all() {
