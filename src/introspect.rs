@@ -35,23 +35,57 @@ fn rules(w: &Worker, server: usize) -> Option<&IntrospectionRules> {
     }
 }
 
+fn lock_key(r: &IntrospectionRules) -> String {
+    format!("{}/lock", r.shared_key)
+}
+
+/// At configuration: create each introspection server's lock key, so CAS applies to it.
+pub fn init(w: &Worker) {
+    for s in &w.config.servers {
+        if let Strategy::Introspection(r) = &s.strategy {
+            if host::get_shared(&lock_key(r)).is_none() {
+                host::set_shared(&lock_key(r), b"", 0);
+            }
+        }
+    }
+}
+
+/// A short per-server lock around claiming a cache slot. Shared data has no "create if
+/// absent": a slot seen empty by two workers at once could be claimed by both, since a write
+/// with CAS 0 always succeeds. The lock key exists from the start, so its CAS is real. It is
+/// held for two host calls; a lock older than a second is stale (its holder is gone).
+fn lock(key: &str, me: u64) -> bool {
+    for _ in 0..64 {
+        let Some((bytes, cas)) = host::get_shared(key) else { return false };
+        let now_ms = host::now_millis();
+        let held = std::str::from_utf8(&bytes).ok().and_then(|s| s.split_once(' ')).is_some_and(|(holder, until)| {
+            holder != me.to_string() && until.parse::<u64>().is_ok_and(|u| now_ms < u)
+        });
+        if !held && host::set_shared(key, format!("{me} {}", now_ms + 1000).as_bytes(), cas) == SetShared::Done {
+            return true;
+        }
+    }
+    false
+}
+
 pub fn start(w: &mut Worker, context_id: u32, server: usize, token: &str, request: Request) -> Started {
     let Some(r) = rules(w, server) else { return Started::Failed(Denial::NoPolicy) };
     let (slot_key, hash) = r.cache_key(token);
     let now = host::now_secs();
     let max_wait = r.max_wait_ms;
+    let locked = lock(&lock_key(r), w.vm_id);
     let (current, cas) = match host::get_shared(&slot_key) {
         Some((bytes, cas)) => (Slot::decode(&bytes), cas),
         None => (None, 0),
     };
     let pending_elsewhere = current.as_ref().is_some_and(|s| s.lookup(&hash, now) == Lookup::Pending);
-    if pending_elsewhere {
-        waiters::add(w, context_id, request, server, WaitFor::Introspection { slot_key, hash }, max_wait);
-        return Started::Waiting;
+    let claimed = !pending_elsewhere
+        && host::set_shared(&slot_key, &r.pending(hash.clone(), w.vm_id, now).encode(), cas) == SetShared::Done;
+    if locked {
+        host::set_shared(&lock_key(r), b"", 0);
     }
-    let mine = r.pending(hash.clone(), w.vm_id, now);
-    if host::set_shared(&slot_key, &mine.encode(), cas) != SetShared::Done {
-        // Another request took the slot first: wait for its answer.
+    if !claimed {
+        // Another request asks the IdP (or took the slot first): wait for its answer.
         waiters::add(w, context_id, request, server, WaitFor::Introspection { slot_key, hash }, max_wait);
         return Started::Waiting;
     }

@@ -4,7 +4,7 @@
 use crate::host::{self, SetShared};
 use crate::http::Http;
 use crate::worker::{Pending, Worker};
-use crate::{keys, metrics, tokens, waiters};
+use crate::{introspect, keys, metrics, tokens, waiters};
 use oauth_core::config::LogLevel;
 use oauth_core::Config;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -21,17 +21,20 @@ pub struct Root {
     worker: Option<Rc<RefCell<Worker>>>,
 }
 
-/// A number unique to this VM among all VMs of the Envoy process (for leases).
+/// A number unique to this VM among all VMs of the Envoy process (for leases and locks): a
+/// shared counter (whose very first increment two VMs may race, since shared data has no
+/// "create if absent") mixed with the host's clock.
 fn vm_id() -> u64 {
     const KEY: &str = "oauth_filter/vm-seq";
+    let mut seq = 0;
     for _ in 0..16 {
         let (bytes, cas) = host::get_shared(KEY).unwrap_or_default();
-        let next = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
-        if host::set_shared(KEY, next.to_string().as_bytes(), cas) == SetShared::Done {
-            return next;
+        seq = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
+        if host::set_shared(KEY, seq.to_string().as_bytes(), cas) == SetShared::Done {
+            break;
         }
     }
-    host::now_millis()
+    (seq << 32) ^ (host::now_nanos() & 0xffff_ffff)
 }
 
 impl Context for Root {
@@ -80,6 +83,7 @@ impl RootContext for Root {
                     host::set_tick_period_ms(TICK_MS);
                 }
                 if keys::has_introspection(&worker) {
+                    introspect::init(&worker);
                     // Requests waiting for another worker's introspection learn of it on ticks.
                     host::set_tick_period_ms(INTROSPECTION_TICK_MS);
                 }
