@@ -7,7 +7,10 @@ PY := $(VENV)/bin/python
 REGISTRY ?=
 TAG ?= 0.1.0
 
-.PHONY: bench oci build venv idp configs lint test test-unit test-harness test-e2e run token clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request
+
+.PHONY: fuzz bench oci build venv idp configs lint test test-unit test-harness test-e2e run token clean
 
 build: ## the release .wasm
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -44,6 +47,16 @@ test-e2e: build venv idp ## the built .wasm in a real Envoy
 	$(PY) -m pytest -q e2e
 
 test: lint test-unit test-harness test-e2e
+
+fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+	  tmp=$$(mktemp -d); \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t $$tmp fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 2>&1 | grep -E "Done|crash|panicked|ERROR|SUMMARY" ; \
+	  status=$${PIPESTATUS[0]}; rm -rf $$tmp; \
+	  [ $$status -eq 0 ] || { echo "fuzz target $$t failed"; exit 1; }; \
+	done
 
 bench: build venv ## benchmark against Envoy with no filter and native jwt_authn (writes BENCHMARKS.md)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
