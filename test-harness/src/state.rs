@@ -33,7 +33,8 @@ pub struct Shared {
     pub next_cas: u32,
     pub queues: BTreeMap<String, u32>,
     pub queue_items: HashMap<u32, VecDeque<Vec<u8>>>,
-    /// (vm index, root context id) owning each queue, for `on_queue_ready` delivery.
+    /// (vm index, context id) that registered each queue (`on_queue_ready` is not delivered
+    /// yet: the filter does not use queues).
     pub queue_owner: HashMap<u32, (usize, u32)>,
     pub cas_mismatches: u64,
 }
@@ -105,7 +106,6 @@ pub struct HostState {
     pub foreign: Arc<HashMap<String, ForeignFn>>,
     /// Set when an HTTP call is refused (as Envoy does for an unknown cluster).
     pub unknown_clusters: Vec<String>,
-    pub ready_queues: Vec<u32>,
 }
 
 impl HostState {
@@ -134,7 +134,6 @@ impl HostState {
             effective_context: 0,
             foreign,
             unknown_clusters: Vec::new(),
-            ready_queues: Vec::new(),
         }
     }
 }
