@@ -22,6 +22,7 @@ class Echo(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         self.server.count += 1
+        self.server.authorizations.append(self.headers.get("authorization") or "")
         out = json.dumps({
             "method": self.command,
             "path": self.path,
@@ -44,6 +45,7 @@ def serve(port: int) -> ThreadingHTTPServer:
     """Starts the echo server on 127.0.0.1:port in a daemon thread."""
     server = ThreadingHTTPServer(("127.0.0.1", port), Echo)
     server.count = 0
+    server.authorizations = []
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -53,5 +55,6 @@ if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 10100
     server = ThreadingHTTPServer(("127.0.0.1", port), Echo)
     server.count = 0
+    server.authorizations = []
     print(f"echo upstream on 127.0.0.1:{port}", flush=True)
     server.serve_forever()
