@@ -1,15 +1,14 @@
 //! RFC 7662 answers, and the cache slots they become.
 #![no_main]
+#[path = "common.rs"]
+mod common;
 use libfuzzer_sys::fuzz_target;
 use oauth_core::introspection::Slot;
 use oauth_core::Config;
 
 fn build() -> Config {
     let cfg = r#"{"oauth_servers": {"i": {"token_strategy": {"name": "introspection", "settings": {"introspection_url": "http://idp.test/i", "cluster": "idp"}}}}}"#;
-    match Config::from_json(cfg.as_bytes()) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
+    common::compile(cfg)
 }
 
 thread_local! {

@@ -1,5 +1,7 @@
 //! Request bodies at the issuer's and a Janus front's token endpoints.
 #![no_main]
+#[path = "common.rs"]
+mod common;
 use libfuzzer_sys::fuzz_target;
 use oauth_core::endpoints;
 use oauth_core::{Config, Request};
@@ -12,10 +14,7 @@ fn build() -> Config {
         "oauth_servers": {"j": {"oauth_endpoints": {"token": {"listen_path": "/auth/token"}}, "secrets": {"c": "s"},
             "allowed_access_types": ["client_credentials"], "token_strategy": {"name": "jwt", "settings": {"secret": "0123456789abcdef"}}}}
     });
-    match Config::from_json(cfg.to_string().as_bytes()) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
+    common::compile(&cfg.to_string())
 }
 
 thread_local! {

@@ -1,5 +1,7 @@
 //! Any bytes as a token, against rules with HMAC, RSA, EC and Ed25519 keys.
 #![no_main]
+#[path = "common.rs"]
+mod common;
 use libfuzzer_sys::fuzz_target;
 use oauth_core::config::Strategy;
 use oauth_core::Config;
@@ -7,10 +9,7 @@ use oauth_core::Config;
 fn build() -> Config {
     let jwks = include_str!("../../test-harness/fixtures/keys/jwks.json");
     let cfg = format!(r#"{{"oauth_servers": {{"s": {{"token_strategy": {{"name": "jwt", "settings": {jwks}}}}}}}}}"#);
-    match Config::from_json(cfg.as_bytes()) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
+    common::compile(&cfg)
 }
 
 thread_local! {

@@ -1,15 +1,14 @@
 //! Token endpoint answers (RFC 6749 §5.1 / §5.2) and the shared token state.
 #![no_main]
+#[path = "common.rs"]
+mod common;
 use libfuzzer_sys::fuzz_target;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::Config;
 
 fn build() -> Config {
     let cfg = r#"{"policies": {"p": {"public": true, "upstream_client_credentials": {"client_id": "c", "client_secret": "s", "token_url": "http://idp.test/t", "cluster": "idp"}}}}"#;
-    match Config::from_json(cfg.as_bytes()) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
+    common::compile(cfg)
 }
 
 thread_local! {
