@@ -5,7 +5,7 @@ import time
 import jwt
 
 KEYS = pathlib.Path(__file__).resolve().parent.parent / "test-harness" / "fixtures" / "keys"
-PRIVATE = {"RS256": "rsa.key", "PS256": "rsa.key", "ES256": "ec256.key", "ES384": "ec384.key", "EdDSA": "ed25519.key"}
+PRIVATE = {"RS256": "rsa.key", "RS384": "rsa.key", "RS512": "rsa.key", "PS256": "rsa.key", "ES256": "ec256.key", "ES384": "ec384.key", "EdDSA": "ed25519.key"}
 KIDS = {"rsa.key": "rsa", "ec256.key": "ec256", "ec384.key": "ec384", "ed25519.key": "ed25519"}
 
 

@@ -17,6 +17,14 @@ extern "C" {
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_size: usize,
+        args: *const u8,
+        args_size: usize,
+        ret: *mut *mut u8,
+        ret_size: *mut usize,
+    ) -> u32;
     fn proxy_set_buffer_bytes(kind: u32, start: usize, size: usize, data: *const u8, len: usize) -> u32;
     fn proxy_send_local_response(
         status: u32,
@@ -197,6 +205,16 @@ pub fn now_nanos() -> u64 {
     // SAFETY: as above.
     let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
     if status == OK { nanos } else { 0 }
+}
+
+/// Calls a host foreign function; its answer, or None for any status other than Ok (a host
+/// without the function answers NotFound).
+pub fn call_foreign(name: &str, args: &[u8]) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: pointers and lengths come from live slices; the answer is taken as above.
+    let status = unsafe { proxy_call_foreign_function(name.as_ptr(), name.len(), args.as_ptr(), args.len(), &mut data, &mut size) };
+    let bytes = take(data, size);
+    (status == OK).then_some(bytes)
 }
 
 pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str, details: &str) -> bool {

@@ -145,7 +145,8 @@ impl HttpContext for Http {
 /// Answers or forwards a request on an OAuth endpoint (token issuer, Janus front).
 fn serve_endpoint(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, body: &[u8], body_size: usize) -> Action {
     let nonce = host::now_nanos() ^ (w.vm_id << 40) ^ u64::from(id);
-    match endpoints::handle(&w.config, ep, request, body, host::now_secs(), nonce) {
+    let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
+    match endpoints::handle(&w.config, ep, request, body, host::now_secs(), nonce, crypto) {
         FrontAction::Respond(r) => {
             if r.status == 200 && ep == OAuthEndpoint::Issuer(oauth_core::issuer::Endpoint::Token) {
                 metrics::inc(metrics::TOKENS_ISSUED);
@@ -176,7 +177,9 @@ fn unconfigured() -> Action {
 
 fn read_request(cfg: &Config) -> Request {
     let route_name = if cfg.uses_route_names() { host::property_string(&["xds", "route_name"]) } else { None };
-    let metadata_policy =
-        host::property_string(&["xds", "route_metadata", "filter_metadata", &cfg.metadata_namespace, "policy"]);
+    let metadata_policy = cfg
+        .metadata_namespace
+        .as_deref()
+        .and_then(|ns| host::property_string(&["xds", "route_metadata", "filter_metadata", ns, "policy"]));
     Request { headers: host::request_headers(), route_name, metadata_policy }
 }

@@ -2,6 +2,7 @@
 //! carries out the decision. Nothing here decides.
 
 mod apply;
+mod crypto;
 mod host;
 mod http;
 mod introspect;

@@ -1,8 +1,10 @@
 //! What one VM (Envoy worker) holds between callbacks: the configuration, the keys fetched
 //! for each server, requests waiting for keys, and the fetch calls in flight.
 
+use crate::crypto::EnvoyCrypto;
 use crate::{host, metrics};
 use oauth_core::config::Strategy;
+use oauth_core::crypto::CryptoHost;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::introspection::{Lookup, Slot};
 use oauth_core::jwt::VerifyKey;
@@ -60,13 +62,16 @@ pub struct Worker {
     pub calls: HashMap<u32, Pending>,
     /// Per policy: its client-credentials token state as last read.
     pub tokens: Vec<TokenState>,
+    /// The host's signature checks, when enabled and the host passed the probe.
+    pub crypto: Option<EnvoyCrypto>,
 }
 
 impl Worker {
     pub fn new(config: Rc<Config>, vm_id: u64) -> Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
         let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
-        Worker { config, vm_id, sources, waiters: Vec::new(), calls: HashMap::new(), tokens }
+        let crypto = if config.host_crypto { EnvoyCrypto::probe() } else { None };
+        Worker { config, vm_id, sources, waiters: Vec::new(), calls: HashMap::new(), tokens, crypto }
     }
 
     pub fn keys_at(&self, now: u64) -> WorkerKeys<'_> {
@@ -101,6 +106,10 @@ impl KeyStore for WorkerKeys<'_> {
             Lookup::Pending | Lookup::Failed => {}
         }
         lookup
+    }
+
+    fn crypto(&self) -> Option<&dyn CryptoHost> {
+        self.worker.crypto.as_ref().map(|c| c as &dyn CryptoHost)
     }
 
     fn keys_version(&self, server: usize) -> u64 {

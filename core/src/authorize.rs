@@ -2,6 +2,7 @@
 //! A pure function of (configuration, request facts, now).
 
 use crate::config::{Config, ConsumerBy, Policy, Strategy, DEFAULT_REALM};
+use crate::crypto::CryptoHost;
 use crate::introspection::Lookup;
 use crate::extract::{self, Found, TokenSource};
 use crate::jwt::VerifyKey;
@@ -20,6 +21,10 @@ pub trait KeyStore {
     /// The version of `server`'s fetched keys (cached verifications of older keys are void).
     fn keys_version(&self, _server: usize) -> u64 {
         0
+    }
+    /// The host's signature checks, when it offers them (the algorithms it passed the probe).
+    fn crypto(&self) -> Option<&dyn CryptoHost> {
+        None
     }
     /// The cached introspection answer for `token` at introspection server `server`.
     fn introspection(&self, _server: usize, _token: &str) -> Lookup {
@@ -263,14 +268,14 @@ fn check_one(cfg: &Config, index: usize, token: &str, now: u64, keys: &dyn KeySt
         }
     };
     let result = match (&server.remote, keys.fetched(index)) {
-        (None, _) => rules.verify_cached(token, now, &[], 0),
-        (Some(_), Some(fetched)) => match rules.verify_cached(token, now, fetched, keys.keys_version(index)) {
+        (None, _) => rules.verify_cached(token, now, &[], 0, keys.crypto()),
+        (Some(_), Some(fetched)) => match rules.verify_cached(token, now, fetched, keys.keys_version(index), keys.crypto()) {
             Err(Denial::NoMatchingKey) if may_wait && keys.may_refetch(index) => {
                 return Err(Check::Wait { server: index, refetch: true })
             }
             other => other,
         },
-        (Some(_), None) => match rules.verify(token, now) {
+        (Some(_), None) => match rules.verify_with_keys(token, now, &[], keys.crypto()) {
             Err(Denial::NoMatchingKey) if may_wait => return Err(Check::Wait { server: index, refetch: false }),
             Err(Denial::NoMatchingKey) => Err(Denial::KeysUnavailable),
             other => other,

@@ -2,6 +2,7 @@
 //! found before any policy: they need no access token.
 
 use crate::config::Config;
+use crate::crypto::CryptoHost;
 use crate::issuer::Endpoint;
 use crate::janus::{self, Kind};
 use crate::{LocalResponse, Request};
@@ -33,14 +34,22 @@ pub fn needs_body(ep: OAuthEndpoint, req: &Request) -> bool {
     }
 }
 
-pub fn handle(cfg: &Config, ep: OAuthEndpoint, req: &Request, body: &[u8], now: u64, nonce: u64) -> janus::Action {
+pub fn handle(
+    cfg: &Config,
+    ep: OAuthEndpoint,
+    req: &Request,
+    body: &[u8],
+    now: u64,
+    nonce: u64,
+    host: Option<&dyn CryptoHost>,
+) -> janus::Action {
     if body.len() > MAX_BODY {
         let r = LocalResponse::json(413, vec![], &serde_json::json!({"error": "invalid_request", "error_description": "body too large"}));
         return janus::Action::Respond(r);
     }
     match ep {
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
-            Some(i) => janus::Action::Respond(i.handle(e, req, body, now, nonce)),
+            Some(i) => janus::Action::Respond(i.handle(e, req, body, now, nonce, host)),
             None => janus::Action::Forward { set: Vec::new(), body: None },
         },
         OAuthEndpoint::Front { server, kind } => match cfg.servers.get(server).and_then(|s| s.front.as_ref()) {

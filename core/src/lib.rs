@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_credentials;
 pub mod config;
+pub mod crypto;
 pub mod denial;
 pub mod duration;
 pub mod endpoints;

@@ -157,3 +157,30 @@ fn malformed_tokens_never_panic() {
     let t = hs256_raw(b"hs-secret-for-tests", json!({"alg": "HS256", "crit": ["exp"]}), json!({"exp": NOW + 5}));
     assert_eq!(r.verify(&t, NOW).unwrap_err(), Denial::UnsupportedCritical);
 }
+
+#[test]
+fn the_eddsa_check_agrees_with_jwt_simple() {
+    // The filter checks Ed25519 with curve25519-dalek; jwt-simple (ed25519-compact) is the
+    // reference: the same tokens pass and fail.
+    use jwt_simple::prelude::{Ed25519PublicKey, EdDSAPublicKeyLike, JWTClaims, VerificationOptions, UnixTimeStamp};
+    let r = all();
+    let reference = Ed25519PublicKey::from_pem(&fixture("ed25519.pub")).unwrap();
+    let good = sign("EdDSA", None, claims(json!({"sub": "alice"})));
+    let (signed, sig) = good.rsplit_once('.').unwrap();
+    let mut cases = vec![good.clone(), format!("{signed}.{}", &sig[..sig.len() - 2]), format!("{signed}.AAAA")];
+    for i in [0, 5, 40, 80] {
+        let mut s: Vec<char> = sig.chars().collect();
+        s[i] = if s[i] == 'x' { 'y' } else { 'x' };
+        cases.push(format!("{signed}.{}", s.into_iter().collect::<String>()));
+    }
+    let (head, _) = signed.split_once('.').unwrap();
+    cases.push(format!("{head}.{}.{sig}", base64::engine::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, r#"{"sub":"mallory"}"#)));
+    for now in [NOW - 1, NOW, NOW + 601] {
+        for t in &cases {
+            let o = VerificationOptions { artificial_time: Some(UnixTimeStamp::from_secs(now)), time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(0)), ..Default::default() };
+            let expected: Result<JWTClaims<serde_json::Map<String, Value>>, _> = reference.verify_token(t, Some(o));
+            let got = r.verify(t, now);
+            assert_eq!(expected.is_ok(), got.is_ok(), "{t} at {now}: {got:?}");
+        }
+    }
+}

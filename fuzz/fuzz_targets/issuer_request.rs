@@ -38,7 +38,7 @@ fn run(cfg: &Config, data: &[u8]) {
             ..Default::default()
         };
         if let Some(ep) = endpoints::find(cfg, &req) {
-            let _ = endpoints::handle(cfg, ep, &req, body, 1_800_000_000, 7);
+            let _ = endpoints::handle(cfg, ep, &req, body, 1_800_000_000, 7, None);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! VM's log, which holds the panic message.
 
 mod abi;
+pub mod crypto;
 mod mem;
 pub mod state;
 mod vm;

@@ -67,6 +67,12 @@ impl Host {
         self
     }
 
+    /// Offers Envoy's `verify_signature` and `sign` (backed by ring); their call counts.
+    pub fn with_envoy_crypto(self) -> (Host, std::sync::Arc<crate::crypto::CryptoCalls>) {
+        let (verify, sign, calls) = crate::crypto::envoy_crypto();
+        (self.with_foreign("verify_signature", verify).with_foreign("sign", sign), calls)
+    }
+
     /// Starts a VM and configures its root context. Err carries the VM's log when
     /// `on_configure` refused the configuration.
     pub fn vm(&self, config: &str) -> Result<Vm, Vm> {

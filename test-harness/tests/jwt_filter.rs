@@ -33,7 +33,8 @@ fn config() -> Value {
             {"path_prefix": "/q", "policy": "by-query"},
             {"path_prefix": "/c", "policy": "by-cookie"}
         ],
-        "default_policy": "api"
+        "default_policy": "api",
+        "route_metadata_namespace": "oauth_filter"
     })
 }
 
@@ -173,6 +174,11 @@ fn policy_by_route_name_and_by_route_metadata() {
     // An unknown policy named by the host: refused, not waved through.
     let out = vm.send(Request::get("/public").metadata("oauth_filter", "policy", "nope"));
     assert_eq!(out.status(), 403);
+    // Without `route_metadata_namespace` the filter never reads route metadata.
+    let mut cfg = config();
+    cfg.as_object_mut().unwrap().remove("route_metadata_namespace");
+    let mut plain = Host::at(NOW).vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    assert!(plain.send(Request::get("/public").metadata("oauth_filter", "policy", "orders")).is_forwarded());
 }
 
 #[test]

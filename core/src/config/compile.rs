@@ -5,7 +5,7 @@ use super::raw::{RawConfig, RawKeySetting, RawPolicy, RawRoute, RawServer, RawSt
 use crate::duration::Millis;
 use crate::remote::{self, RemoteSource, SourceKind};
 use crate::url::HttpTarget;
-use super::{Config, ConfigError, Consumer, ConsumerBy, LogLevel, Policy, Server, Strategy, DEFAULT_METADATA_NAMESPACE, DEFAULT_REALM};
+use super::{Config, ConfigError, Consumer, ConsumerBy, LogLevel, Policy, Server, Strategy, DEFAULT_REALM};
 use super::raw::{RawClientCredentials, RawIntrospection};
 use crate::client_credentials::{self as cc, AuthStyle, ClientCredentials};
 use crate::introspection::{self, IntrospectionRules};
@@ -67,8 +67,8 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         Some(name) => Some(find("default_policy", name)?),
         None => None,
     };
-    let metadata_namespace = raw.route_metadata_namespace.unwrap_or_else(|| DEFAULT_METADATA_NAMESPACE.into());
-    if metadata_namespace.is_empty() {
+    let metadata_namespace = raw.route_metadata_namespace;
+    if metadata_namespace.as_deref() == Some("") {
         return err("route_metadata_namespace", "must not be empty");
     }
     let mut mapped_headers: Vec<String> =
@@ -84,7 +84,19 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         Some("critical") => LogLevel::Critical,
         Some(_) => return err("log_level", "one of trace, debug, info, warn, error, critical"),
     };
-    Ok(Config { servers, policies, routes, default_policy, metadata_namespace, mapped_headers, consumers, token_issuer, log_level })
+    let host_crypto = raw.host_crypto.unwrap_or(true);
+    Ok(Config {
+        servers,
+        policies,
+        routes,
+        default_policy,
+        metadata_namespace,
+        mapped_headers,
+        consumers,
+        token_issuer,
+        log_level,
+        host_crypto,
+    })
 }
 
 /// The Janus front of a server, when it has OAuth endpoints.

@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub token_issuer: Option<RawIssuer>,
     /// trace, debug, info (default), warn, error or critical.
     pub log_level: Option<String>,
+    /// Let the host (Envoy's BoringSSL) check RS*/ES* signatures and sign (default true).
+    pub host_crypto: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,7 @@ use jwt_simple::prelude::{Duration, JWTClaims, UnixTimeStamp};
 use regex_lite::Regex;
 use serde_json::{json, Map, Value};
 use signing::SigningKey;
+use crate::crypto::CryptoHost;
 
 pub const DEFAULT_PREFIX: &str = "/.well-known/otoroshi/oauth";
 pub const DEFAULT_EXPIRATION_MS: u64 = 3_600_000;
@@ -87,7 +88,15 @@ impl TokenIssuer {
     }
 
     /// Answers an endpoint request. `nonce` makes the token's `jti` unique.
-    pub fn handle(&self, ep: Endpoint, req: &Request, body: &[u8], now: u64, nonce: u64) -> LocalResponse {
+    pub fn handle(
+        &self,
+        ep: Endpoint,
+        req: &Request,
+        body: &[u8],
+        now: u64,
+        nonce: u64,
+        host: Option<&dyn CryptoHost>,
+    ) -> LocalResponse {
         if self.secure && !is_https(req) {
             return oauth_error(400, "invalid_request", "the token endpoints are served over https only");
         }
@@ -97,7 +106,7 @@ impl TokenIssuer {
                 let doc: Value = serde_json::from_str(&self.jwks).unwrap_or(Value::Null);
                 LocalResponse::json(200, vec![], &doc)
             }
-            Endpoint::Token if method == "POST" => self.token(req, body, now, nonce),
+            Endpoint::Token if method == "POST" => self.token(req, body, now, nonce, host),
             Endpoint::Introspect if method == "POST" => self.introspect(req, body, now),
             _ => oauth_error(405, "invalid_request", "method not allowed"),
         }
@@ -117,7 +126,7 @@ impl TokenIssuer {
         ok.then_some(client)
     }
 
-    fn token(&self, req: &Request, body: &[u8], now: u64, nonce: u64) -> LocalResponse {
+    fn token(&self, req: &Request, body: &[u8], now: u64, nonce: u64, host: Option<&dyn CryptoHost>) -> LocalResponse {
         let Some(params) = form::params(req, body) else {
             return oauth_error(400, "invalid_request", "the body is not a form or a JSON object");
         };
@@ -158,7 +167,7 @@ impl TokenIssuer {
         if let Some(aud) = &self.audience {
             claims = claims.with_audience(aud);
         }
-        match key.sign(claims) {
+        match key.sign(claims, host) {
             Ok(token) => {
                 let mut answer = Map::new();
                 answer.insert("access_token".into(), Value::String(token));

@@ -1,7 +1,9 @@
 //! The issuer's key pairs: signing, public JWKs (never a private part), verification keys.
 
+use crate::crypto::{self, CryptoHost, Verdict};
 use crate::jwt::keys::{Material, VerifyKey};
 use crate::jwt::Alg;
+use crate::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -16,6 +18,10 @@ pub enum KeyPair {
 pub struct SigningKey {
     pub kid: String,
     pub pair: KeyPair,
+    /// The PKCS#8 PEM, for a host that signs (`sign` takes the key with every call).
+    pem: Secret,
+    /// The public key as DER SubjectPublicKeyInfo (RS256 and ES256).
+    spki: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -33,16 +39,39 @@ impl SigningKey {
             "EdDSA" => KeyPair::EdDSA(Ed25519KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid)),
             other => return Err(format!("unsupported signing algorithm `{other}` (RS256, ES256, EdDSA)")),
         };
-        Ok(SigningKey { kid, pair })
+        let mut key = SigningKey { kid, pair, pem: Secret::new(pem), spki: None };
+        key.spki = key.verify_key().spki;
+        Ok(key)
     }
 
-    pub fn sign(&self, claims: JWTClaims<Map<String, Value>>) -> Result<String, String> {
+    /// Signs through `host` when it can (RS256, ES256), else in the filter.
+    pub fn sign(&self, claims: JWTClaims<Map<String, Value>>, host: Option<&dyn CryptoHost>) -> Result<String, String> {
+        if let Some(token) = host.and_then(|h| self.sign_hosted(&claims, h)) {
+            return Ok(token);
+        }
         let r = match &self.pair {
             KeyPair::RS256(k) => k.sign(claims),
             KeyPair::ES256(k) => k.sign(claims),
             KeyPair::EdDSA(k) => k.sign(claims),
         };
         r.map_err(|_| "signing failed".to_string())
+    }
+
+    /// The JWS signed by the host, checked by the host before it is handed out; None when
+    /// the host cannot sign with this key or its signature does not verify.
+    fn sign_hosted(&self, claims: &JWTClaims<Map<String, Value>>, host: &dyn CryptoHost) -> Option<String> {
+        let alg = match self.pair {
+            KeyPair::RS256(_) => Alg::RS256,
+            KeyPair::ES256(_) => Alg::ES256,
+            KeyPair::EdDSA(_) => return None,
+        };
+        let spki = self.spki.as_deref()?;
+        let header = json!({"alg": alg.name(), "typ": "JWT", "kid": self.kid});
+        let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+        let input = format!("{}.{}", b(header.to_string().as_bytes()), b(&serde_json::to_vec(claims).ok()?));
+        let sig = crypto::sign_jws(host, alg, self.pem.expose(), input.as_bytes())?;
+        let ok = crypto::verify_jws(host, alg, spki, &sig, input.as_bytes()) == Verdict::Valid;
+        ok.then(|| format!("{input}.{}", b(&sig)))
     }
 
     /// The public JWK (RFC 7517), with `kid`, `alg` and `use: sig`.
@@ -71,9 +100,9 @@ impl SigningKey {
     pub fn verify_key(&self) -> VerifyKey {
         let kid = Some(self.kid.clone());
         match &self.pair {
-            KeyPair::RS256(k) => VerifyKey { kid, alg: Alg::RS256, material: Material::RS256(k.public_key()) },
-            KeyPair::ES256(k) => VerifyKey { kid, alg: Alg::ES256, material: Material::ES256(k.public_key()) },
-            KeyPair::EdDSA(k) => VerifyKey { kid, alg: Alg::EdDSA, material: Material::EdDSA(k.public_key()) },
+            KeyPair::RS256(k) => VerifyKey::new(kid, Alg::RS256, Material::RS256(k.public_key())),
+            KeyPair::ES256(k) => VerifyKey::new(kid, Alg::ES256, Material::ES256(k.public_key())),
+            KeyPair::EdDSA(k) => VerifyKey::new(kid, Alg::EdDSA, Material::EdDSA(k.public_key())),
         }
     }
 }

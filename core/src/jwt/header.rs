@@ -38,7 +38,11 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
         Some(Value::String(k)) => Some(k.clone()),
         Some(_) => return Err(Denial::Malformed),
     };
-    let typ = map.get("typ").and_then(Value::as_str).map(String::from);
+    let typ = match map.get("typ") {
+        None => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(_) => return Err(Denial::Malformed),
+    };
     Ok(Header { alg, kid, typ, has_crit: map.contains_key("crit") })
 }
 

@@ -31,6 +31,10 @@ pub struct VerifyKey {
     pub kid: Option<String>,
     pub alg: Alg,
     pub material: Material,
+    /// The public key as DER SubjectPublicKeyInfo, for the algorithms a host can verify.
+    pub spki: Option<Vec<u8>>,
+    /// An Ed25519 key in the form the fast EdDSA check takes.
+    pub ed25519: Option<Box<ed25519_dalek::VerifyingKey>>,
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -40,6 +44,22 @@ impl std::fmt::Debug for VerifyKey {
 }
 
 impl VerifyKey {
+    pub fn new(kid: Option<String>, alg: Alg, material: Material) -> VerifyKey {
+        let spki = match &material {
+            Material::RS256(k) => k.to_der().ok(),
+            Material::RS384(k) => k.to_der().ok(),
+            Material::RS512(k) => k.to_der().ok(),
+            Material::ES256(k) => k.to_der().ok(),
+            Material::ES384(k) => k.to_der().ok(),
+            _ => None,
+        };
+        let ed25519 = match &material {
+            Material::EdDSA(k) => super::eddsa::key(&k.to_bytes()).map(Box::new),
+            _ => None,
+        };
+        VerifyKey { kid, alg, material, spki, ed25519 }
+    }
+
     /// From a Janus setting: an HMAC secret for HS*, a PEM public key for the others.
     pub fn from_setting(alg: Alg, key: &str, kid: Option<String>) -> Result<VerifyKey, String> {
         let looks_pem = key.trim_start().starts_with("-----BEGIN");
@@ -57,7 +77,7 @@ impl VerifyKey {
             }
             from_pem(alg, key.trim())?
         };
-        Ok(VerifyKey { kid, alg, material })
+        Ok(VerifyKey::new(kid, alg, material))
     }
 }
 
@@ -154,7 +174,7 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
         }
     };
     let kty = text(jwk, "kty")?;
-    let one = |alg: Alg, material: Material| vec![VerifyKey { kid: kid.clone(), alg, material }];
+    let one = |alg: Alg, material: Material| vec![VerifyKey::new(kid.clone(), alg, material)];
     match kty {
         "oct" => {
             let k = b64(jwk, "k")?;
@@ -172,7 +192,7 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
             };
             let mut keys = Vec::new();
             for a in algs {
-                keys.push(VerifyKey { kid: kid.clone(), alg: a, material: rsa(a, &n, &e)? });
+                keys.push(VerifyKey::new(kid.clone(), a, rsa(a, &n, &e)?));
             }
             Ok(keys)
         }

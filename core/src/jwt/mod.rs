@@ -2,7 +2,9 @@
 
 pub mod alg;
 pub mod cache;
+pub mod eddsa;
 pub mod header;
+pub mod hosted;
 pub mod keys;
 pub mod verify;
 

@@ -5,6 +5,8 @@
 use super::alg::{Alg, AlgSet};
 use super::cache::VerifiedCache;
 use super::header;
+use super::hosted;
+use crate::crypto::CryptoHost;
 use super::keys::{Material, VerifyKey};
 use crate::{Denial, Identity};
 use jwt_simple::prelude::*;
@@ -33,12 +35,19 @@ type Claims = JWTClaims<Map<String, Value>>;
 impl JwtRules {
     /// Verifies `token` at `now` (seconds since the epoch, from the host) with the inline keys.
     pub fn verify(&self, token: &str, now: u64) -> Result<Identity, Denial> {
-        self.verify_with_keys(token, now, &[])
+        self.verify_with_keys(token, now, &[], None)
     }
 
     /// Verifies `token` with the inline keys and `fetched` ones (of `keys_version`), through
-    /// the verified-token cache.
-    pub fn verify_cached(&self, token: &str, now: u64, fetched: &[VerifyKey], keys_version: u64) -> Result<Identity, Denial> {
+    /// the verified-token cache; signatures go to `host` for the algorithms it took over.
+    pub fn verify_cached(
+        &self,
+        token: &str,
+        now: u64,
+        fetched: &[VerifyKey],
+        keys_version: u64,
+        host: Option<&dyn CryptoHost>,
+    ) -> Result<Identity, Denial> {
         if token.len() > self.max_token_bytes {
             return Err(Denial::TokenTooLarge);
         }
@@ -46,14 +55,20 @@ impl JwtRules {
         if let Some(id) = self.cache.get(&key, now, keys_version) {
             return Ok(id);
         }
-        let id = self.verify_with_keys(token, now, fetched)?;
+        let id = self.verify_with_keys(token, now, fetched, host)?;
         let valid_until = id.claims.get("exp").and_then(Value::as_u64).map_or(u64::MAX, |e| e.saturating_add(self.leeway_secs));
         self.cache.insert(key, &id, valid_until, keys_version);
         Ok(id)
     }
 
     /// Verifies `token` with the inline keys and `fetched` ones.
-    pub fn verify_with_keys(&self, token: &str, now: u64, fetched: &[VerifyKey]) -> Result<Identity, Denial> {
+    pub fn verify_with_keys(
+        &self,
+        token: &str,
+        now: u64,
+        fetched: &[VerifyKey],
+        host: Option<&dyn CryptoHost>,
+    ) -> Result<Identity, Denial> {
         if token.len() > self.max_token_bytes {
             return Err(Denial::TokenTooLarge);
         }
@@ -75,6 +90,13 @@ impl JwtRules {
                 return Err(Denial::BadType);
             }
         }
+        if let Some(typ) = &head.typ {
+            // As jwt-simple: a `typ`, when present, names a JWT.
+            let upper = typ.to_ascii_uppercase();
+            if upper != "JWT" && !upper.ends_with("+JWT") {
+                return Err(Denial::Malformed);
+            }
+        }
         let options = VerificationOptions {
             time_tolerance: Some(Duration::from_secs(self.leeway_secs)),
             artificial_time: Some(UnixTimeStamp::from_secs(now)),
@@ -83,7 +105,15 @@ impl JwtRules {
         };
         let mut outcome = Err(Denial::NoMatchingKey);
         for key in candidates(self.keys.iter().chain(fetched), alg, head.kid.as_deref()) {
-            outcome = verify_with(key, token, options.clone()).map_err(to_denial);
+            let hosted = match (host, &key.spki) {
+                (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, token, now, self.leeway_secs),
+                _ => None,
+            };
+            outcome = match (hosted, &key.ed25519) {
+                (Some(r), _) => r,
+                (None, Some(ed)) => super::eddsa::verify(ed, token, now, self.leeway_secs),
+                (None, None) => verify_with(key, token, options.clone()).map_err(to_denial),
+            };
             if !matches!(outcome, Err(Denial::BadSignature)) {
                 break;
             }

@@ -1,0 +1,25 @@
+//! EdDSA (Ed25519) signatures checked with curve25519-dalek, whose 32-bit field arithmetic
+//! suits wasm32 (jwt-simple's Ed25519 multiplies in 128-bit integers, which wasm emulates);
+//! then the same claims checks as the other paths.
+
+use super::hosted::{self, Claims};
+use crate::Denial;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signature, VerifyingKey};
+
+/// The key in dalek's form; None when the bytes are not a point of the curve.
+pub fn key(bytes: &[u8]) -> Option<VerifyingKey> {
+    let bytes: &[u8; 32] = bytes.try_into().ok()?;
+    VerifyingKey::from_bytes(bytes).ok()
+}
+
+/// Strict verification (RFC 8032 §5.1.7 plus no small-order key or R, canonical S).
+pub fn verify(key: &VerifyingKey, token: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
+    let (signed, sig_b64) = token.rsplit_once('.').ok_or(Denial::Malformed)?;
+    let (_, payload_b64) = signed.split_once('.').ok_or(Denial::Malformed)?;
+    let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| Denial::Malformed)?;
+    let sig: &[u8; 64] = sig.as_slice().try_into().map_err(|_| Denial::BadSignature)?;
+    key.verify_strict(signed.as_bytes(), &Signature::from_bytes(sig)).map_err(|_| Denial::BadSignature)?;
+    hosted::claims(payload_b64, now, leeway)
+}

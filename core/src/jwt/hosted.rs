@@ -1,0 +1,48 @@
+//! The signature check of one JWS done by the host, then the claims checks jwt-simple does
+//! after its own signature check (same order, same outcomes), so a token gets the same answer
+//! on either path.
+
+use crate::crypto::{self, CryptoHost, Verdict};
+use crate::jwt::Alg;
+use crate::Denial;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_simple::prelude::JWTClaims;
+use serde_json::{Map, Value};
+
+pub type Claims = JWTClaims<Map<String, Value>>;
+
+/// None when the host could not check the signature (the caller checks it in the VM).
+pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u64, leeway: u64) -> Option<Result<Claims, Denial>> {
+    let Some((signed, sig_b64)) = token.rsplit_once('.') else { return Some(Err(Denial::Malformed)) };
+    let Some((_, payload_b64)) = signed.split_once('.') else { return Some(Err(Denial::Malformed)) };
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(sig_b64) else { return Some(Err(Denial::Malformed)) };
+    match crypto::verify_jws(host, alg, spki, &signature, signed.as_bytes()) {
+        Verdict::Unavailable => None,
+        Verdict::Invalid => Some(Err(Denial::BadSignature)),
+        Verdict::Valid => Some(claims(payload_b64, now, leeway)),
+    }
+}
+
+pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
+    let bytes = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| Denial::Malformed)?;
+    let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| Denial::Malformed)?;
+    check_times(&claims, now, leeway)?;
+    Ok(claims)
+}
+
+/// `iat` not in the future, `nbf` reached, `exp` not passed; each with the leeway.
+pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<(), Denial> {
+    if claims.issued_at.is_some_and(|iat| iat.as_secs() > now.saturating_add(leeway)) {
+        return Err(Denial::IssuedInFuture);
+    }
+    if claims.invalid_before.is_some_and(|nbf| now.saturating_add(leeway) < nbf.as_secs()) {
+        return Err(Denial::NotYetValid);
+    }
+    if let Some(exp) = claims.expires_at {
+        if now < leeway || now - leeway > exp.as_secs() {
+            return Err(Denial::Expired);
+        }
+    }
+    Ok(())
+}
