@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """`make bench`: extra Envoy CPU per request, requests/s, p50 and p99 for Envoy with no auth
-filter (the ceiling), Envoy's native jwt_authn (with and without its jwt_cache_config) and
-this filter, side by side in one run, interleaved, on 127.0.0.1 with wrk. Envoy answers with
-a direct response, so the upstream is not the bottleneck. Prints a Markdown table; with
---write, also rewrites the results section of BENCHMARKS.md.
-Usage: tools/bench.py [--seconds 3] [--concurrency 1,2] [--write]"""
+filter (the ceiling), an empty Wasm filter (the floor of any Wasm filter), Envoy's native
+jwt_authn (with and without its jwt_cache_config) and this filter, side by side in one run, on
+127.0.0.1 with wrk. Envoy answers with a direct response, so the upstream is not the
+bottleneck, and once proxying to an upstream. Then the in-process numbers (per-token cost on
+wasmtime and natively, the VM's memory) from test-harness/examples/verify_cost.rs, and the
+.wasm's size. Prints Markdown; with --write, also rewrites the results section of
+BENCHMARKS.md.
+Usage: tools/bench.py [--seconds 3] [--concurrency 1,2] [--algs HS256,RS256,ES256,EdDSA] [--write]"""
 import argparse
 import datetime
 import json
@@ -44,7 +47,7 @@ def token(alg, i=0):
 
 
 def listener(port, filters, direct=True):
-    route = "direct_response: {status: 200, body: {inline_string: ok}}" if direct else "route: {cluster: idp}"
+    route = "direct_response: {status: 200, body: {inline_string: ok}}" if direct else "route: {cluster: upstream}"
     return f"""
   - name: main
     address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
@@ -106,12 +109,20 @@ def jwt_authn(cache):
                 requires: {{provider_name: p}}"""
 
 
-def bootstrap(admin, port, filters, idp_port):
+def bootstrap(admin, port, filters, idp_port, upstream_port=None):
+    direct = upstream_port is None
+    upstream = "" if direct else f"""
+  - name: upstream
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: upstream
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {upstream_port}}}}}}}}}]}}]"""
     return f"""admin:
   address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
 static_resources:
-  listeners:{listener(port, filters)}
-  clusters:
+  listeners:{listener(port, filters, direct)}
+  clusters:{upstream}
   - name: idp
     type: STATIC
     connect_timeout: 1s
@@ -140,12 +151,12 @@ class Idp(BaseHTTPRequestHandler):
 
 
 class Proxy:
-    def __init__(self, name, filters, concurrency, tmp, idp_port, base_id):
+    def __init__(self, name, filters, concurrency, tmp, idp_port, base_id, upstream_port=None, core=1):
         self.name, self.admin, self.port = name, free_port(), free_port()
         path = tmp / f"{name}-{concurrency}.yaml"
-        path.write_text(bootstrap(self.admin, self.port, filters, idp_port))
+        path.write_text(bootstrap(self.admin, self.port, filters, idp_port, upstream_port))
         # At --concurrency 1 Envoy gets core 1 and wrk core 0, so they do not steal each other's time.
-        pin = ["taskset", "-c", "1"] if concurrency == 1 and (os.cpu_count() or 1) >= 2 else []
+        pin = ["taskset", "-c", str(core)] if concurrency == 1 and (os.cpu_count() or 1) >= 2 else []
         self.pinned = bool(pin)
         self.proc = subprocess.Popen(pin + [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--base-id", str(base_id),
                                       "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -257,24 +268,52 @@ def main():
                     for name in ["jwt_authn", "jwt_authn+cache", "oauth-filter"]:
                         kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
                         rows.append((name, alg, mode, conc, run_wrk(running[name], a.seconds, **kw)))
+            # Once proxying: the same filters in front of an upstream (another Envoy answering
+            # directly, on wrk's core), for RS256, the common case.
+            base_id += 1
+            upstream = Proxy("upstream", "", 1, tmp, idp_port, base_id, core=0)
+            running["upstream"] = upstream
+            for name, filters in [("no filter", ""), ("jwt_authn+cache", jwt_authn(True)), ("oauth-filter", wasm_filter(jwt_cfg))]:
+                base_id += 1
+                label = f"{name} (proxying)"
+                running[label] = Proxy(label.replace(" ", "_").replace("+", "_").replace("(", "").replace(")", ""), filters,
+                                       conc, tmp, idp_port, base_id, upstream_port=upstream.port)
+            alg = "RS256" if "RS256" in algs else algs[0]
+            for p in [running[f"{n} (proxying)"] for n in ["no filter", "jwt_authn+cache", "oauth-filter"]]:
+                run_wrk(p, 1, header=repeated[alg])
+            rows.append(("no filter (proxying)", "-", "-", conc, run_wrk(running["no filter (proxying)"], a.seconds)))
+            for mode in ["repeated", "first-seen"]:
+                for name in ["jwt_authn+cache (proxying)", "oauth-filter (proxying)"]:
+                    kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
+                    rows.append((name, alg, mode, conc, run_wrk(running[name], a.seconds, **kw)))
         finally:
             for p in running.values():
                 p.stop()
     table = render(rows)
+    print("building the in-process measurements…", file=sys.stderr)
+    measured = subprocess.run(["cargo", "run", "-q", "--profile", "measure", "-p", "test-harness", "--example", "verify_cost"],
+                              cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    wasm = ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm"
+    size = wasm.stat().st_size
+    table += (f"\n\nIn-process, one first-seen token (`test-harness/examples/verify_cost.rs`, wasmtime 48 "
+              f"with Cranelift; native = the core compiled for this machine):\n\n{measured.strip()}\n\n"
+              f"`oauth_filter.wasm`: {size} bytes ({size / 1048576:.3f} MiB).")
     print(table)
     if a.write:
         write(table, a)
 
 
 def render(rows):
-    ceilings = {c: r["cpu_us"] for n, _, _, c, r in rows if n == "no filter"}
-    native = {(alg, mode, c): r["cpu_us"] for n, alg, mode, c, r in rows if n == "jwt_authn+cache"}
+    ceilings = {(c, n.endswith("(proxying)")): r["cpu_us"] for n, _, _, c, r in rows if n.startswith("no filter")}
+    native = {(alg, mode, c, n.endswith("(proxying)")): r["cpu_us"] for n, alg, mode, c, r in rows if n.startswith("jwt_authn+cache")}
     out = ["| proxy | token | mode | conc | req/s | p50 | p99 | Envoy CPU µs/req | extra µs vs no filter | × jwt_authn+cache extra | non-2xx |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, alg, mode, conc, r in rows:
-        extra = r["cpu_us"] - ceilings.get(conc, 0)
-        n_extra = native.get((alg, mode, conc), None)
-        ratio = f"{extra / (n_extra - ceilings[conc]):.2f}" if n_extra is not None and name != "no filter" and n_extra - ceilings[conc] > 0.5 else "-"
+        proxying = name.endswith("(proxying)")
+        ceiling = ceilings.get((conc, proxying), 0)
+        extra = r["cpu_us"] - ceiling
+        n_extra = native.get((alg, mode, conc, proxying), None)
+        ratio = f"{extra / (n_extra - ceiling):.2f}" if n_extra is not None and not name.startswith("no filter") and n_extra - ceiling > 0.5 else "-"
         out.append(f"| {name} | {alg} | {mode} | {conc} | {r['rps']:.0f} | {r['p50']} | {r['p99']} | {r['cpu_us']:.1f} | "
                    f"{extra:.1f} | {ratio} | {r['errors']} |")
     return "\n".join(out)

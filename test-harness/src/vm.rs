@@ -246,6 +246,14 @@ impl Vm {
         self.store.data()
     }
 
+    /// The size of the VM's linear memory, in bytes (it only grows).
+    pub fn memory_bytes(&mut self) -> usize {
+        match self.instance.get_memory(&mut self.store, "memory") {
+            Some(m) => m.data_size(&self.store),
+            None => 0,
+        }
+    }
+
     pub fn logs(&self) -> &[(u32, String)] {
         &self.store.data().logs
     }
