@@ -151,3 +151,37 @@ fn the_issuer_signs_through_the_host_and_its_tokens_verify() {
         assert!(vm.send(Request::get("/api").bearer(&t)).is_forwarded());
     }
 }
+
+#[test]
+fn a_signature_the_host_gets_wrong_is_never_handed_out() {
+    // verify_signature is right (ring), sign answers a well-formed but wrong signature: the
+    // issuer's own check through verify_signature refuses it and the filter signs instead.
+    let (verify, _, _) = test_harness::crypto::envoy_crypto();
+    let signs = Arc::new(AtomicUsize::new(0));
+    let s = signs.clone();
+    let bad_sign: test_harness::state::ForeignFn = Box::new(move |_| {
+        s.fetch_add(1, Ordering::SeqCst);
+        let mut answer = vec![0x08, 0x01, 0x12, 0x46, 0x30, 0x44, 0x02, 0x20];
+        answer.extend_from_slice(&[0x11; 32]);
+        answer.extend_from_slice(&[0x02, 0x20]);
+        answer.extend_from_slice(&[0x22; 32]);
+        Some(answer)
+    });
+    let host = Host::at(NOW).with_foreign("verify_signature", verify).with_foreign("sign", bad_sign);
+    let cfg = json!({
+        "token_issuer": {"secure": false, "issuer": "https://gw.test", "defaultKeyPair": "ec",
+                         "key_pairs": {"ec": {"alg": "ES256", "private_key": fixture("ec256.key")}},
+                         "clients": [{"client_id": "es", "client_secret": "es-secret"}]}
+    });
+    let mut vm = start(&host, &cfg.to_string());
+    let req = Request::new("POST", "/.well-known/otoroshi/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=es&client_secret=es-secret");
+    let out = vm.send(req);
+    assert_eq!(out.status(), 200, "{out:?}");
+    let t = out.reply_json()["access_token"].as_str().unwrap().to_string();
+    let o = Some(VerificationOptions { artificial_time: Some(UnixTimeStamp::from_secs(NOW)), ..Default::default() });
+    let claims: JWTClaims<Map<String, Value>> = ES256PublicKey::from_pem(&fixture("ec256.pub")).unwrap().verify_token(&t, o).unwrap();
+    assert_eq!(claims.subject.as_deref(), Some("es"));
+    assert_eq!(signs.load(Ordering::SeqCst), 1, "the host was asked first");
+}
