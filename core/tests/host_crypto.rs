@@ -9,25 +9,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::*;
 use jwt_simple::prelude::*;
-use oauth_core::config::Strategy;
 use oauth_core::crypto::{self, probe::probe, CryptoHost, Verdict};
-use oauth_core::jwt::{Alg, AlgSet, JwtRules};
-use oauth_core::{Config, Denial};
+use oauth_core::jwt::{Alg, AlgSet};
+use oauth_core::Denial;
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
-
-fn rules(strategy: Value) -> JwtRules {
-    let cfg = json!({"oauth_servers": {"s": {"token_strategy": strategy}}});
-    let cfg = Config::from_json(cfg.to_string().as_bytes()).unwrap();
-    match cfg.servers.into_iter().next().unwrap().strategy {
-        Strategy::Jwt(r) => r,
-        Strategy::Introspection(_) => panic!("not a jwt server"),
-    }
-}
-
-fn all() -> JwtRules {
-    rules(json!({"name": "jwt", "settings": all_settings()}))
-}
 
 /// A host that checks signatures correctly: it rebuilds the JWS from what it is given (the
 /// DER signature turned back into R‖S) and verifies it with jwt-simple.

@@ -4,23 +4,8 @@
 
 mod common;
 use common::*;
-use oauth_core::config::Strategy;
-use oauth_core::jwt::JwtRules;
 use oauth_core::{Config, Denial};
 use serde_json::{json, Value};
-
-fn rules(strategy: Value) -> JwtRules {
-    let cfg = json!({"oauth_servers": {"s": {"token_strategy": strategy}}});
-    let cfg = Config::from_json(cfg.to_string().as_bytes()).unwrap();
-    match cfg.servers.into_iter().next().unwrap().strategy {
-        Strategy::Jwt(r) => r,
-        Strategy::Introspection(_) => panic!("not a jwt server"),
-    }
-}
-
-fn all() -> JwtRules {
-    rules(json!({"name": "jwt", "settings": all_settings()}))
-}
 
 #[test]
 fn every_algorithm_verifies() {

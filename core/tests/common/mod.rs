@@ -72,3 +72,18 @@ pub fn all_settings() -> Value {
     v.push(json!({"alg": "EdDSA", "key": fixture("ed25519.pub")}));
     Value::from(v)
 }
+
+/// The JWT rules of a one-server configuration with this `token_strategy`.
+pub fn rules(strategy: Value) -> oauth_core::jwt::JwtRules {
+    let cfg = json!({"oauth_servers": {"s": {"token_strategy": strategy}}});
+    let cfg = oauth_core::Config::from_json(cfg.to_string().as_bytes()).unwrap();
+    match cfg.servers.into_iter().next().unwrap().strategy {
+        oauth_core::config::Strategy::Jwt(r) => r,
+        oauth_core::config::Strategy::Introspection(_) => panic!("not a jwt server"),
+    }
+}
+
+/// Rules with a key for every algorithm.
+pub fn all() -> oauth_core::jwt::JwtRules {
+    rules(json!({"name": "jwt", "settings": all_settings()}))
+}
