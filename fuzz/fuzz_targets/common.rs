@@ -1,4 +1,5 @@
-//! Shared by the fuzz targets: compiling the fixed configuration a target runs against.
+//! Shared by the fuzz targets: compiling the fixed configuration a target runs against, and
+//! the target that runs against it.
 
 use oauth_core::Config;
 
@@ -8,4 +9,16 @@ pub fn compile(json: &str) -> Config {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A fuzz target calling `run(&config, data)`, the configuration built once per thread.
+macro_rules! fuzz_with_config {
+    ($build:expr, $run:path) => {
+        thread_local! {
+            static CONFIG: oauth_core::Config = $build;
+        }
+        libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+            CONFIG.with(|cfg| $run(cfg, data));
+        });
+    };
 }

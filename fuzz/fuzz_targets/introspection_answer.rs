@@ -1,8 +1,8 @@
 //! RFC 7662 answers, and the cache slots they become.
 #![no_main]
 #[path = "common.rs"]
+#[macro_use]
 mod common;
-use libfuzzer_sys::fuzz_target;
 use oauth_core::introspection::Slot;
 use oauth_core::Config;
 
@@ -11,13 +11,7 @@ fn build() -> Config {
     common::compile(cfg)
 }
 
-thread_local! {
-    static CONFIG: Config = build();
-}
-
-fuzz_target!(|data: &[u8]| {
-    CONFIG.with(|cfg| run(cfg, data));
-});
+fuzz_with_config!(build(), run);
 
 fn run(cfg: &Config, data: &[u8]) {
     if let Some(oauth_core::config::Strategy::Introspection(r)) = cfg.servers.first().map(|s| &s.strategy) {

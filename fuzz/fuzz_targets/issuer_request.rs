@@ -1,8 +1,8 @@
 //! Request bodies at the issuer's and a Janus front's token endpoints.
 #![no_main]
 #[path = "common.rs"]
+#[macro_use]
 mod common;
-use libfuzzer_sys::fuzz_target;
 use oauth_core::endpoints;
 use oauth_core::{Config, Request};
 
@@ -17,13 +17,7 @@ fn build() -> Config {
     common::compile(&cfg.to_string())
 }
 
-thread_local! {
-    static CONFIG: Config = build();
-}
-
-fuzz_target!(|data: &[u8]| {
-    CONFIG.with(|cfg| run(cfg, data));
-});
+fuzz_with_config!(build(), run);
 
 fn run(cfg: &Config, data: &[u8]) {
     let (ctype, body) = match data.split_first() {

@@ -1,8 +1,8 @@
 //! Any bytes as a token, against rules with HMAC, RSA, EC and Ed25519 keys.
 #![no_main]
 #[path = "common.rs"]
+#[macro_use]
 mod common;
-use libfuzzer_sys::fuzz_target;
 use oauth_core::config::Strategy;
 use oauth_core::Config;
 
@@ -12,13 +12,7 @@ fn build() -> Config {
     common::compile(&cfg)
 }
 
-thread_local! {
-    static CONFIG: Config = build();
-}
-
-fuzz_target!(|data: &[u8]| {
-    CONFIG.with(|cfg| run(cfg, data));
-});
+fuzz_with_config!(build(), run);
 
 fn run(cfg: &Config, data: &[u8]) {
     let Ok(token) = std::str::from_utf8(data) else { return };

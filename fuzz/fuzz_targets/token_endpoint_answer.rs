@@ -1,8 +1,8 @@
 //! Token endpoint answers (RFC 6749 §5.1 / §5.2) and the shared token state.
 #![no_main]
 #[path = "common.rs"]
+#[macro_use]
 mod common;
-use libfuzzer_sys::fuzz_target;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::Config;
 
@@ -11,13 +11,7 @@ fn build() -> Config {
     common::compile(cfg)
 }
 
-thread_local! {
-    static CONFIG: Config = build();
-}
-
-fuzz_target!(|data: &[u8]| {
-    CONFIG.with(|cfg| run(cfg, data));
-});
+fuzz_with_config!(build(), run);
 
 fn run(cfg: &Config, data: &[u8]) {
     if let Some(cc) = cfg.policies.first().and_then(|p| p.client_credentials.as_ref()) {
