@@ -233,3 +233,10 @@ pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str
         ) == OK
     }
 }
+
+/// Dispatches a call the core built; the call's token, or the host's refusal.
+pub fn dispatch(call: &oauth_core::url::HttpCall) -> Result<u32, proxy_wasm::types::Status> {
+    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let timeout = std::time::Duration::from_millis(call.timeout_ms);
+    proxy_wasm::hostcalls::dispatch_http_call(&call.cluster, headers, call.body.as_deref(), vec![], timeout)
+}

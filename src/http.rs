@@ -1,12 +1,12 @@
-//! The HTTP context: one per request. Moves request facts to the core and the decision back;
-//! a request that must wait for keys or an introspection answer is paused.
+//! The HTTP context: one per request. It owns the request's phase and hands each host event
+//! to it; OAuth endpoint requests (token issuer, Janus front) are served here.
 
-use crate::introspect::{self, Call, Started};
-use crate::worker::{WaitFor, Worker};
-use crate::{apply, host, keys, metrics, tokens, waiters};
+use crate::phase::{self, Phase};
+use crate::worker::Worker;
+use crate::{host, metrics, tokens};
 use oauth_core::endpoints::{self, OAuthEndpoint};
 use oauth_core::janus::Action as FrontAction;
-use oauth_core::{decide, Config, Decision, Denial, Request};
+use oauth_core::{Config, Denial, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
@@ -15,53 +15,25 @@ use std::rc::Rc;
 pub struct Http {
     id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
-    /// The introspection call this request made, if any.
-    call: Option<Call>,
-    /// (policy, version) of the client-credentials token sent upstream, if any.
-    injected: Option<(usize, u64)>,
-    /// An OAuth endpoint request waiting for its body.
-    endpoint: Option<(OAuthEndpoint, Request)>,
+    /// Shared with the worker's list of waiting requests while this one waits.
+    phase: Rc<RefCell<Phase>>,
 }
 
 impl Http {
     pub fn new(id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Self {
-        Http { id, worker, call: None, injected: None, endpoint: None }
+        Http { id, worker, phase: Rc::new(RefCell::new(Phase::Start)) }
     }
-}
 
-impl Http {
-    /// Whether this request still waits for keys, an introspection answer or a token.
-    fn undecided(&self) -> bool {
-        if self.call.is_some() {
-            return true;
-        }
-        self.worker.as_ref().is_some_and(|w| match w.try_borrow() {
-            Ok(w) => w.waiters.iter().any(|x| x.context_id == self.id),
-            Err(_) => true,
-        })
+    fn phase_is(&self, f: impl Fn(&Phase) -> bool) -> bool {
+        self.phase.try_borrow().map_or(true, |p| f(&p))
     }
 }
 
 impl Context for Http {
     fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
-        let Some(call) = self.call.take().filter(|c| c.token_id == token_id) else { return };
         let Some(cell) = self.worker.clone() else { return };
         let Ok(mut w) = cell.try_borrow_mut() else { return };
-        introspect::answered(&mut w, &call, body_size);
-        let now = host::now_secs();
-        let decision = decide(&w.config, &call.request, now, &w.keys_at(now), false);
-        apply::later(self.id, &decision);
-    }
-}
-
-impl Drop for Http {
-    fn drop(&mut self) {
-        // A request that ends while waiting (client gone) leaves the waiters.
-        if let Some(w) = &self.worker {
-            if let Ok(mut w) = w.try_borrow_mut() {
-                w.waiters.retain(|waiter| waiter.context_id != self.id);
-            }
-        }
+        phase::call_answered(&mut w, self.id, &self.phase, token_id, body_size);
     }
 }
 
@@ -72,58 +44,27 @@ impl HttpContext for Http {
         let request = read_request(&w.config);
         if let Some(ep) = endpoints::find(&w.config, &request) {
             if endpoints::needs_body(ep, &request) && !end_of_stream {
-                self.endpoint = Some((ep, request));
+                if let Ok(mut p) = self.phase.try_borrow_mut() {
+                    *p = Phase::Endpoint { ep, request };
+                }
                 return Action::Pause; // until the body is in
             }
             return serve_endpoint(&w, self.id, ep, &request, &[], 0);
         }
-        let now = host::now_secs();
-        let decision = decide(&w.config, &request, now, &w.keys_at(now), true);
-        match decision {
-            Decision::Wait { server, refetch } => {
-                if refetch {
-                    keys::request_refetch(&w, server);
-                }
-                let version_at_start = w.sources.get(server).map_or(0, |s| s.version);
-                let max_wait = w.config.servers.get(server).and_then(|s| s.remote.as_ref()).map_or(0, |s| s.max_wait_ms);
-                waiters::add(&mut w, self.id, request, server, WaitFor::Keys { version_at_start }, max_wait);
-                Action::Pause
-            }
-            Decision::Introspect { server, token } => match introspect::start(&mut w, self.id, server, &token, request) {
-                Started::Calling(call) => {
-                    self.call = Some(call);
-                    Action::Pause
-                }
-                Started::Waiting => Action::Pause,
-                Started::Failed(denial) => {
-                    apply::deny(self.id, denial, &denial.respond(oauth_core::config::DEFAULT_REALM, ""));
-                    Action::Pause
-                }
-            },
-            Decision::AwaitUpstreamToken { policy } => {
-                let max_wait = w.config.policies.get(policy).and_then(|p| p.client_credentials.as_ref()).map_or(0, |c| c.max_wait_ms);
-                waiters::add(&mut w, self.id, request, policy, WaitFor::UpstreamToken { policy }, max_wait);
-                Action::Pause
-            }
-            other => {
-                if let Decision::Allow { policy, edits } = &other {
-                    self.injected = edits.upstream_token_version.map(|v| (*policy, v));
-                }
-                apply::now(self.id, &other)
-            }
-        }
+        phase::start(&mut w, self.id, &self.phase, request)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.endpoint.is_none() {
+        if !self.phase_is(|p| matches!(p, Phase::Endpoint { .. })) {
             // A request still waiting for its decision must not let its body (and so itself)
             // go on: Envoy would resume the request on Continue.
-            return if self.undecided() { Action::Pause } else { Action::Continue };
+            return if self.phase_is(|p| matches!(p, Phase::Waiting(_))) { Action::Pause } else { Action::Continue };
         }
         if !end_of_stream && body_size <= endpoints::MAX_BODY {
             return Action::Pause; // buffer
         }
-        let Some((ep, request)) = self.endpoint.take() else { return Action::Continue };
+        let taken = self.phase.try_borrow_mut().map(|mut p| std::mem::replace(&mut *p, Phase::Answered));
+        let Ok(Phase::Endpoint { ep, request }) = taken else { return Action::Continue };
         let Some(cell) = self.worker.clone() else { return unconfigured() };
         let Ok(w) = cell.try_borrow() else { return unconfigured() };
         let body = host::request_body(body_size, endpoints::MAX_BODY + 1);
@@ -131,7 +72,11 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if let (Some((policy, version)), Some(cell)) = (self.injected, self.worker.clone()) {
+        let injected = match self.phase.try_borrow().as_deref() {
+            Ok(Phase::Allowed { injected: Some(i) }) => Some(*i),
+            _ => None,
+        };
+        if let (Some((policy, version)), Some(cell)) = (injected, self.worker.clone()) {
             if host::response_status() == 401 {
                 if let Ok(mut w) = cell.try_borrow_mut() {
                     tokens::upstream_refused(&mut w, policy, version);

@@ -8,6 +8,7 @@ mod http;
 mod introspect;
 mod keys;
 mod metrics;
+mod phase;
 mod root;
 mod shared;
 mod tokens;

@@ -3,7 +3,6 @@
 //! the counters of one name.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -26,12 +25,19 @@ pub const CC_FAILURES: &str = "oauth_filter.client_credentials.failures";
 pub const TOKENS_ISSUED: &str = "oauth_filter.tokens_issued";
 
 thread_local! {
-    static IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    /// (name, id) of every counter this VM defined; few, and looked up by the name's address
+    /// first, so counting costs no hashing.
+    static IDS: RefCell<Vec<(&'static str, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn id(name: &str) -> Option<u32> {
-    if let Some(id) = IDS.with(|ids| ids.borrow().get(name).copied()) {
-        return Some(id);
+fn id(name: &'static str) -> Option<u32> {
+    let known = IDS.with(|ids| {
+        ids.try_borrow().ok().and_then(|ids| {
+            ids.iter().find(|(n, _)| std::ptr::eq(*n, name) || *n == name).map(|(_, id)| *id)
+        })
+    });
+    if known.is_some() {
+        return known;
     }
     let mut id = 0u32;
     // SAFETY: pointer and length come from a live string; `id` is valid for writes.
@@ -39,12 +45,16 @@ fn id(name: &str) -> Option<u32> {
     if status != 0 {
         return None;
     }
-    IDS.with(|ids| ids.borrow_mut().insert(name.to_string(), id));
+    IDS.with(|ids| {
+        if let Ok(mut ids) = ids.try_borrow_mut() {
+            ids.push((name, id));
+        }
+    });
     Some(id)
 }
 
 /// Adds one to the counter `name` (defined on first use); a host that refuses is ignored.
-pub fn inc(name: &str) {
+pub fn inc(name: &'static str) {
     if let Some(id) = id(name) {
         // SAFETY: no pointers.
         unsafe {
@@ -54,9 +64,9 @@ pub fn inc(name: &str) {
 }
 
 /// A denial, counted in total and by reason (`oauth_filter.denied.<reason>`).
-pub fn denied(reason: &str) {
+pub fn denied(denial: oauth_core::Denial) {
     inc(DENIED);
-    inc(&format!("oauth_filter.denied.{reason}"));
+    inc(denial.metric());
 }
 
 /// Defines the fixed counters at start, so they show as 0 before anything happens.

@@ -6,7 +6,7 @@ use crate::http::Http;
 use crate::worker::{Pending, Worker};
 use crate::{introspect, keys, metrics, tokens, waiters};
 use oauth_core::config::LogLevel;
-use oauth_core::Config;
+use oauth_core::{shared, Config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
@@ -21,20 +21,17 @@ pub struct Root {
     worker: Option<Rc<RefCell<Worker>>>,
 }
 
-/// A number unique to this VM among all VMs of the Envoy process (for leases and locks): a
-/// shared counter (whose very first increment two VMs may race, since shared data has no
-/// "create if absent") mixed with the host's clock.
+/// A number unique to this VM among all VMs of the Envoy process (for leases and locks).
 fn vm_id() -> u64 {
-    const KEY: &str = "oauth_filter/vm-seq";
     let mut seq = 0;
     for _ in 0..16 {
-        let (bytes, cas) = host::get_shared(KEY).unwrap_or_default();
-        seq = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
-        if host::set_shared(KEY, seq.to_string().as_bytes(), cas) == SetShared::Done {
+        let (bytes, cas) = host::get_shared(shared::VM_SEQUENCE).unwrap_or_default();
+        seq = shared::next_sequence(&bytes);
+        if host::set_shared(shared::VM_SEQUENCE, seq.to_string().as_bytes(), cas) == SetShared::Done {
             break;
         }
     }
-    (seq << 32) ^ (host::now_nanos() & 0xffff_ffff)
+    shared::vm_id(seq, host::now_nanos())
 }
 
 impl Context for Root {

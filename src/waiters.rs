@@ -1,86 +1,97 @@
-//! Requests paused for keys or for another worker's introspection: decided again when what
-//! they wait for arrives, or refused with 503 when it fails or their time is up.
+//! The requests of this worker that wait (for keys, an introspection answer, an upstream
+//! token): decided again when what they wait for arrives, refused with their wait's own
+//! answer (503, the policy's realm) when it fails or their time is up. A request that ends
+//! while waiting drops its phase, and with it its place here.
 
-use crate::worker::{WaitFor, Waiter, Worker};
-use crate::{apply, host};
+use crate::apply;
+use crate::host;
+use crate::phase::{Phase, Waiting};
+use crate::worker::Worker;
+use oauth_core::authenticate::Answered;
 use oauth_core::introspection::{Lookup, Slot};
-use oauth_core::{decide, Decision, Denial, Request};
+use oauth_core::{decide_again, WaitOn};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 
-pub fn add(w: &mut Worker, context_id: u32, request: Request, server: usize, kind: WaitFor, max_wait_ms: u64) {
-    w.waiters.push(Waiter {
-        context_id,
-        request,
-        server,
-        kind,
-        since_secs: host::now_secs(),
-        deadline_ms: host::now_millis() + max_wait_ms,
-    });
+pub fn add(w: &mut Worker, context_id: u32, phase: &Rc<RefCell<Phase>>) {
+    w.waiting.push((context_id, Rc::downgrade(phase)));
 }
 
 enum Verdict {
     Wait,
-    Decide,
-    Unavailable(Denial),
+    Decide(Option<Answered>),
+    GiveUp,
 }
 
-fn verdict(w: &Worker, waiter: &Waiter, now: u64, now_ms: u64) -> Verdict {
-    let late = now_ms >= waiter.deadline_ms;
-    match &waiter.kind {
-        WaitFor::Keys { version_at_start } => {
-            let keys = w.sources.get(waiter.server);
-            if keys.is_some_and(|k| k.version > *version_at_start) {
-                Verdict::Decide
-            } else if late || keys.is_some_and(|k| k.state.failures > 0 && k.state.last_failure >= waiter.since_secs) {
-                Verdict::Unavailable(Denial::KeysUnavailable)
+fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
+    let late = now_ms >= waiting.deadline_ms;
+    match &waiting.wait.on {
+        WaitOn::Keys { server, .. } => {
+            let keys = w.sources.get(*server);
+            if keys.is_some_and(|k| k.version > waiting.keys_version) {
+                Verdict::Decide(None)
+            } else if late || keys.is_some_and(|k| k.state.failures > 0 && k.state.last_failure >= waiting.since_secs) {
+                Verdict::GiveUp
             } else {
                 Verdict::Wait
             }
         }
-        WaitFor::UpstreamToken { policy } => {
+        WaitOn::UpstreamToken { policy } => {
             let state = w.tokens.get(*policy);
             if state.is_some_and(|s| s.usable(now).is_some()) {
-                Verdict::Decide
-            } else if late || state.is_some_and(|s| s.failures > 0 && s.last_failure >= waiter.since_secs) {
-                Verdict::Unavailable(Denial::UpstreamTokenUnavailable)
+                Verdict::Decide(None)
+            } else if late || state.is_some_and(|s| s.failures > 0 && s.last_failure >= waiting.since_secs) {
+                Verdict::GiveUp
             } else {
                 Verdict::Wait
             }
         }
-        WaitFor::Introspection { slot_key, hash } => {
-            let lookup = host::get_shared(slot_key)
+        // This request's own call answers through its context.
+        WaitOn::Introspection { .. } if waiting.call.is_some() => {
+            if late { Verdict::GiveUp } else { Verdict::Wait }
+        }
+        WaitOn::Introspection { server, claim } => {
+            let lookup = host::get_shared(&claim.slot.key)
                 .and_then(|(bytes, _)| Slot::decode(&bytes))
-                .map_or(Lookup::Miss, |slot| slot.lookup(hash, now));
+                .map_or(Lookup::Miss, |slot| slot.lookup(&claim.slot.hash, now));
             match lookup {
                 Lookup::Pending if !late => Verdict::Wait,
-                Lookup::Pending | Lookup::Miss => Verdict::Unavailable(Denial::IdpUnavailable),
-                _ => Verdict::Decide,
+                Lookup::Pending | Lookup::Miss => Verdict::GiveUp,
+                lookup => Verdict::Decide(Some(Answered { server: *server, lookup })),
             }
         }
     }
 }
 
-/// Decides again every waiter whose wait is over.
+/// Decides again every waiting request whose wait is over.
 pub fn resolve(w: &mut Worker) {
-    if w.waiters.is_empty() {
+    if w.waiting.is_empty() {
         return;
     }
     let (now, now_ms) = (host::now_secs(), host::now_millis());
-    let waiters = std::mem::take(&mut w.waiters);
-    let mut still = Vec::new();
-    for waiter in waiters {
-        match verdict(w, &waiter, now, now_ms) {
-            Verdict::Wait => still.push(waiter),
-            Verdict::Decide => {
-                let decision = decide(&w.config, &waiter.request, now, &w.keys_at(now), false);
-                apply::later(waiter.context_id, &decision);
+    let waiting = std::mem::take(&mut w.waiting);
+    let mut still: Vec<(u32, Weak<RefCell<Phase>>)> = Vec::with_capacity(waiting.len());
+    for (id, weak) in waiting {
+        let Some(phase) = weak.upgrade() else { continue }; // the request is gone
+        let Ok(mut p) = phase.try_borrow_mut() else {
+            still.push((id, weak));
+            continue;
+        };
+        let Phase::Waiting(waiting) = &*p else { continue };
+        let next = match verdict(w, waiting, now, now_ms) {
+            Verdict::Wait => {
+                still.push((id, weak));
+                continue;
             }
-            Verdict::Unavailable(denial) => {
-                let response = denial.respond(oauth_core::config::DEFAULT_REALM, "");
-                apply::later(waiter.context_id, &Decision::Deny { denial, response });
+            Verdict::Decide(answered) => {
+                let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), answered.as_ref());
+                apply::later(id, &decision, &waiting.wait)
             }
-        }
+            Verdict::GiveUp => apply::give_up(id, &waiting.wait),
+        };
+        *p = next;
     }
-    // Waiters added while deciding (none today) stay too.
-    still.append(&mut w.waiters);
-    w.waiters = still;
+    // Requests that began waiting meanwhile stay too.
+    still.append(&mut w.waiting);
+    w.waiting = still;
 }

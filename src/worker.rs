@@ -1,17 +1,19 @@
 //! What one VM (Envoy worker) holds between callbacks: the configuration, the keys fetched
-//! for each server, requests waiting for keys, and the fetch calls in flight.
+//! for each server, the requests that wait, and the fetch calls in flight; and the view of it
+//! that the core's decision reads (`WorkerState`).
 
 use crate::crypto::EnvoyCrypto;
 use crate::{host, metrics};
-use oauth_core::config::Strategy;
 use oauth_core::crypto::CryptoHost;
 use oauth_core::client_credentials::TokenState;
-use oauth_core::introspection::{Lookup, Slot};
+use oauth_core::introspection::{Lookup, Slot, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::remote::{FetchState, Stage};
-use oauth_core::{Config, KeyStore, Request};
+use crate::phase::Phase;
+use oauth_core::{Config, Event, WorkerState};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 #[derive(Default)]
 pub struct SourceKeys {
@@ -20,25 +22,6 @@ pub struct SourceKeys {
     /// Version of `keys` (the stored document's).
     pub version: u64,
     pub keys: Vec<VerifyKey>,
-}
-
-/// A request paused until keys arrive or another worker's introspection answers.
-pub struct Waiter {
-    pub context_id: u32,
-    pub request: Request,
-    pub server: usize,
-    pub kind: WaitFor,
-    pub since_secs: u64,
-    pub deadline_ms: u64,
-}
-
-pub enum WaitFor {
-    /// Keys newer than this version.
-    Keys { version_at_start: u64 },
-    /// The answer for this token's cache slot.
-    Introspection { slot_key: String, hash: String },
-    /// A client-credentials token for the policy's upstream.
-    UpstreamToken { policy: usize },
 }
 
 /// A call in flight from the root context.
@@ -58,7 +41,8 @@ pub struct Worker {
     pub config: Rc<Config>,
     pub vm_id: u64,
     pub sources: Vec<SourceKeys>,
-    pub waiters: Vec<Waiter>,
+    /// Requests that wait, by context id (their phase is owned by their HTTP context).
+    pub waiting: Vec<(u32, Weak<RefCell<Phase>>)>,
     pub calls: HashMap<u32, Pending>,
     /// Per policy: its client-credentials token state as last read.
     pub tokens: Vec<TokenState>,
@@ -71,41 +55,38 @@ impl Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
         let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
         let crypto = if config.host_crypto { EnvoyCrypto::probe() } else { None };
-        Worker { config, vm_id, sources, waiters: Vec::new(), calls: HashMap::new(), tokens, crypto }
+        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), tokens, crypto }
     }
 
-    pub fn keys_at(&self, now: u64) -> WorkerKeys<'_> {
-        WorkerKeys { worker: self, now }
+    pub fn view(&self, now: u64) -> View<'_> {
+        View { worker: self, now }
     }
 }
 
-/// The worker's fetched keys as the core sees them at one instant.
-pub struct WorkerKeys<'a> {
+/// The worker as the core's decision sees it at one instant.
+pub struct View<'a> {
     worker: &'a Worker,
     now: u64,
 }
 
-impl KeyStore for WorkerKeys<'_> {
+impl WorkerState for View<'_> {
     fn fetched(&self, server: usize) -> Option<&[VerifyKey]> {
         let src = self.worker.config.servers.get(server)?.remote.as_ref()?;
         let keys = self.worker.sources.get(server)?;
         keys.state.usable(src, self.now).then_some(keys.keys.as_slice())
     }
 
-    fn introspection(&self, server: usize, token: &str) -> Lookup {
-        let Some(Strategy::Introspection(rules)) = self.worker.config.servers.get(server).map(|s| &s.strategy) else {
-            return Lookup::Miss;
-        };
-        let (key, hash) = rules.cache_key(token);
-        let lookup = host::get_shared(&key)
+    fn introspection(&self, _server: usize, slot: &SlotKey) -> Lookup {
+        host::get_shared(&slot.key)
             .and_then(|(bytes, _)| Slot::decode(&bytes))
-            .map_or(Lookup::Miss, |slot| slot.lookup(&hash, self.now));
-        match lookup {
-            Lookup::Hit(_) | Lookup::Inactive => metrics::inc(metrics::INTROSPECTION_HITS),
-            Lookup::Miss => metrics::inc(metrics::INTROSPECTION_MISSES),
-            Lookup::Pending | Lookup::Failed => {}
-        }
-        lookup
+            .map_or(Lookup::Miss, |s| s.lookup(&slot.hash, self.now))
+    }
+
+    fn count(&self, event: Event) {
+        metrics::inc(match event {
+            Event::IntrospectionHit => metrics::INTROSPECTION_HITS,
+            Event::IntrospectionMiss => metrics::INTROSPECTION_MISSES,
+        });
     }
 
     fn crypto(&self) -> Option<&dyn CryptoHost> {
@@ -116,9 +97,9 @@ impl KeyStore for WorkerKeys<'_> {
         self.worker.sources.get(server).map_or(0, |s| s.version)
     }
 
-    fn upstream_token(&self, policy: usize) -> Option<(String, u64)> {
+    fn upstream_token(&self, policy: usize) -> Option<(&str, u64)> {
         let state = self.worker.tokens.get(policy)?;
-        state.usable(self.now).map(|t| (t.to_string(), state.version))
+        state.usable(self.now).map(|t| (t, state.version))
     }
 
     fn may_refetch(&self, server: usize) -> bool {

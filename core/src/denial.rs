@@ -4,6 +4,27 @@
 
 use crate::response::LocalResponse;
 
+/// The short name of each reason (logs, metrics) and the names built from it, all fixed
+/// strings: nothing is formatted on the request path.
+macro_rules! names {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// A short name for logs and metrics.
+        pub fn name(self) -> &'static str {
+            match self { $(Denial::$variant => $name),* }
+        }
+
+        /// The counter of this reason (`oauth_filter.denied.<name>`).
+        pub fn metric(self) -> &'static str {
+            match self { $(Denial::$variant => concat!("oauth_filter.denied.", $name)),* }
+        }
+
+        /// The local reply's details for Envoy's access log (`oauth_filter_<name>`).
+        pub fn details(self) -> &'static str {
+            match self { $(Denial::$variant => concat!("oauth_filter_", $name)),* }
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
     /// No token in any configured source.
@@ -62,33 +83,30 @@ impl Denial {
         }
     }
 
-    /// A short name for logs and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Denial::MissingToken => "missing_token",
-            Denial::MultipleTokens => "multiple_tokens",
-            Denial::TokenTooLarge => "token_too_large",
-            Denial::Malformed => "malformed",
-            Denial::UnsupportedCritical => "unsupported_crit",
-            Denial::AlgNone => "alg_none",
-            Denial::AlgNotAllowed => "alg_not_allowed",
-            Denial::NoMatchingKey => "no_matching_key",
-            Denial::BadSignature => "bad_signature",
-            Denial::Expired => "expired",
-            Denial::NotYetValid => "not_yet_valid",
-            Denial::IssuedInFuture => "issued_in_future",
-            Denial::BadIssuer => "bad_issuer",
-            Denial::BadAudience => "bad_audience",
-            Denial::MissingClaim => "missing_claim",
-            Denial::BadType => "bad_type",
-            Denial::InsufficientScope => "insufficient_scope",
-            Denial::KeysUnavailable => "keys_unavailable",
-            Denial::Inactive => "inactive",
-            Denial::IdpUnavailable => "idp_unavailable",
-            Denial::UpstreamTokenUnavailable => "upstream_token_unavailable",
-            Denial::NoPolicy => "no_policy",
-            Denial::UnknownPolicy => "unknown_policy",
-        }
+    names! {
+            MissingToken => "missing_token",
+            MultipleTokens => "multiple_tokens",
+            TokenTooLarge => "token_too_large",
+            Malformed => "malformed",
+            UnsupportedCritical => "unsupported_crit",
+            AlgNone => "alg_none",
+            AlgNotAllowed => "alg_not_allowed",
+            NoMatchingKey => "no_matching_key",
+            BadSignature => "bad_signature",
+            Expired => "expired",
+            NotYetValid => "not_yet_valid",
+            IssuedInFuture => "issued_in_future",
+            BadIssuer => "bad_issuer",
+            BadAudience => "bad_audience",
+            MissingClaim => "missing_claim",
+            BadType => "bad_type",
+            InsufficientScope => "insufficient_scope",
+            KeysUnavailable => "keys_unavailable",
+            Inactive => "inactive",
+            IdpUnavailable => "idp_unavailable",
+            UpstreamTokenUnavailable => "upstream_token_unavailable",
+            NoPolicy => "no_policy",
+            UnknownPolicy => "unknown_policy"
     }
 
     pub fn description(self) -> &'static str {

@@ -3,7 +3,7 @@
 //! Pure: the adapter makes the call and stores the entries.
 
 use crate::extract::percent_encode;
-use crate::url::HttpTarget;
+use crate::url::{HttpCall, HttpTarget};
 use crate::{Identity, Request, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -66,9 +66,58 @@ pub enum SlotState {
     Failed,
 }
 
+/// Where a token's answer lives in shared data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotKey {
+    pub key: String,
+    pub hash: String,
+}
+
+/// A slot to claim and the call to make once claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub lock_key: String,
+    pub slot: SlotKey,
+    /// How long a pending slot holds off other askers.
+    pub pending_secs: u64,
+    pub call: HttpCall,
+    pub max_answer_bytes: usize,
+}
+
+impl Claim {
+    /// The pending slot that claims the token for `holder` (a VM id).
+    pub fn pending_slot(&self, holder: u64, now: u64) -> Vec<u8> {
+        Slot { hash: self.slot.hash.clone(), until: now + self.pending_secs, state: SlotState::Pending { holder } }.encode()
+    }
+
+    /// The slot written when the call cannot even be made: waiters get 503 at once.
+    pub fn failed_slot(&self, now: u64) -> Vec<u8> {
+        Slot { hash: self.slot.hash.clone(), until: now + 1, state: SlotState::Failed }.encode()
+    }
+
+    /// Whether the slot as read (`current`) lets this request claim it: not while another
+    /// request's call for the same token is pending.
+    pub fn may_claim(&self, current: Option<&[u8]>, now: u64) -> bool {
+        !current.and_then(Slot::decode).is_some_and(|s| s.lookup(&self.slot.hash, now) == Lookup::Pending)
+    }
+}
+
+/// An answer, digested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digested {
+    /// What it means for the request that asked.
+    pub lookup: Lookup,
+    /// The slot to write for everyone.
+    pub store: Vec<u8>,
+    /// Why it is unusable, when it is (never the body itself).
+    pub failure: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
-    Hit(Identity),
+    /// The token is active, with these claims; the answer holds until (not including) the
+    /// second given.
+    Hit(Identity, u64),
     Inactive,
     Failed,
     Pending,
@@ -91,7 +140,7 @@ impl Slot {
         }
         match &self.state {
             SlotState::Pending { .. } => Lookup::Pending,
-            SlotState::Active { claims } => Lookup::Hit(Identity { claims: claims.clone() }),
+            SlotState::Active { claims } => Lookup::Hit(Identity { claims: claims.clone() }, self.until),
             SlotState::Inactive => Lookup::Inactive,
             SlotState::Failed => Lookup::Failed,
         }
@@ -99,19 +148,53 @@ impl Slot {
 }
 
 impl IntrospectionRules {
-    /// The token's cache slot key and the token's hash (SHA-256; the token itself is never
-    /// stored or logged).
-    pub fn cache_key(&self, token: &str) -> (String, String) {
-        let digest = hmac_sha256::Hash::hash(token.as_bytes());
+    /// The token's cache slot (key in shared data) and the token's hash (SHA-256, given as
+    /// `digest`; the token itself is never stored or logged).
+    pub fn slot_key(&self, digest: &[u8; 32]) -> SlotKey {
         let hash = URL_SAFE_NO_PAD.encode(digest);
         let n = digest.iter().take(8).fold(0u64, |a, b| (a << 8) | u64::from(*b));
         let slot = n % self.cache_slots.max(1);
-        (format!("{}/{slot}", self.shared_key), hash)
+        SlotKey { key: crate::shared::introspection_slot(&self.shared_key, slot), hash }
     }
 
     /// A pending slot: this worker asks, the others wait up to the call's timeout.
     pub fn pending(&self, hash: String, holder: u64, now: u64) -> Slot {
         Slot { hash, until: now + self.timeout_ms.div_ceil(1000) + 1, state: SlotState::Pending { holder } }
+    }
+
+    /// The shared-data key of the short lock taken while claiming one of this server's slots.
+    pub fn lock_key(&self) -> String {
+        crate::shared::introspection_lock(&self.shared_key)
+    }
+
+    /// Everything the adapter needs to claim `slot` and make the call for `token`.
+    pub fn claim(&self, slot: SlotKey, token: &str, req: &Request) -> Claim {
+        let (headers, body) = self.request(token, req);
+        Claim {
+            lock_key: self.lock_key(),
+            slot,
+            pending_secs: self.timeout_ms.div_ceil(1000) + 1,
+            call: HttpCall { cluster: self.cluster.clone(), headers, body: Some(body), timeout_ms: self.timeout_ms },
+            max_answer_bytes: self.max_answer_bytes,
+        }
+    }
+
+    /// What an answer means for the request that asked, and the slot to store for everyone.
+    /// An answer that is not cached (inactive without `negative_ttl`) is still stored for
+    /// this second, so that concurrent waiters get it.
+    pub fn digest(&self, hash: &str, status: u32, body: &[u8], now: u64) -> Digested {
+        let answer = self.parse_answer(status, body);
+        let slot = self.slot_for(&answer, hash.to_string(), now).unwrap_or(Slot {
+            hash: hash.to_string(),
+            until: now + 1,
+            state: SlotState::Inactive,
+        });
+        let (lookup, failure) = match answer {
+            Answer::Active(id) => (Lookup::Hit(id, slot.until), None),
+            Answer::Inactive => (Lookup::Inactive, None),
+            Answer::Unavailable(why) => (Lookup::Failed, Some(why)),
+        };
+        Digested { lookup, store: slot.encode(), failure }
     }
 
     /// The introspection call: headers and form body (RFC 7662 §2.1).
@@ -274,9 +357,10 @@ mod tests {
     #[test]
     fn slots_hold_hashes_and_expire() {
         let r = rules(60, 0);
-        let (key, hash) = r.cache_key("secret-token");
+        let d = crate::authenticate::digest("secret-token");
+        let SlotKey { key, hash } = r.slot_key(&d);
         assert!(!key.contains("secret-token") && !hash.contains("secret-token"));
-        assert_eq!(r.cache_key("secret-token"), (key, hash.clone()));
+        assert_eq!(r.slot_key(&d), SlotKey { key, hash: hash.clone() });
         let slot = r.slot_for(&Answer::Inactive, hash.clone(), 0);
         assert!(slot.is_none());
         let s = Slot { hash: hash.clone(), until: 10, state: SlotState::Inactive };
@@ -284,5 +368,27 @@ mod tests {
         assert_eq!(s.lookup(&hash, 10), Lookup::Miss);
         assert_eq!(s.lookup("other", 9), Lookup::Miss);
         assert_eq!(Slot::decode(&s.encode()), Some(s));
+    }
+
+    #[test]
+    fn a_claim_waits_for_a_pending_call_and_digests_answers() {
+        let r = rules(60, 0);
+        let req = Request::default();
+        let claim = r.claim(r.slot_key(&crate::authenticate::digest("t")), "t", &req);
+        assert_eq!(claim.lock_key, "k/lock");
+        assert!(claim.may_claim(None, 100));
+        let pending = claim.pending_slot(7, 100);
+        assert!(!claim.may_claim(Some(&pending), 100), "another request is asking");
+        assert!(claim.may_claim(Some(&pending), 100 + claim.pending_secs), "its call timed out");
+        assert!(claim.may_claim(Some(b"garbage"), 100));
+        let d = r.digest(&claim.slot.hash, 200, br#"{"active":true,"sub":"a","exp":130}"#, 100);
+        assert!(matches!(d.lookup, Lookup::Hit(_, 130)));
+        assert_eq!(Slot::decode(&d.store).map(|s| s.lookup(&claim.slot.hash, 101)), Some(d.lookup.clone()));
+        let d = r.digest(&claim.slot.hash, 200, br#"{"active":false}"#, 100);
+        assert_eq!((d.lookup, d.failure), (Lookup::Inactive, None));
+        assert_eq!(Slot::decode(&d.store).map(|s| s.lookup(&claim.slot.hash, 100)), Some(Lookup::Inactive), "kept a second");
+        let d = r.digest(&claim.slot.hash, 503, b"", 100);
+        assert_eq!(d.lookup, Lookup::Failed);
+        assert!(d.failure.is_some());
     }
 }

@@ -1,10 +1,11 @@
 //! The pure core of oauth-filter: no proxy-wasm types here. Everything that decides lives in
 //! this crate and is tested natively; the filter crate only moves data between host and core.
 
-pub mod authorize;
+pub mod authenticate;
 pub mod client_credentials;
 pub mod config;
 pub mod crypto;
+pub mod decide;
 pub mod denial;
 pub mod duration;
 pub mod endpoints;
@@ -15,14 +16,21 @@ pub mod introspection;
 pub mod issuer;
 pub mod janus;
 pub mod jwt;
+pub mod lru;
 pub mod remote;
 pub mod request;
 pub mod response;
 pub mod routing;
 pub mod secret;
+pub mod shared;
+pub mod state;
+pub mod upstream;
 pub mod url;
+pub mod verdicts;
 
-pub use authorize::{decide, Decision, KeyStore, NoFetchedKeys, UpstreamEdits};
+pub use decide::{decide, decide_again, Decision, Wait, WaitOn};
+pub use state::{Event, NothingFetched, WorkerState};
+pub use upstream::UpstreamEdits;
 pub use config::{Config, ConfigError};
 pub use denial::Denial;
 pub use identity::Identity;

@@ -43,6 +43,40 @@ impl HttpTarget {
     }
 }
 
+/// One HTTP call to an IdP, as the core builds it: the Envoy cluster, the request headers
+/// (pseudo-headers included), the body and the timeout. The adapter only dispatches it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for HttpCall {
+    // Headers and body may carry credentials: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HttpCall({}, {} headers)", self.cluster, self.headers.len())
+    }
+}
+
+impl HttpCall {
+    /// A GET of `target` that accepts JSON.
+    pub fn get_json(cluster: &str, target: &HttpTarget, timeout_ms: u64) -> HttpCall {
+        HttpCall {
+            cluster: cluster.to_string(),
+            headers: vec![
+                (":method".into(), "GET".into()),
+                (":path".into(), target.path.clone()),
+                (":authority".into(), target.authority.clone()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: None,
+            timeout_ms,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,7 +234,7 @@ fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<Intros
         return err(format!("{settings_path}.cache_slots"), "must be between 1 and 1000000");
     }
     let _ = s.keepalive; // the Envoy cluster's connection settings govern keep-alive
-    let shared_key = format!("oauth_filter/intro/{:016x}", remote::fnv64(format!("{server}\n{}", s.introspection_url).as_bytes()));
+    let shared_key = crate::shared::introspection_prefix(server, &s.introspection_url);
     Ok(IntrospectionRules {
         target,
         cluster: s.cluster,
@@ -307,7 +307,7 @@ fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCreden
     // The key covers what makes a token different; hashed, since params may carry a secret.
     let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, raw.cluster);
     let digest = hmac_sha256::Hash::hash(identity.as_bytes());
-    let shared_key = format!("oauth_filter/cc/{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+    let shared_key = crate::shared::client_token(&digest);
     Ok(ClientCredentials {
         client_id: raw.client_id,
         client_secret: raw.client_secret,
@@ -370,7 +370,7 @@ fn remote_source(path: &str, server: &str, raw: &RawStrategy) -> Res<Option<Remo
         SourceKind::Jwks(t) => t.to_url(),
         SourceKind::Discovery { issuer, .. } => issuer.clone(),
     };
-    let shared_key = format!("oauth_filter/keys/{:016x}", remote::fnv64(format!("{server}\n{cluster}\n{id}").as_bytes()));
+    let shared_key = crate::shared::keys_prefix(server, &cluster, &id);
     Ok(Some(RemoteSource {
         kind,
         cluster,
@@ -541,7 +541,18 @@ fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server], consumer
         let header = format!("x-credential-{}", claim.replace(['.', '_'], "-"));
         claim_headers.push((header_name(&p, &header)?, claim));
     }
+    // Verdicts are kept as long as the policy's servers keep verified tokens
+    // (`verified_cache_size: 0` turns both off).
+    let verdict_capacity = server_ids
+        .iter()
+        .filter_map(|&i| match servers.get(i).map(|s| &s.strategy) {
+            Some(Strategy::Jwt(r)) => Some(r.cache.capacity()),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(crate::jwt::cache::DEFAULT_CAPACITY);
     Ok(Policy {
+        verdicts: crate::verdicts::Verdicts::new(verdict_capacity),
         name,
         public: raw.public,
         servers: server_ids,

@@ -100,6 +100,8 @@ pub struct Policy {
     pub sources: Vec<TokenSource>,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.
     pub claim_headers: Vec<(String, String)>,
+    /// This worker's verdicts on tokens the policy let through.
+    pub verdicts: crate::verdicts::Verdicts,
 }
 
 impl Config {
@@ -114,6 +116,14 @@ impl Config {
     /// Whether any rule matches on the route name (so the host must be asked for it).
     pub fn uses_route_names(&self) -> bool {
         self.routes.iter().any(|r| r.route_name.is_some())
+    }
+
+    /// The introspection rules of server `index`, if it introspects.
+    pub fn introspection(&self, index: usize) -> Option<&IntrospectionRules> {
+        match self.servers.get(index).map(|s| &s.strategy) {
+            Some(Strategy::Introspection(r)) => Some(r),
+            _ => None,
+        }
     }
 
     pub fn policy_index(&self, name: &str) -> Option<usize> {

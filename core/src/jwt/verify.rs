@@ -38,11 +38,13 @@ impl JwtRules {
         self.verify_with_keys(token, now, &[], None)
     }
 
-    /// Verifies `token` with the inline keys and `fetched` ones (of `keys_version`), through
-    /// the verified-token cache; signatures go to `host` for the algorithms it took over.
+    /// Verifies `token` (whose SHA-256 is `digest`) with the inline keys and `fetched` ones
+    /// (of `keys_version`), through the verified-token cache; signatures go to `host` for the
+    /// algorithms it took over.
     pub fn verify_cached(
         &self,
         token: &str,
+        digest: &[u8; 32],
         now: u64,
         fetched: &[VerifyKey],
         keys_version: u64,
@@ -51,13 +53,12 @@ impl JwtRules {
         if token.len() > self.max_token_bytes {
             return Err(Denial::TokenTooLarge);
         }
-        let key = VerifiedCache::key(token);
-        if let Some(id) = self.cache.get(&key, now, keys_version) {
+        if let Some(id) = self.cache.get(digest, now, keys_version) {
             return Ok(id);
         }
         let id = self.verify_with_keys(token, now, fetched, host)?;
         let valid_until = id.claims.get("exp").and_then(Value::as_u64).map_or(u64::MAX, |e| e.saturating_add(self.leeway_secs));
-        self.cache.insert(key, &id, valid_until, keys_version);
+        self.cache.insert(*digest, &id, valid_until, keys_version);
         Ok(id)
     }
 

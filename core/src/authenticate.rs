@@ -1,0 +1,227 @@
+//! Who is this: each server's token found and checked (inline or fetched keys, or an
+//! introspection answer), any one server accepting (or, with `requires_all`, every one).
+
+use crate::config::{Config, Policy, Strategy};
+use crate::extract::{self, Found};
+use crate::introspection::{Lookup, SlotKey};
+use crate::state::{Event, WorkerState};
+use crate::{Denial, Identity, Request};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+
+/// A token's SHA-256: computed once per request, it keys the verified-token cache, the
+/// verdict cache and the introspection cache.
+pub type TokenDigest = [u8; 32];
+
+pub fn digest(token: &str) -> TokenDigest {
+    hmac_sha256::Hash::hash(token.as_bytes())
+}
+
+/// The tokens a request carries for a policy: (server index, token, its digest).
+pub struct Presented {
+    pub tokens: Vec<(usize, Found, TokenDigest)>,
+    /// A server of the policy found no token in its sources.
+    pub missing: bool,
+}
+
+/// Why a token is not accepted (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Denied(Denial),
+    /// The keys of `server` are missing or lack the token's kid (`refetch`).
+    Keys { server: usize, refetch: bool },
+    /// No cached answer for this token at introspection server `server`.
+    Introspect { server: usize, slot: SlotKey, token: String },
+}
+
+/// An introspection answer that arrived for this request, used instead of the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub server: usize,
+    pub lookup: Lookup,
+}
+
+/// One authenticated request: the identity and the server whose answer it is (the first one
+/// with `requires_all`), with how long that answer may be reused.
+pub struct Authenticated {
+    pub identity: Identity,
+    pub server: usize,
+    pub valid_until: u64,
+}
+
+/// Finds each server's token (its own sources, or the policy's).
+pub fn present(cfg: &Config, policy: &Policy, req: &Request) -> Result<Presented, Denial> {
+    let mut tokens = Vec::new();
+    let mut missing = false;
+    for &i in &policy.servers {
+        let sources = cfg.servers.get(i).and_then(|s| s.token_sources.as_deref()).unwrap_or(&policy.sources);
+        match extract::extract(sources, req)? {
+            Some(f) => {
+                // The same token found by several servers is hashed once.
+                let known = tokens.iter().find(|(_, g, _): &&(usize, Found, TokenDigest)| g.token == f.token).map(|(_, _, d)| *d);
+                let d = known.unwrap_or_else(|| digest(&f.token));
+                tokens.push((i, f, d));
+            }
+            None => missing = true,
+        }
+    }
+    if tokens.is_empty() || (policy.requires_all && missing) {
+        return Err(Denial::MissingToken);
+    }
+    Ok(Presented { tokens, missing })
+}
+
+/// Checks the presented tokens: any one server accepting its token is enough, or with
+/// `requires_all` every server must (claims merged, first server first).
+pub fn authenticate(
+    cfg: &Config,
+    policy: &Policy,
+    presented: &Presented,
+    now: u64,
+    state: &dyn WorkerState,
+    may_wait: bool,
+    answered: Option<&Answered>,
+) -> Result<Authenticated, Check> {
+    let check = |i: usize, f: &Found, d: &TokenDigest| check_one(cfg, i, &f.token, d, now, state, may_wait, answered);
+    if policy.requires_all {
+        let mut merged = Identity::default();
+        let mut until = u64::MAX;
+        let mut first = None;
+        for (i, f, d) in &presented.tokens {
+            let one = check(*i, f, d)?;
+            until = until.min(one.valid_until);
+            first.get_or_insert(*i);
+            for (k, v) in one.identity.claims {
+                merged.claims.entry(k).or_insert(v);
+            }
+        }
+        return Ok(Authenticated { identity: merged, server: first.unwrap_or(0), valid_until: until });
+    }
+    let mut order: Vec<usize> = (0..presented.tokens.len()).collect();
+    if order.len() > 1 {
+        order.sort_by_key(|&n| presented.tokens.get(n).map_or(3, |(i, f, _)| issuer_rank(cfg, *i, &f.token)));
+    }
+    let mut first = None;
+    for n in order {
+        let Some((i, f, d)) = presented.tokens.get(n) else { continue };
+        match check(*i, f, d) {
+            Ok(a) => return Ok(a),
+            Err(Check::Denied(d)) => {
+                first.get_or_insert(d);
+            }
+            Err(wait) => return Err(wait),
+        }
+    }
+    Err(Check::Denied(first.unwrap_or(Denial::MissingToken)))
+}
+
+/// One server's check of one token, with its inline and fetched keys or its introspection
+/// answer.
+#[allow(clippy::too_many_arguments)]
+fn check_one(
+    cfg: &Config,
+    index: usize,
+    token: &str,
+    digest: &TokenDigest,
+    now: u64,
+    state: &dyn WorkerState,
+    may_wait: bool,
+    answered: Option<&Answered>,
+) -> Result<Authenticated, Check> {
+    let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::NoPolicy)) };
+    let rules = match &server.strategy {
+        Strategy::Jwt(rules) => rules,
+        Strategy::Introspection(rules) => {
+            let (lookup, slot) = match answered.filter(|a| a.server == index) {
+                Some(a) => (a.lookup.clone(), None),
+                None => {
+                    let slot = rules.slot_key(digest);
+                    let lookup = state.introspection(index, &slot);
+                    let event = match lookup {
+                        Lookup::Hit(..) | Lookup::Inactive => Some(Event::IntrospectionHit),
+                        Lookup::Miss | Lookup::Pending => Some(Event::IntrospectionMiss),
+                        Lookup::Failed => None,
+                    };
+                    // Counted on a request's first look only: a request decided again (its own
+                    // answer arrived, or another worker's) was already counted.
+                    if let Some(e) = event.filter(|_| may_wait) {
+                        state.count(e);
+                    }
+                    (lookup, Some(slot))
+                }
+            };
+            return match (lookup, slot) {
+                (Lookup::Hit(id, until), _) => {
+                    rules.check(&id, now).map_err(Check::Denied)?;
+                    // The slot's `until` is the first second it no longer holds.
+                    let valid_until = until.saturating_sub(1).min(exp_until(&id, rules.leeway_secs));
+                    Ok(Authenticated { identity: id, server: index, valid_until })
+                }
+                (Lookup::Inactive, _) => Err(Check::Denied(Denial::Inactive)),
+                (Lookup::Failed, _) => Err(Check::Denied(Denial::IdpUnavailable)),
+                (Lookup::Pending | Lookup::Miss, Some(slot)) if may_wait => {
+                    Err(Check::Introspect { server: index, slot, token: token.to_string() })
+                }
+                (Lookup::Pending | Lookup::Miss, _) => Err(Check::Denied(Denial::IdpUnavailable)),
+            };
+        }
+    };
+    let result = match (&server.remote, state.fetched(index)) {
+        (None, _) => rules.verify_cached(token, digest, now, &[], 0, state.crypto()),
+        (Some(_), Some(fetched)) => {
+            match rules.verify_cached(token, digest, now, fetched, state.keys_version(index), state.crypto()) {
+                Err(Denial::NoMatchingKey) if may_wait && state.may_refetch(index) => {
+                    return Err(Check::Keys { server: index, refetch: true })
+                }
+                other => other,
+            }
+        }
+        (Some(_), None) => match rules.verify_with_keys(token, now, &[], state.crypto()) {
+            Err(Denial::NoMatchingKey) if may_wait => return Err(Check::Keys { server: index, refetch: false }),
+            Err(Denial::NoMatchingKey) => Err(Denial::KeysUnavailable),
+            other => other,
+        },
+    };
+    let identity = result.map_err(Check::Denied)?;
+    let valid_until = exp_until(&identity, rules.leeway_secs);
+    Ok(Authenticated { identity, server: index, valid_until })
+}
+
+/// The last second a token with these claims may be used: `exp` plus leeway, or forever.
+fn exp_until(id: &Identity, leeway: u64) -> u64 {
+    id.claims.get("exp").and_then(Value::as_u64).map_or(u64::MAX, |e| e.saturating_add(leeway))
+}
+
+/// Which servers to try first for a token (any-of): those whose `issuers` name the token's
+/// unverified `iss` (0), then those without an issuer list (1), then the others (2).
+fn issuer_rank(cfg: &Config, index: usize, token: &str) -> u8 {
+    let issuers = match cfg.servers.get(index).map(|s| &s.strategy) {
+        Some(Strategy::Jwt(r)) => r.issuers.as_slice(),
+        Some(Strategy::Introspection(_)) | None => &[],
+    };
+    if issuers.is_empty() {
+        return 1;
+    }
+    match unverified_issuer(token) {
+        Some(iss) if issuers.contains(&iss) => 0,
+        _ => 2,
+    }
+}
+
+/// The `iss` of a token's payload, read before any check; only used to choose a server.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(String::from)
+}
+
+/// Whether the identity grants every required scope (`scope` or `scp`).
+pub fn has_scopes(id: &Identity, required: &[String]) -> bool {
+    if required.is_empty() {
+        return true;
+    }
+    let granted = id.scopes().unwrap_or_default();
+    required.iter().all(|r| granted.split_whitespace().any(|g| g == r))
+}

@@ -1,0 +1,189 @@
+//! One request's decision: which policy, is the token good (`authenticate`), and what goes
+//! upstream (`upstream`). A pure function of (configuration, request facts, now, what the
+//! worker knows). When the decision needs something that is not there yet, it says what to
+//! wait for, how long, and what to answer if it never comes.
+
+use crate::authenticate::{self, Answered, Check, Presented};
+use crate::config::{Config, Policy, DEFAULT_REALM};
+use crate::introspection::Claim;
+use crate::state::{Event, WorkerState};
+use crate::upstream::{self, UpstreamEdits};
+use crate::verdicts::Verdict;
+use crate::{Denial, LocalResponse, Request};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow { policy: usize, edits: UpstreamEdits },
+    Deny { denial: Denial, response: LocalResponse },
+    /// The request must wait (only when the decision was allowed to ask for it).
+    Wait(Wait),
+}
+
+/// What a request waits for, until when, and the answer when it does not come in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    pub on: WaitOn,
+    pub max_wait_ms: u64,
+    /// The refusal when the wait ends without what it waited for (deadline passed, fetch
+    /// failed), with the policy's realm.
+    pub denial: Denial,
+    pub response: LocalResponse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOn {
+    /// The keys of `server` are missing (first fetch) or lack the token's kid (`refetch`).
+    Keys { server: usize, refetch: bool },
+    /// No cached answer for this token: claim its slot and call the IdP, or wait for the
+    /// request that already does.
+    Introspection { server: usize, claim: Box<Claim> },
+    /// The request may go on but its upstream token is not there yet.
+    UpstreamToken { policy: usize },
+}
+
+/// Decides a request seen for the first time; it may be asked to wait.
+pub fn decide(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
+    decide_with(cfg, req, now, state, true, None)
+}
+
+/// Decides a request again once what it waited for came (or not): it never waits again.
+/// `answered` is the introspection answer this request's own call brought, if any.
+pub fn decide_again(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState, answered: Option<&Answered>) -> Decision {
+    decide_with(cfg, req, now, state, false, answered)
+}
+
+fn decide_with(
+    cfg: &Config,
+    req: &Request,
+    now: u64,
+    state: &dyn WorkerState,
+    may_wait: bool,
+    answered: Option<&Answered>,
+) -> Decision {
+    let index = match crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req) {
+        Ok(i) => i,
+        Err(d) => return deny(d, DEFAULT_REALM, ""),
+    };
+    let Some(policy) = cfg.policies.get(index) else { return deny(Denial::NoPolicy, DEFAULT_REALM, "") };
+    let mut edits = UpstreamEdits { remove: upstream::spoofable_headers(cfg, req), ..UpstreamEdits::default() };
+    if policy.public || (!policy.run_on_preflight && is_preflight(req)) {
+        return with_upstream_token(policy, index, req, state, edits, may_wait);
+    }
+    let presented = match authenticate::present(cfg, policy, req) {
+        Ok(p) => p,
+        Err(d) => return refused(cfg, policy, index, d, req, state, edits, may_wait),
+    };
+    // A single token seen before under this policy: a lookup.
+    if let Some(v) = single(&presented).and_then(|d| policy.verdicts.get(d, now, |s| state.keys_version(s))) {
+        if may_wait && is_introspection(cfg, v.server) {
+            state.count(Event::IntrospectionHit);
+        }
+        edits.identity = v.headers;
+        return allowed(policy, index, &presented, req, state, edits, may_wait);
+    }
+    match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
+        Ok(a) => {
+            if !authenticate::has_scopes(&a.identity, &policy.required_scopes) {
+                return deny(Denial::InsufficientScope, &policy.realm, &policy.scope_challenge);
+            }
+            edits.identity = upstream::identity_headers(cfg, policy, &a.identity);
+            if let Some(d) = single(&presented) {
+                let keys_version = state.keys_version(a.server);
+                let verdict = Verdict { headers: edits.identity.clone(), server: a.server, keys_version, valid_until: a.valid_until };
+                policy.verdicts.insert(*d, verdict);
+            }
+            allowed(policy, index, &presented, req, state, edits, may_wait)
+        }
+        Err(Check::Denied(d)) => refused(cfg, policy, index, d, req, state, edits, may_wait),
+        Err(Check::Keys { server, refetch }) => {
+            let max_wait_ms = cfg.servers.get(server).and_then(|s| s.remote.as_ref()).map_or(0, |r| r.max_wait_ms);
+            wait(policy, WaitOn::Keys { server, refetch }, max_wait_ms, Denial::KeysUnavailable)
+        }
+        Err(Check::Introspect { server, slot, token }) => match cfg.introspection(server) {
+            Some(rules) => {
+                let claim = Box::new(rules.claim(slot, &token, req));
+                wait(policy, WaitOn::Introspection { server, claim }, rules.max_wait_ms, Denial::IdpUnavailable)
+            }
+            None => deny(Denial::IdpUnavailable, &policy.realm, ""),
+        },
+    }
+}
+
+/// The digest of the token presented, when there is one token (found by one server or
+/// several): the verdict cache's key.
+fn single(p: &Presented) -> Option<&[u8; 32]> {
+    let (_, _, first) = p.tokens.first()?;
+    p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)
+}
+
+fn is_introspection(cfg: &Config, server: usize) -> bool {
+    cfg.introspection(server).is_some()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn allowed(
+    policy: &Policy,
+    index: usize,
+    presented: &Presented,
+    req: &Request,
+    state: &dyn WorkerState,
+    mut edits: UpstreamEdits,
+    may_wait: bool,
+) -> Decision {
+    if policy.hide_credentials {
+        let found: Vec<_> = presented.tokens.iter().map(|(_, f, _)| f.clone()).collect();
+        upstream::hide_all(&found, req, &mut edits);
+    }
+    with_upstream_token(policy, index, req, state, edits, may_wait)
+}
+
+/// A failed authentication: Kong's `anonymous` lets a 401 go on as that consumer (never a
+/// 503, an unknown outcome, nor a 403).
+#[allow(clippy::too_many_arguments)]
+fn refused(
+    cfg: &Config,
+    policy: &Policy,
+    index: usize,
+    denial: Denial,
+    req: &Request,
+    state: &dyn WorkerState,
+    mut edits: UpstreamEdits,
+    may_wait: bool,
+) -> Decision {
+    match policy.anonymous.and_then(|i| cfg.consumers.get(i)) {
+        Some(consumer) if denial.status() == 401 => {
+            upstream::anonymous(consumer, &mut edits);
+            with_upstream_token(policy, index, req, state, edits, may_wait)
+        }
+        _ => deny(denial, &policy.realm, &policy.scope_challenge),
+    }
+}
+
+/// KrakenD's client credentials: the fetched token goes upstream in `Authorization`.
+fn with_upstream_token(policy: &Policy, index: usize, req: &Request, state: &dyn WorkerState, mut edits: UpstreamEdits, may_wait: bool) -> Decision {
+    let Some(cc) = &policy.client_credentials else { return Decision::Allow { policy: index, edits } };
+    if upstream::keeps_client_authorization(policy, req, &edits) {
+        return Decision::Allow { policy: index, edits };
+    }
+    match state.upstream_token(index) {
+        Some((token, version)) => {
+            upstream::put_upstream_token(&mut edits, token, version);
+            Decision::Allow { policy: index, edits }
+        }
+        None if may_wait => wait(policy, WaitOn::UpstreamToken { policy: index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable),
+        None => deny(Denial::UpstreamTokenUnavailable, &policy.realm, ""),
+    }
+}
+
+/// A CORS preflight: OPTIONS with `Origin` and `Access-Control-Request-Method`.
+fn is_preflight(req: &Request) -> bool {
+    req.method() == "OPTIONS" && req.header("origin").is_some() && req.header("access-control-request-method").is_some()
+}
+
+fn wait(policy: &Policy, on: WaitOn, max_wait_ms: u64, denial: Denial) -> Decision {
+    Decision::Wait(Wait { on, max_wait_ms, denial, response: denial.respond(&policy.realm, "") })
+}
+
+fn deny(denial: Denial, realm: &str, scope: &str) -> Decision {
+    Decision::Deny { denial, response: denial.respond(realm, scope) }
+}

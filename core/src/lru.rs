@@ -1,0 +1,104 @@
+//! A bounded map from token digests to values for the per-worker caches: two generations,
+//! the newer taking inserts and hits, the older dropped whole when the newer fills half the
+//! capacity. Every operation is O(1) (no scan for the least recently used entry), and an
+//! entry used within the last half-capacity operations always survives.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Keys are SHA-256 digests, already uniform: their first eight bytes are the hash.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+}
+
+type Map<V> = HashMap<[u8; 32], V, BuildHasherDefault<DigestHasher>>;
+
+pub struct TwoGen<V> {
+    capacity: usize,
+    new: Map<V>,
+    old: Map<V>,
+}
+
+impl<V> TwoGen<V> {
+    pub fn new(capacity: usize) -> TwoGen<V> {
+        TwoGen { capacity, new: Map::default(), old: Map::default() }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The entry for `key`, moved to the newer generation; None when absent.
+    pub fn get(&mut self, key: &[u8; 32]) -> Option<&V> {
+        if self.new.contains_key(key) {
+            return self.new.get(key);
+        }
+        let v = self.old.remove(key)?;
+        self.insert(*key, v);
+        self.new.get(key)
+    }
+
+    pub fn remove(&mut self, key: &[u8; 32]) {
+        self.new.remove(key);
+        self.old.remove(key);
+    }
+
+    pub fn insert(&mut self, key: [u8; 32], value: V) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.old.remove(&key);
+        if self.new.len() >= self.capacity.div_ceil(2) && !self.new.contains_key(&key) {
+            self.old = std::mem::take(&mut self.new);
+        }
+        self.new.insert(key, value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.new.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(n: u8) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        key[0] = n;
+        key[31] = n;
+        key
+    }
+
+    #[test]
+    fn bounded_and_keeps_what_is_used() {
+        let mut c = TwoGen::new(4);
+        c.insert(k(200), 200);
+        for n in 0..100 {
+            c.insert(k(n), n);
+            assert_eq!(c.get(&k(200)), Some(&200), "used between inserts, never dropped");
+            assert!(c.len() <= 4);
+        }
+        assert_eq!(c.get(&k(0)), None, "unused, it went with its generation");
+        assert_eq!(c.get(&k(99)), Some(&99));
+        c.remove(&k(200));
+        assert_eq!(c.get(&k(200)), None);
+        let mut off = TwoGen::new(0);
+        off.insert(k(1), 1);
+        assert!(off.is_empty());
+    }
+}

@@ -1,0 +1,56 @@
+//! What a worker knows besides the configuration, as the decision sees it: keys fetched from
+//! the IdP, cached introspection answers, the upstream's client-credentials token and the
+//! host's signature checks. The adapter implements it over its own state and shared data;
+//! tests implement it with plain values.
+
+use crate::crypto::CryptoHost;
+use crate::introspection::{Lookup, SlotKey};
+use crate::jwt::VerifyKey;
+
+/// Something the decision observed that a metric counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A request's first look found the token's introspection answer cached (shared data or
+    /// this worker's verdict cache).
+    IntrospectionHit,
+    /// A request's first look found no answer (none, or another request is asking).
+    IntrospectionMiss,
+}
+
+pub trait WorkerState {
+    /// Fetched keys for `server`; None when none may be used (none yet, or older than
+    /// `max_stale`).
+    fn fetched(&self, server: usize) -> Option<&[VerifyKey]>;
+    /// Whether an unknown kid may ask for a refetch for `server` now (cooldown).
+    fn may_refetch(&self, server: usize) -> bool;
+    /// The version of `server`'s fetched keys (cached verifications of older keys are void).
+    fn keys_version(&self, _server: usize) -> u64 {
+        0
+    }
+    /// The host's signature checks, when it offers them (the algorithms it passed the probe).
+    fn crypto(&self) -> Option<&dyn CryptoHost> {
+        None
+    }
+    /// The cached introspection answer in `slot` of introspection server `server`.
+    fn introspection(&self, _server: usize, _slot: &SlotKey) -> Lookup {
+        Lookup::Miss
+    }
+    /// The client-credentials token for `policy`'s upstream and its version, if usable now.
+    fn upstream_token(&self, _policy: usize) -> Option<(&str, u64)> {
+        None
+    }
+    /// Counts an event (metrics); nothing by default.
+    fn count(&self, _event: Event) {}
+}
+
+/// For configurations without anything fetched.
+pub struct NothingFetched;
+
+impl WorkerState for NothingFetched {
+    fn fetched(&self, _server: usize) -> Option<&[VerifyKey]> {
+        None
+    }
+    fn may_refetch(&self, _server: usize) -> bool {
+        false
+    }
+}

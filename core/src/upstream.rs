@@ -1,0 +1,157 @@
+//! What goes upstream once a request is let through: the client's identity headers removed,
+//! the filter's own identity headers (credential claims, consumer) rendered, the token hidden
+//! when asked, and the client-credentials token put in `Authorization`.
+
+use crate::config::{Config, ConsumerBy, Consumer, Policy};
+use crate::extract::{self, Found, TokenSource};
+use crate::{Identity, Request};
+use serde_json::Value;
+use std::rc::Rc;
+
+/// Header edits for the request that goes upstream: removals first, then `identity`, then
+/// `set`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamEdits {
+    pub remove: Vec<String>,
+    /// The identity headers of the authenticated token, rendered once per token and shared
+    /// with the per-policy verdict cache.
+    pub identity: Rc<[(String, String)]>,
+    pub set: Vec<(String, String)>,
+    /// The version of the client-credentials token sent upstream, if one was.
+    pub upstream_token_version: Option<u64>,
+}
+
+impl UpstreamEdits {
+    /// Every header set, identity headers first.
+    pub fn sets(&self) -> impl Iterator<Item = &(String, String)> {
+        self.identity.iter().chain(self.set.iter())
+    }
+}
+
+/// Prefixes of identity headers that only the filter may set.
+const IDENTITY_PREFIXES: [&str; 2] = ["x-credential-", "x-consumer-"];
+const IDENTITY_HEADERS: [&str; 1] = ["x-anonymous-consumer"];
+
+/// The standard credential headers, named as the oauth2-introspection plugin names them.
+const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
+    ("x-credential-sub", "sub"),
+    ("x-credential-iss", "iss"),
+    ("x-credential-aud", "aud"),
+    ("x-credential-exp", "exp"),
+    ("x-credential-iat", "iat"),
+    ("x-credential-nbf", "nbf"),
+    ("x-credential-jti", "jti"),
+    ("x-credential-client-id", "client_id"),
+    ("x-credential-username", "username"),
+    ("x-credential-token-type", "token_type"),
+];
+
+/// Identity headers present on the client's request, which must not reach the upstream.
+pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in &req.headers {
+        let spoofable = IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
+            || IDENTITY_HEADERS.contains(&name.as_str())
+            || cfg.mapped_headers.binary_search(name).is_ok();
+        if spoofable && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// The identity headers for an authenticated token under `policy`: its credential claims,
+/// the policy's mapped claims, and the consumer it maps to.
+pub fn identity_headers(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<[(String, String)]> {
+    let mut out = Vec::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            out.push((name.to_string(), v));
+        }
+    };
+    for (header, claim) in CREDENTIAL_CLAIMS {
+        put(header, id.header_value(claim));
+    }
+    put("x-credential-scope", id.scopes());
+    for (header, claim) in &policy.claim_headers {
+        put(header, id.header_value(claim));
+    }
+    if let Some(c) = consumer_of(cfg, policy, id) {
+        consumer_headers(c, &mut out);
+    }
+    out.into()
+}
+
+/// The consumer the identity maps to (`consumer_by`): username → a consumer's `username`,
+/// client_id → a consumer's `custom_id`.
+fn consumer_of<'a>(cfg: &'a Config, policy: &Policy, id: &Identity) -> Option<&'a Consumer> {
+    match policy.consumer_by {
+        ConsumerBy::Username => {
+            let u = id.claims.get("username").and_then(Value::as_str)?;
+            cfg.consumers.iter().find(|c| c.username.as_deref() == Some(u))
+        }
+        ConsumerBy::ClientId => {
+            let u = id.claims.get("client_id").and_then(Value::as_str)?;
+            cfg.consumers.iter().find(|c| c.custom_id.as_deref() == Some(u))
+        }
+    }
+}
+
+pub fn consumer_headers(c: &Consumer, out: &mut Vec<(String, String)>) {
+    out.push(("x-consumer-id".into(), c.id.clone()));
+    if let Some(v) = &c.custom_id {
+        out.push(("x-consumer-custom-id".into(), v.clone()));
+    }
+    if let Some(v) = &c.username {
+        out.push(("x-consumer-username".into(), v.clone()));
+    }
+}
+
+/// Kong's `anonymous`: the request goes on as that consumer, without any credential header.
+pub fn anonymous(c: &Consumer, edits: &mut UpstreamEdits) {
+    consumer_headers(c, &mut edits.set);
+    edits.set.push(("x-anonymous-consumer".into(), "true".into()));
+}
+
+/// `hide_credentials`: every token found leaves the request before it goes upstream (each
+/// source once).
+pub fn hide_all(found: &[Found], req: &Request, edits: &mut UpstreamEdits) {
+    let mut hidden: Vec<&TokenSource> = Vec::new();
+    for f in found {
+        if !hidden.contains(&&f.source) {
+            hide(f, req, edits);
+            hidden.push(&f.source);
+        }
+    }
+}
+
+fn hide(found: &Found, req: &Request, edits: &mut UpstreamEdits) {
+    match &found.source {
+        TokenSource::Header { name, .. } => edits.remove.push(name.clone()),
+        TokenSource::Query(param) => {
+            edits.set.push((":path".into(), extract::path_without_param(req.path_and_query(), param)));
+        }
+        TokenSource::Cookie(cookie) => {
+            let all: Vec<&str> = req.header_values("cookie").filter_map(|v| std::str::from_utf8(v).ok()).collect();
+            match extract::cookie_without(&all.join("; "), cookie) {
+                Some(rest) => edits.set.push(("cookie".into(), rest)),
+                None => edits.remove.push("cookie".into()),
+            }
+        }
+    }
+}
+
+/// Whether the client's own `Authorization` goes upstream untouched (KrakenD's client
+/// credentials without `replace_authorization`), so no fetched token is needed.
+pub fn keeps_client_authorization(policy: &Policy, req: &Request, edits: &UpstreamEdits) -> bool {
+    policy.client_credentials.as_ref().is_some_and(|cc| !cc.replace_authorization)
+        && req.header("authorization").is_some()
+        && !edits.remove.iter().any(|h| h == "authorization")
+}
+
+/// The fetched client-credentials token in `Authorization`.
+pub fn put_upstream_token(edits: &mut UpstreamEdits, token: &str, version: u64) {
+    edits.set.retain(|(k, _)| k != "authorization");
+    edits.set.push(("authorization".into(), format!("Bearer {token}")));
+    edits.upstream_token_version = Some(version);
+}

@@ -1,0 +1,73 @@
+//! A policy's verdicts on tokens it let through, per worker: a repeated token is a lookup
+//! plus the header writes. Keyed by the token's SHA-256; an entry holds the rendered identity
+//! headers, and is void past the token's `exp` (plus leeway), past the introspection answer's
+//! lifetime, or once the accepting server's keys changed.
+
+use crate::lru::TwoGen;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+#[derive(Clone)]
+pub struct Verdict {
+    pub headers: Rc<[(String, String)]>,
+    /// The server that accepted the token, and its keys' version then.
+    pub server: usize,
+    pub keys_version: u64,
+    /// Last second the verdict holds.
+    pub valid_until: u64,
+}
+
+pub struct Verdicts {
+    inner: RefCell<TwoGen<Verdict>>,
+}
+
+impl std::fmt::Debug for Verdicts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Verdicts({})", self.inner.try_borrow().map_or(0, |i| i.capacity()))
+    }
+}
+
+impl Verdicts {
+    pub fn new(capacity: usize) -> Verdicts {
+        Verdicts { inner: RefCell::new(TwoGen::new(capacity)) }
+    }
+
+    /// The verdict on the token with `digest`, if it still holds at `now`; `keys_version`
+    /// gives a server's current keys version.
+    pub fn get(&self, digest: &[u8; 32], now: u64, keys_version: impl Fn(usize) -> u64) -> Option<Verdict> {
+        let mut inner = self.inner.try_borrow_mut().ok()?;
+        let v = inner.get(digest)?;
+        if now <= v.valid_until && v.keys_version == keys_version(v.server) {
+            return Some(v.clone());
+        }
+        inner.remove(digest);
+        None
+    }
+
+    pub fn insert(&self, digest: [u8; 32], verdict: Verdict) {
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.insert(digest, verdict);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn void_past_its_time_or_a_key_change() {
+        let v = Verdicts::new(8);
+        let d = [7u8; 32];
+        let headers: Rc<[(String, String)]> = vec![("x-credential-sub".to_string(), "a".to_string())].into();
+        v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100 });
+        assert!(v.get(&d, 100, |_| 3).is_some());
+        assert!(v.get(&d, 100, |s| if s == 1 { 4 } else { 3 }).is_none(), "keys of server 1 changed");
+        assert!(v.get(&d, 50, |_| 3).is_none(), "dropped once void");
+        v.insert(d, Verdict { headers: Rc::from(Vec::new()), server: 0, keys_version: 0, valid_until: 10 });
+        assert!(v.get(&d, 11, |_| 0).is_none(), "past its time");
+        let off = Verdicts::new(0);
+        off.insert(d, Verdict { headers: Rc::from(Vec::new()), server: 0, keys_version: 0, valid_until: 10 });
+        assert!(off.get(&d, 1, |_| 0).is_none());
+    }
+}
