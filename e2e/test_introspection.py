@@ -38,8 +38,12 @@ def test_opaque_token_introspected_cached_and_revoked(setup):
         assert get(envoy, token).status == 200
     assert idp.requests("/token/introspection") == 1, "served from the shared cache"
     stats = envoy.stats()
+    # Exact: the first request missed and called, the five others hit (whichever worker).
     assert stats["wasmcustom.oauth_filter.introspection.calls"] == 1
-    assert stats["wasmcustom.oauth_filter.introspection.cache_hits"] >= 5
+    assert stats["wasmcustom.oauth_filter.introspection.cache_misses"] == 1
+    assert stats["wasmcustom.oauth_filter.introspection.cache_hits"] == 5
+    assert stats["wasmcustom.oauth_filter.introspection.failures"] == 0
+    assert stats["wasmcustom.oauth_filter.requests_allowed"] == 6
     assert idp.revoke(token) == 200
     # Refused once the cache entry (ttl 2 s) has expired and the server says inactive.
     deadline = time.time() + 6
@@ -59,6 +63,11 @@ def test_one_introspection_for_concurrent_requests_on_both_workers(setup):
         statuses = list(pool.map(lambda _: get(envoy, token).status, range(32)))
     assert statuses == [200] * 32
     assert idp.requests("/token/introspection") - before == 1
+    # Every request looked once: a hit, or a miss (no answer yet: it called or waited).
+    stats = envoy.stats()
+    assert stats["wasmcustom.oauth_filter.introspection.calls"] == 1
+    assert stats["wasmcustom.oauth_filter.introspection.cache_hits"] + stats["wasmcustom.oauth_filter.introspection.cache_misses"] == 32
+    assert stats["wasmcustom.oauth_filter.requests_allowed"] == 32
 
 
 def test_insufficient_scope_and_anonymous(setup):
