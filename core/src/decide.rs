@@ -78,7 +78,7 @@ fn decide_with(
         if may_wait && is_introspection(cfg, v.server) {
             state.count(Event::IntrospectionHit);
         }
-        edits.identity = v.headers;
+        edits.identity = Some(v.headers);
         return allowed(policy, index, &presented, req, state, edits, may_wait);
     }
     match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
@@ -86,12 +86,13 @@ fn decide_with(
             if !authenticate::has_scopes(&a.identity, &policy.required_scopes) {
                 return deny(Denial::InsufficientScope, &policy.realm, &policy.scope_challenge);
             }
-            edits.identity = upstream::identity_headers(cfg, policy, &a.identity);
+            let headers = upstream::identity_headers(cfg, policy, &a.identity);
             if let Some(d) = single(&presented) {
                 let keys_version = state.keys_version(a.server);
-                let verdict = Verdict { headers: edits.identity.clone(), server: a.server, keys_version, valid_until: a.valid_until };
+                let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until };
                 policy.verdicts.insert(*d, verdict);
             }
+            edits.identity = Some(headers);
             allowed(policy, index, &presented, req, state, edits, may_wait)
         }
         Err(Check::Denied(d)) => refused(cfg, policy, index, d, req, state, edits, may_wait),
@@ -111,7 +112,7 @@ fn decide_with(
 
 /// The digest of the token presented, when there is one token (found by one server or
 /// several): the verdict cache's key.
-fn single(p: &Presented) -> Option<&[u8; 32]> {
+fn single<'p>(p: &'p Presented) -> Option<&'p authenticate::TokenDigest> {
     let (_, _, first) = p.tokens.first()?;
     p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)
 }
@@ -131,8 +132,7 @@ fn allowed(
     may_wait: bool,
 ) -> Decision {
     if policy.hide_credentials {
-        let found: Vec<_> = presented.tokens.iter().map(|(_, f, _)| f.clone()).collect();
-        upstream::hide_all(&found, req, &mut edits);
+        upstream::hide_all(presented.tokens.iter().map(|(_, f, _)| f), req, &mut edits);
     }
     with_upstream_token(policy, index, req, state, edits, may_wait)
 }

@@ -20,20 +20,20 @@ impl TokenSource {
 
 /// A token and the source it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
+pub struct Found<'a> {
     pub token: String,
-    pub source: TokenSource,
+    pub source: &'a TokenSource,
 }
 
 /// Finds the request's token: Ok(None) when there is none.
-pub fn extract(sources: &[TokenSource], req: &Request) -> Result<Option<Found>, Denial> {
-    let mut found: Option<Found> = None;
+pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<Found<'a>>, Denial> {
+    let mut found: Option<Found<'a>> = None;
     for source in sources {
         for token in candidates(source, req)? {
             if found.is_some() {
                 return Err(Denial::MultipleTokens);
             }
-            found = Some(Found { token, source: source.clone() });
+            found = Some(Found { token, source });
         }
     }
     Ok(found)
@@ -198,12 +198,12 @@ mod tests {
     #[test]
     fn query_cookie_and_raw_header() {
         let r = req(&[(":path", "/x?a=1&access_token=t%2Bk+z&b=2"), ("cookie", "s=1; at=ck; z=2"), ("x-token", "raw")]);
-        let q = extract(&[TokenSource::Query("access_token".into())], &r);
-        assert_eq!(q.map(|f| f.map(|f| f.token)), Ok(Some("t+k z".into())));
-        let c = extract(&[TokenSource::Cookie("at".into())], &r);
-        assert_eq!(c.map(|f| f.map(|f| f.token)), Ok(Some("ck".into())));
-        let h = extract(&[TokenSource::Header { name: "x-token".into(), prefix: None }], &r);
-        assert_eq!(h.map(|f| f.map(|f| f.token)), Ok(Some("raw".into())));
+        let q = [TokenSource::Query("access_token".into())];
+        assert_eq!(extract(&q, &r).map(|f| f.map(|f| f.token)), Ok(Some("t+k z".into())));
+        let c = [TokenSource::Cookie("at".into())];
+        assert_eq!(extract(&c, &r).map(|f| f.map(|f| f.token)), Ok(Some("ck".into())));
+        let h = [TokenSource::Header { name: "x-token".into(), prefix: None }];
+        assert_eq!(extract(&h, &r).map(|f| f.map(|f| f.token)), Ok(Some("raw".into())));
     }
 
     #[test]

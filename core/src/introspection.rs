@@ -148,9 +148,10 @@ impl Slot {
 }
 
 impl IntrospectionRules {
-    /// The token's cache slot (key in shared data) and the token's hash (SHA-256, given as
-    /// `digest`; the token itself is never stored or logged).
-    pub fn slot_key(&self, digest: &[u8; 32]) -> SlotKey {
+    /// The token's cache slot (key in shared data) and the token's hash (SHA-256, the same in
+    /// every VM; the token itself is never stored or logged).
+    pub fn slot_key(&self, token: &str) -> SlotKey {
+        let digest = hmac_sha256::Hash::hash(token.as_bytes());
         let hash = URL_SAFE_NO_PAD.encode(digest);
         let n = digest.iter().take(8).fold(0u64, |a, b| (a << 8) | u64::from(*b));
         let slot = n % self.cache_slots.max(1);
@@ -357,10 +358,9 @@ mod tests {
     #[test]
     fn slots_hold_hashes_and_expire() {
         let r = rules(60, 0);
-        let d = crate::authenticate::digest("secret-token");
-        let SlotKey { key, hash } = r.slot_key(&d);
+        let SlotKey { key, hash } = r.slot_key("secret-token");
         assert!(!key.contains("secret-token") && !hash.contains("secret-token"));
-        assert_eq!(r.slot_key(&d), SlotKey { key, hash: hash.clone() });
+        assert_eq!(r.slot_key("secret-token"), SlotKey { key, hash: hash.clone() });
         let slot = r.slot_for(&Answer::Inactive, hash.clone(), 0);
         assert!(slot.is_none());
         let s = Slot { hash: hash.clone(), until: 10, state: SlotState::Inactive };
@@ -374,7 +374,7 @@ mod tests {
     fn a_claim_waits_for_a_pending_call_and_digests_answers() {
         let r = rules(60, 0);
         let req = Request::default();
-        let claim = r.claim(r.slot_key(&crate::authenticate::digest("t")), "t", &req);
+        let claim = r.claim(r.slot_key("t"), "t", &req);
         assert_eq!(claim.lock_key, "k/lock");
         assert!(claim.may_claim(None, 100));
         let pending = claim.pending_slot(7, 100);

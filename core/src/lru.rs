@@ -1,4 +1,4 @@
-//! A bounded map from token digests to values for the per-worker caches: two generations,
+//! A bounded map from token keys (`authenticate::digest`) to values for the per-worker caches: two generations,
 //! the newer taking inserts and hits, the older dropped whole when the newer fills half the
 //! capacity. Every operation is O(1) (no scan for the least recently used entry), and an
 //! entry used within the last half-capacity operations always survives.
@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Keys are SHA-256 digests, already uniform: their first eight bytes are the hash.
+type Key = crate::authenticate::TokenDigest;
+
+/// Keys are outputs of a keyed hash, already uniform: their first eight bytes are the hash.
 #[derive(Default)]
 pub struct DigestHasher(u64);
 
@@ -21,7 +23,7 @@ impl Hasher for DigestHasher {
     }
 }
 
-type Map<V> = HashMap<[u8; 32], V, BuildHasherDefault<DigestHasher>>;
+type Map<V> = HashMap<Key, V, BuildHasherDefault<DigestHasher>>;
 
 pub struct TwoGen<V> {
     capacity: usize,
@@ -39,7 +41,7 @@ impl<V> TwoGen<V> {
     }
 
     /// The entry for `key`, moved to the newer generation; None when absent.
-    pub fn get(&mut self, key: &[u8; 32]) -> Option<&V> {
+    pub fn get(&mut self, key: &Key) -> Option<&V> {
         if self.new.contains_key(key) {
             return self.new.get(key);
         }
@@ -48,12 +50,12 @@ impl<V> TwoGen<V> {
         self.new.get(key)
     }
 
-    pub fn remove(&mut self, key: &[u8; 32]) {
+    pub fn remove(&mut self, key: &Key) {
         self.new.remove(key);
         self.old.remove(key);
     }
 
-    pub fn insert(&mut self, key: [u8; 32], value: V) {
+    pub fn insert(&mut self, key: Key, value: V) {
         if self.capacity == 0 {
             return;
         }
@@ -77,10 +79,10 @@ impl<V> TwoGen<V> {
 mod tests {
     use super::*;
 
-    fn k(n: u8) -> [u8; 32] {
-        let mut key = [0u8; 32];
+    fn k(n: u8) -> Key {
+        let mut key = [0u8; 16];
         key[0] = n;
-        key[31] = n;
+        key[15] = n;
         key
     }
 

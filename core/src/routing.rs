@@ -73,7 +73,8 @@ pub fn select(
     if let Some(name) = &req.metadata_policy {
         return find_policy(name).ok_or(Denial::UnknownPolicy);
     }
-    let host = req.host();
+    // The host is lower-cased (an allocation) only when a route matches on it.
+    let host = if routes.iter().any(|r| r.host.is_some()) { req.host() } else { String::new() };
     routes
         .iter()
         .find(|r| r.matches(req, &host))

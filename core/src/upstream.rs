@@ -15,7 +15,7 @@ pub struct UpstreamEdits {
     pub remove: Vec<String>,
     /// The identity headers of the authenticated token, rendered once per token and shared
     /// with the per-policy verdict cache.
-    pub identity: Rc<[(String, String)]>,
+    pub identity: Option<Rc<[(String, String)]>>,
     pub set: Vec<(String, String)>,
     /// The version of the client-credentials token sent upstream, if one was.
     pub upstream_token_version: Option<u64>,
@@ -24,7 +24,7 @@ pub struct UpstreamEdits {
 impl UpstreamEdits {
     /// Every header set, identity headers first.
     pub fn sets(&self) -> impl Iterator<Item = &(String, String)> {
-        self.identity.iter().chain(self.set.iter())
+        self.identity.iter().flat_map(|i| i.iter()).chain(self.set.iter())
     }
 }
 
@@ -115,18 +115,18 @@ pub fn anonymous(c: &Consumer, edits: &mut UpstreamEdits) {
 
 /// `hide_credentials`: every token found leaves the request before it goes upstream (each
 /// source once).
-pub fn hide_all(found: &[Found], req: &Request, edits: &mut UpstreamEdits) {
+pub fn hide_all<'a>(found: impl Iterator<Item = &'a Found<'a>>, req: &Request, edits: &mut UpstreamEdits) {
     let mut hidden: Vec<&TokenSource> = Vec::new();
     for f in found {
-        if !hidden.contains(&&f.source) {
+        if !hidden.contains(&f.source) {
             hide(f, req, edits);
-            hidden.push(&f.source);
+            hidden.push(f.source);
         }
     }
 }
 
 fn hide(found: &Found, req: &Request, edits: &mut UpstreamEdits) {
-    match &found.source {
+    match found.source {
         TokenSource::Header { name, .. } => edits.remove.push(name.clone()),
         TokenSource::Query(param) => {
             edits.set.push((":path".into(), extract::path_without_param(req.path_and_query(), param)));

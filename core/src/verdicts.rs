@@ -3,6 +3,7 @@
 //! headers, and is void past the token's `exp` (plus leeway), past the introspection answer's
 //! lifetime, or once the accepting server's keys changed.
 
+use crate::authenticate::TokenDigest;
 use crate::lru::TwoGen;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -34,7 +35,7 @@ impl Verdicts {
 
     /// The verdict on the token with `digest`, if it still holds at `now`; `keys_version`
     /// gives a server's current keys version.
-    pub fn get(&self, digest: &[u8; 32], now: u64, keys_version: impl Fn(usize) -> u64) -> Option<Verdict> {
+    pub fn get(&self, digest: &TokenDigest, now: u64, keys_version: impl Fn(usize) -> u64) -> Option<Verdict> {
         let mut inner = self.inner.try_borrow_mut().ok()?;
         let v = inner.get(digest)?;
         if now <= v.valid_until && v.keys_version == keys_version(v.server) {
@@ -44,7 +45,7 @@ impl Verdicts {
         None
     }
 
-    pub fn insert(&self, digest: [u8; 32], verdict: Verdict) {
+    pub fn insert(&self, digest: TokenDigest, verdict: Verdict) {
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
             inner.insert(digest, verdict);
         }
@@ -58,7 +59,7 @@ mod tests {
     #[test]
     fn void_past_its_time_or_a_key_change() {
         let v = Verdicts::new(8);
-        let d = [7u8; 32];
+        let d = [7u8; 16];
         let headers: Rc<[(String, String)]> = vec![("x-credential-sub".to_string(), "a".to_string())].into();
         v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100 });
         assert!(v.get(&d, 100, |_| 3).is_some());

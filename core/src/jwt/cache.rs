@@ -1,7 +1,8 @@
 //! Tokens already verified, so a repeated token skips the signature check: keyed by the
-//! token's SHA-256, bounded (see `lru`), never served past the token's `exp` (plus leeway)
+//! token's cache key (`authenticate::digest`), bounded (see `lru`), never served past the token's `exp` (plus leeway)
 //! nor after the keys changed.
 
+use crate::authenticate::TokenDigest;
 use crate::lru::TwoGen;
 use crate::Identity;
 use std::cell::RefCell;
@@ -32,12 +33,12 @@ impl VerifiedCache {
         VerifiedCache { inner: RefCell::new(TwoGen::new(capacity)) }
     }
 
-    pub fn key(token: &str) -> [u8; 32] {
+    pub fn key(token: &str) -> TokenDigest {
         crate::authenticate::digest(token)
     }
 
     /// The identity of an already verified token, if still valid at `now` with these keys.
-    pub fn get(&self, key: &[u8; 32], now: u64, keys_version: u64) -> Option<Identity> {
+    pub fn get(&self, key: &TokenDigest, now: u64, keys_version: u64) -> Option<Identity> {
         let mut inner = self.inner.try_borrow_mut().ok()?;
         match inner.get(key) {
             Some(e) if now <= e.valid_until && e.keys_version == keys_version => Some(e.identity.clone()),
@@ -49,7 +50,7 @@ impl VerifiedCache {
         }
     }
 
-    pub fn insert(&self, key: [u8; 32], identity: &Identity, valid_until: u64, keys_version: u64) {
+    pub fn insert(&self, key: TokenDigest, identity: &Identity, valid_until: u64, keys_version: u64) {
         let Ok(mut inner) = self.inner.try_borrow_mut() else { return };
         if inner.capacity() > 0 {
             inner.insert(key, Entry { identity: identity.clone(), valid_until, keys_version });

@@ -38,13 +38,13 @@ impl JwtRules {
         self.verify_with_keys(token, now, &[], None)
     }
 
-    /// Verifies `token` (whose SHA-256 is `digest`) with the inline keys and `fetched` ones
+    /// Verifies `token` (whose cache key is `digest`) with the inline keys and `fetched` ones
     /// (of `keys_version`), through the verified-token cache; signatures go to `host` for the
     /// algorithms it took over.
     pub fn verify_cached(
         &self,
         token: &str,
-        digest: &[u8; 32],
+        digest: &crate::authenticate::TokenDigest,
         now: u64,
         fetched: &[VerifyKey],
         keys_version: u64,
