@@ -2,7 +2,6 @@
 //! (`compile`) into what the per-request path uses.
 
 mod compile;
-mod issuer;
 pub mod error;
 pub mod raw;
 

@@ -1,26 +1,18 @@
 //! Compiling `token_issuer`: key pairs parsed, clients checked, the JWKS rendered once.
 
-use super::raw::RawIssuer;
-use super::ConfigError;
+use super::super::raw::RawIssuer;
+use super::super::ConfigError;
+use super::check::{self, err, Res};
 use crate::issuer::signing::SigningKey;
 use crate::issuer::{ClientSecret, IssuerClient, TokenIssuer, DEFAULT_EXPIRATION_MS, DEFAULT_PREFIX};
 use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
 use crate::jwt::{Alg, JwtRules};
 use serde_json::{json, Value};
 
-type Res<T> = Result<T, ConfigError>;
-
-fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Res<T> {
-    Err(ConfigError::new(path, reason))
-}
-
 pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
     let domain = match raw.domain.as_deref() {
         None | Some("*") | Some(".*") => None,
-        Some(d) => match regex_lite::Regex::new(&format!("^(?:{d})$")) {
-            Ok(re) => Some(re),
-            Err(e) => return err(format!("{path}.domain"), format!("bad regex: {e}")),
-        },
+        Some(d) => Some(check::whole_regex(format!("{path}.domain"), d)?),
     };
     let prefix = raw.prefix.unwrap_or_else(|| DEFAULT_PREFIX.into()).trim_end_matches('/').to_string();
     if !prefix.starts_with('/') {

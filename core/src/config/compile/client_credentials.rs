@@ -1,0 +1,66 @@
+//! KrakenD's client credentials: the token the filter fetches and sends upstream.
+
+use super::super::raw::RawClientCredentials;
+use super::check::{self, err, Res};
+use crate::client_credentials::{self as cc, AuthStyle, ClientCredentials};
+use serde_json::Value;
+
+pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCredentials> {
+    let target = check::url(format!("{path}.token_url"), &raw.token_url)?;
+    check::cluster(format!("{path}.cluster"), &raw.cluster)?;
+    if raw.client_id.is_empty() {
+        return err(format!("{path}.client_id"), "must not be empty");
+    }
+    let scopes: Vec<String> = match raw.scopes {
+        None => Vec::new(),
+        Some(Value::String(s)) => s.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        Some(Value::Array(items)) => {
+            let mut v = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    Value::String(s) if !s.is_empty() => v.push(s),
+                    _ => return err(format!("{path}.scopes[{i}]"), "must be a non-empty string"),
+                }
+            }
+            v
+        }
+        Some(_) => return err(format!("{path}.scopes"), "a comma-separated string or a list of strings"),
+    };
+    let auth_style = match raw.auth_style.as_deref() {
+        None | Some("basic") => AuthStyle::Basic,
+        Some("body") => AuthStyle::Body,
+        Some(_) => return err(format!("{path}.auth_style"), "must be \"basic\" or \"body\""),
+    };
+    let headers = check::header_map(&format!("{path}.headers"), raw.headers, |v| v.as_str())?;
+    let refresh_fraction = raw.refresh_fraction.unwrap_or(0.5);
+    if !(0.05..=0.95).contains(&refresh_fraction) {
+        return err(format!("{path}.refresh_fraction"), "must be between 0.05 and 0.95");
+    }
+    let default_expires_in = raw.default_expires_in.unwrap_or(cc::DEFAULT_EXPIRES_IN);
+    if default_expires_in == 0 {
+        return err(format!("{path}.default_expires_in"), "must be at least 1 second");
+    }
+    let endpoint_params: Vec<(String, Vec<String>)> = raw.endpoint_params.into_iter().collect();
+    let timeout_ms = check::timeout_ms(format!("{path}.timeout"), raw.timeout.map_or(cc::DEFAULT_TIMEOUT_MS, |m| m.0))?;
+    // The key covers what makes a token different; hashed, since params may carry a secret.
+    let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, raw.cluster);
+    let digest = hmac_sha256::Hash::hash(identity.as_bytes());
+    let shared_key = crate::shared::client_token(&digest);
+    Ok(ClientCredentials {
+        client_id: raw.client_id,
+        client_secret: raw.client_secret,
+        target,
+        cluster: raw.cluster,
+        scopes,
+        endpoint_params,
+        auth_style,
+        headers,
+        replace_authorization: raw.replace_authorization.unwrap_or(true),
+        default_expires_in,
+        refresh_fraction,
+        timeout_ms,
+        max_wait_ms: raw.max_wait.map_or(cc::DEFAULT_MAX_WAIT_MS, |m| m.0),
+        retry_on_401: raw.retry_on_401,
+        shared_key,
+    })
+}

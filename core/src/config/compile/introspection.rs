@@ -1,0 +1,55 @@
+//! Janus `token_strategy: introspection`, whose `settings` are the oauth2-introspection
+//! plugin's parameters.
+
+use super::super::raw::{RawIntrospection, RawStrategy};
+use super::check::{self, err, Res};
+use crate::introspection::{self, IntrospectionRules};
+
+/// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
+pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<IntrospectionRules> {
+    let jwt_only = [("allowed_algorithms", raw.allowed_algorithms.is_some()), ("issuers", raw.issuers.is_some()),
+        ("trust_token_issuer", raw.trust_token_issuer), ("verified_cache_size", raw.verified_cache_size.is_some()),
+        ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
+        ("jwks_uri", raw.jwks_uri.is_some()), ("discovery", raw.discovery.is_some()), ("require_typ", raw.require_typ.is_some()),
+        ("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),
+        ("max_stale", raw.max_stale.is_some()), ("max_wait", raw.max_wait.is_some()), ("max_jwks_bytes", raw.max_jwks_bytes.is_some())];
+    check::absent(path, &jwt_only, "not a setting of the introspection strategy")?;
+    let settings_path = format!("{path}.settings");
+    let Some(settings) = raw.settings else { return err(settings_path, "required: {\"introspection_url\", \"cluster\", …}") };
+    let s: RawIntrospection = check::from_value(&settings_path, settings)?;
+    let target = check::url(format!("{settings_path}.introspection_url"), &s.introspection_url)?;
+    check::cluster(format!("{settings_path}.cluster"), &s.cluster)?;
+    // Kong's `timeout` is in milliseconds.
+    let timeout_ms = check::timeout_ms(format!("{settings_path}.timeout"), s.timeout.unwrap_or(introspection::DEFAULT_TIMEOUT_MS))?;
+    let custom_headers = check::header_map(
+        &format!("{settings_path}.custom_introspection_headers"),
+        s.custom_introspection_headers,
+        |v| v.expose(),
+    )?;
+    if let Some(v) = &s.authorization_value {
+        check::no_control(format!("{settings_path}.authorization_value"), v.expose())?;
+    }
+    let cache_slots = s.cache_slots.unwrap_or(introspection::DEFAULT_CACHE_SLOTS);
+    if !(1..=1_000_000).contains(&cache_slots) {
+        return err(format!("{settings_path}.cache_slots"), "must be between 1 and 1000000");
+    }
+    let _ = s.keepalive; // the Envoy cluster's connection settings govern keep-alive
+    let shared_key = crate::shared::introspection_prefix(server, &s.introspection_url);
+    Ok(IntrospectionRules {
+        target,
+        cluster: s.cluster,
+        timeout_ms,
+        authorization: s.authorization_value,
+        token_type_hint: s.token_type_hint,
+        ttl: s.ttl.unwrap_or(introspection::DEFAULT_TTL),
+        negative_ttl: s.negative_ttl.unwrap_or(0),
+        introspect_request: s.introspect_request,
+        custom_headers,
+        audiences: raw.audiences.unwrap_or_default(),
+        leeway_secs: raw.leeway.unwrap_or(0),
+        cache_slots,
+        max_answer_bytes: s.max_answer_bytes.unwrap_or(introspection::DEFAULT_MAX_ANSWER_BYTES),
+        max_wait_ms: s.max_wait.map_or(timeout_ms + 1000, |m| m.0),
+        shared_key,
+    })
+}

@@ -1,0 +1,135 @@
+//! From the raw configuration to the compiled one, by domain: cross-references resolved, keys
+//! parsed, regexes compiled, header names checked. Every error names the JSON path.
+
+mod check;
+mod client_credentials;
+mod front;
+mod introspection;
+mod issuer;
+mod jwt_keys;
+mod policy;
+mod remote_keys;
+mod routes;
+
+use super::raw::{RawConfig, RawServer};
+use super::{Config, Consumer, LogLevel, Server, Strategy};
+use crate::issuer::TokenIssuer;
+use crate::remote::{RemoteSource, SourceKind};
+use check::{err, Res};
+
+pub fn compile(raw: RawConfig) -> Res<Config> {
+    let token_issuer = match raw.token_issuer {
+        Some(i) => Some(issuer::compile("token_issuer", i)?),
+        None => None,
+    };
+    let mut servers = Vec::new();
+    for (name, s) in raw.oauth_servers {
+        let path = format!("oauth_servers.{name}");
+        servers.push(server(&path, name, s, token_issuer.as_ref())?);
+    }
+    let mut consumers: Vec<Consumer> = Vec::new();
+    for (i, c) in raw.consumers.into_iter().enumerate() {
+        if c.id.is_empty() || consumers.iter().any(|x| x.id == c.id) {
+            return err(format!("consumers[{i}].id"), "must be non-empty and unique");
+        }
+        for (field, v) in [("id", Some(&c.id)), ("custom_id", c.custom_id.as_ref()), ("username", c.username.as_ref())] {
+            if let Some(v) = v {
+                check::no_control(format!("consumers[{i}].{field}"), v)?;
+            }
+        }
+        consumers.push(Consumer { id: c.id, custom_id: c.custom_id, username: c.username });
+    }
+    let mut policies = Vec::new();
+    for (name, p) in raw.policies {
+        let path = format!("policies.{name}");
+        policies.push(policy::policy(&path, name, p, &servers, &consumers)?);
+    }
+    let find = |path: &str, name: &str| -> Res<usize> {
+        match policies.iter().position(|p| p.name == name) {
+            Some(i) => Ok(i),
+            None => err(path, format!("unknown policy `{name}`")),
+        }
+    };
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let policy = find(&format!("{path}.policy"), &r.policy)?;
+        routes.push(routes::route(&path, r, policy)?);
+    }
+    let default_policy = match &raw.default_policy {
+        Some(name) => Some(find("default_policy", name)?),
+        None => None,
+    };
+    let metadata_namespace = raw.route_metadata_namespace;
+    if metadata_namespace.as_deref() == Some("") {
+        return err("route_metadata_namespace", "must not be empty");
+    }
+    let mut mapped_headers: Vec<String> =
+        policies.iter().flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone())).collect();
+    mapped_headers.sort();
+    mapped_headers.dedup();
+    let log_level = match raw.log_level.as_deref() {
+        Some("trace") => LogLevel::Trace,
+        Some("debug") => LogLevel::Debug,
+        None | Some("info") => LogLevel::Info,
+        Some("warn") => LogLevel::Warn,
+        Some("error") => LogLevel::Error,
+        Some("critical") => LogLevel::Critical,
+        Some(_) => return err("log_level", "one of trace, debug, info, warn, error, critical"),
+    };
+    let host_crypto = raw.host_crypto.unwrap_or(true);
+    Ok(Config {
+        servers,
+        policies,
+        routes,
+        default_policy,
+        metadata_namespace,
+        mapped_headers,
+        consumers,
+        token_issuer,
+        log_level,
+        host_crypto,
+    })
+}
+
+fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>) -> Res<Server> {
+    let front = front::front(path, &raw)?;
+    let path = format!("{path}.token_strategy");
+    match raw.token_strategy.name.as_str() {
+        "jwt" => {
+            let remote = remote_keys::remote_source(&path, &name, &raw.token_strategy)?;
+            let trust = raw.token_strategy.trust_token_issuer;
+            let issuer = match (trust, token_issuer) {
+                (true, None) => return err(format!("{path}.trust_token_issuer"), "there is no `token_issuer`"),
+                (true, Some(i)) => Some(i),
+                (false, _) => None,
+            };
+            let mut rules = jwt_keys::jwt_rules(&path, raw.token_strategy, remote.is_some() || issuer.is_some())?;
+            if let Some(i) = issuer {
+                rules.keys.extend(i.keys.iter().map(|k| k.verify_key()));
+                if rules.issuers.is_empty() {
+                    rules.issuers.push(i.issuer.clone());
+                }
+            }
+            if let Some(RemoteSource { kind: SourceKind::Discovery { issuer, .. }, .. }) = &remote {
+                if rules.issuers.is_empty() {
+                    rules.issuers.push(issuer.clone());
+                }
+            }
+            let token_sources = match raw.token_sources {
+                Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
+                None => None,
+            };
+            Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources, front })
+        }
+        "introspection" => {
+            let rules = introspection::introspection_rules(&path, &name, raw.token_strategy)?;
+            let token_sources = match raw.token_sources {
+                Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
+                None => None,
+            };
+            Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources, front })
+        }
+        other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt, introspection)")),
+    }
+}

@@ -1,0 +1,117 @@
+//! Policies (what a request must carry and what goes upstream) and token sources.
+
+use super::super::raw::{RawPolicy, RawTokenSource};
+use super::super::{Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_REALM};
+use super::check::{self, err, Res};
+use crate::extract::TokenSource;
+
+pub fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server], consumers: &[Consumer]) -> Res<Policy> {
+    let anonymous = match &raw.anonymous {
+        None => None,
+        Some(id) => match consumers.iter().position(|c| &c.id == id) {
+            Some(i) => Some(i),
+            None => return err(format!("{path}.anonymous"), format!("no consumer with id `{id}` in `consumers`")),
+        },
+    };
+    let consumer_by = match raw.consumer_by.as_deref() {
+        None | Some("username") => ConsumerBy::Username,
+        Some("client_id") => ConsumerBy::ClientId,
+        Some(_) => return err(format!("{path}.consumer_by"), "must be \"username\" or \"client_id\""),
+    };
+    let names: Vec<(String, String)> = match (&raw.oauth_server, &raw.oauth_servers) {
+        (Some(_), Some(_)) => return err(path, "set `oauth_server` or `oauth_servers`, not both"),
+        (Some(s), None) => vec![(format!("{path}.oauth_server"), s.clone())],
+        (None, Some(list)) => list.iter().enumerate().map(|(i, s)| (format!("{path}.oauth_servers[{i}]"), s.clone())).collect(),
+        (None, None) => Vec::new(),
+    };
+    let mut server_ids = Vec::new();
+    for (p, s) in &names {
+        match servers.iter().position(|x| &x.name == s) {
+            Some(i) => server_ids.push(i),
+            None => return err(p.clone(), format!("unknown oauth server `{s}`")),
+        }
+    }
+    if server_ids.is_empty() && !raw.public {
+        return err(format!("{path}.oauth_server"), "required unless the policy is public");
+    }
+    for (i, scope) in raw.required_scopes.iter().enumerate() {
+        // RFC 6749 §3.3 scope-token characters, so the challenge's quoted string stays intact.
+        if scope.is_empty() || !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+            return err(format!("{path}.required_scopes[{i}]"), "not a valid scope token");
+        }
+    }
+    let scope_challenge = raw.required_scopes.join(" ");
+    let realm = raw.realm.unwrap_or_else(|| DEFAULT_REALM.into());
+    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return err(format!("{path}.realm"), "must be non-empty, without quotes, backslashes or control characters");
+    }
+    let sources = match raw.token_sources {
+        None => vec![TokenSource::bearer()],
+        Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
+    };
+    let requires_all = match raw.requires.as_deref() {
+        None | Some("any") => false,
+        Some("all") => true,
+        Some(_) => return err(format!("{path}.requires"), "must be \"any\" or \"all\""),
+    };
+    let mut claim_headers = Vec::new();
+    for (i, c) in raw.claim_to_headers.into_iter().enumerate() {
+        let p = format!("{path}.claim_to_headers[{i}]");
+        if c.claim_name.is_empty() {
+            return err(format!("{p}.claim_name"), "must not be empty");
+        }
+        claim_headers.push((check::header_name(&format!("{p}.header_name"), &c.header_name)?, c.claim_name));
+    }
+    for (i, claim) in raw.custom_claims_forward.into_iter().enumerate() {
+        let p = format!("{path}.custom_claims_forward[{i}]");
+        let header = format!("x-credential-{}", claim.replace(['.', '_'], "-"));
+        claim_headers.push((check::header_name(&p, &header)?, claim));
+    }
+    // Verdicts are kept as long as the policy's servers keep verified tokens
+    // (`verified_cache_size: 0` turns both off).
+    let verdict_capacity = server_ids
+        .iter()
+        .filter_map(|&i| match servers.get(i).map(|s| &s.strategy) {
+            Some(Strategy::Jwt(r)) => Some(r.cache.capacity()),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(crate::jwt::cache::DEFAULT_CAPACITY);
+    Ok(Policy {
+        verdicts: crate::verdicts::Verdicts::new(verdict_capacity),
+        name,
+        public: raw.public,
+        servers: server_ids,
+        requires_all,
+        hide_credentials: raw.hide_credentials,
+        required_scopes: raw.required_scopes,
+        scope_challenge,
+        anonymous,
+        run_on_preflight: raw.run_on_preflight.unwrap_or(true),
+        consumer_by,
+        client_credentials: match raw.upstream_client_credentials {
+            Some(c) => Some(super::client_credentials::client_credentials(&format!("{path}.upstream_client_credentials"), c)?),
+            None => None,
+        },
+        realm,
+        sources,
+        claim_headers,
+    })
+}
+
+pub fn token_sources(path: &str, list: Vec<RawTokenSource>) -> Res<Vec<TokenSource>> {
+    let mut v = Vec::new();
+    for (i, s) in list.into_iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        v.push(match (s.header, s.query, s.cookie, s.prefix) {
+            (Some(h), None, None, prefix) => TokenSource::Header { name: check::header_name(&format!("{p}.header"), &h)?, prefix },
+            (None, Some(q), None, None) if !q.is_empty() => TokenSource::Query(q),
+            (None, None, Some(c), None) if !c.is_empty() => TokenSource::Cookie(c),
+            _ => return err(p, "set exactly one of `header`, `query`, `cookie` (`prefix` goes with `header`)"),
+        });
+    }
+    if v.is_empty() {
+        return err(path, "must not be empty");
+    }
+    Ok(v)
+}

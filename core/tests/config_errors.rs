@@ -1,0 +1,186 @@
+//! Every configuration error, table-driven: a valid configuration with one change, the JSON
+//! path the error must name, a word of its reason, and never the offending value.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use oauth_core::Config;
+use serde_json::{json, Value};
+
+const SECRET: &str = "s3cr3t-value-never-logged";
+
+fn base() -> Value {
+    json!({
+        "consumers": [{"id": "c1", "username": "u1"}],
+        "oauth_servers": {
+            "s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}},
+            "i": {"token_strategy": {"name": "introspection", "settings": {"introspection_url": "http://idp/introspect", "cluster": "idp"}}}
+        },
+        "policies": {"p": {"oauth_server": "s"}},
+        "default_policy": "p"
+    })
+}
+
+/// `patch` merged into `base` (objects merged key by key; `null` removes a key).
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                } else {
+                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+fn jwt(strategy: Value) -> Value {
+    json!({"oauth_servers": {"s": {"token_strategy": strategy}}})
+}
+
+fn intro(settings: Value) -> Value {
+    json!({"oauth_servers": {"i": {"token_strategy": {"settings": settings}}}})
+}
+
+fn cc(fields: Value) -> Value {
+    let mut c = json!({"client_id": "gw", "client_secret": "x", "token_url": "http://idp/token", "cluster": "idp"});
+    merge(&mut c, &fields);
+    json!({"policies": {"p": {"upstream_client_credentials": c}}})
+}
+
+/// A token issuer with the ready e2e profile's EdDSA key pair and one client.
+fn issuer(fields: Value) -> Value {
+    let path = format!("{}/../filters/e2e-issuer.json", env!("CARGO_MANIFEST_DIR"));
+    let profile: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ed = profile["token_issuer"]["key_pairs"]["ed"].clone();
+    let mut i = json!({"defaultKeyPair": "ed", "key_pairs": {"ed": ed}, "clients": [{"client_id": "a", "client_secret": "b"}]});
+    merge(&mut i, &fields);
+    json!({"token_issuer": i})
+}
+
+fn cases() -> Vec<(Value, &'static str, &'static str)> {
+    vec![
+        // top level
+        (json!({"log_level": "loud"}), "log_level", "one of"),
+        (json!({"route_metadata_namespace": ""}), "route_metadata_namespace", "empty"),
+        (json!({"default_policy": "nope"}), "default_policy", "unknown policy"),
+        (json!({"unknown_field": 1}), "unknown_field", "unknown field"),
+        (json!({"consumers": [{"id": ""}]}), "consumers[0].id", "non-empty"),
+        (json!({"consumers": [{"id": "a"}, {"id": "a"}]}), "consumers[1].id", "unique"),
+        (json!({"consumers": [{"id": "a", "username": "x\ny"}]}), "consumers[0].username", "control"),
+        // servers
+        (jwt(json!({"name": "saml"})), "oauth_servers.s.token_strategy.name", "unsupported"),
+        (jwt(json!({"trust_token_issuer": true})), "oauth_servers.s.token_strategy.trust_token_issuer", "token_issuer"),
+        (jwt(json!({"allowed_algorithms": ["HS256", "XX999"]})), "oauth_servers.s.token_strategy.allowed_algorithms[1]", "unsupported"),
+        (jwt(json!({"settings": null})), "oauth_servers.s.token_strategy.settings", "required"),
+        (jwt(json!({"allowed_algorithms": ["RS256"]})), "oauth_servers.s.token_strategy.settings", "no key usable"),
+        (jwt(json!({"verified_cache_size": 2_000_000})), "oauth_servers.s.token_strategy.verified_cache_size", "at most"),
+        (jwt(json!({"require_typ": ""})), "oauth_servers.s.token_strategy.require_typ", "empty"),
+        (jwt(json!({"max_token_bytes": 10})), "oauth_servers.s.token_strategy.max_token_bytes", "between"),
+        (jwt(json!({"settings": [{"alg": "XX1", "key": SECRET}]})), "oauth_servers.s.token_strategy.settings[0].alg", "unsupported"),
+        (jwt(json!({"settings": [{"alg": "HS256", "key": "short"}]})), "oauth_servers.s.token_strategy.settings[0].key", ""),
+        (jwt(json!({"settings": [{"alg": "RS256", "key": SECRET}]})), "oauth_servers.s.token_strategy.settings[0].key", ""),
+        (jwt(json!({"settings": [{"alg": "HS256"}]})), "oauth_servers.s.token_strategy.settings[0]", "missing field"),
+        (jwt(json!({"settings": {"keys": [{"kty": "oct", "alg": "HS256", "k": 5}]}})), "oauth_servers.s.token_strategy.settings.keys[0]", ""),
+        (jwt(json!({"settings": {"secret": SECRET, "other": 1}})), "oauth_servers.s.token_strategy.settings.other", "beside"),
+        (jwt(json!({"settings": {"secret": 5}})), "oauth_servers.s.token_strategy.settings.secret", "string"),
+        (jwt(json!({"settings": {"secret": "short"}})), "oauth_servers.s.token_strategy.settings.secret", ""),
+        (jwt(json!({"settings": 7})), "oauth_servers.s.token_strategy.settings", "expected"),
+        // remote keys
+        (jwt(json!({"cache_duration": "1m"})), "oauth_servers.s.token_strategy.cache_duration", "only meaningful"),
+        (jwt(json!({"jwks_uri": {"uri": "http://i/j", "cluster": "idp"}, "discovery": {"issuer": "http://i", "cluster": "idp"}})),
+            "oauth_servers.s.token_strategy", "not both"),
+        (jwt(json!({"jwks_uri": {"uri": "ftp://i/j", "cluster": "idp"}})), "oauth_servers.s.token_strategy.jwks_uri.uri", "http(s)"),
+        (jwt(json!({"discovery": {"issuer": "nope", "cluster": "idp"}})), "oauth_servers.s.token_strategy.discovery.issuer", "http(s)"),
+        (jwt(json!({"jwks_uri": {"uri": "http://i/j", "cluster": ""}})), "oauth_servers.s.token_strategy.jwks_uri.cluster", "cluster"),
+        (jwt(json!({"jwks_uri": {"uri": "http://i/j", "cluster": "idp", "timeout": "2m"}})), "oauth_servers.s.token_strategy.jwks_uri.timeout", "between"),
+        (jwt(json!({"jwks_uri": {"uri": "http://i/j", "cluster": "idp"}, "cache_duration": "0s"})), "oauth_servers.s.token_strategy.cache_duration", "at least"),
+        (jwt(json!({"jwks_uri": {"uri": "http://i/j", "cluster": "idp"}, "max_jwks_bytes": 1})), "oauth_servers.s.token_strategy.max_jwks_bytes", "between"),
+        // introspection
+        (json!({"oauth_servers": {"i": {"token_strategy": {"leeway": 1, "issuers": ["x"]}}}}), "oauth_servers.i.token_strategy.issuers", "not a setting"),
+        (json!({"oauth_servers": {"i": {"token_strategy": {"settings": null}}}}), "oauth_servers.i.token_strategy.settings", "required"),
+        (intro(json!({"introspection_url": "idp/introspect"})), "oauth_servers.i.token_strategy.settings.introspection_url", "http(s)"),
+        (intro(json!({"cluster": ""})), "oauth_servers.i.token_strategy.settings.cluster", "cluster"),
+        (intro(json!({"timeout": 0})), "oauth_servers.i.token_strategy.settings.timeout", "between"),
+        (intro(json!({"custom_introspection_headers": {"bad header": SECRET}})), "oauth_servers.i.token_strategy.settings.custom_introspection_headers.bad header", "header name"),
+        (intro(json!({"custom_introspection_headers": {"x-tenant": format!("{SECRET}\r\nx: y")}})), "oauth_servers.i.token_strategy.settings.custom_introspection_headers.x-tenant", "control"),
+        (intro(json!({"authorization_value": format!("Basic {SECRET}\n")})), "oauth_servers.i.token_strategy.settings.authorization_value", "control"),
+        (intro(json!({"cache_slots": 0})), "oauth_servers.i.token_strategy.settings.cache_slots", "between"),
+        (intro(json!({"ttl": "long"})), "oauth_servers.i.token_strategy.settings.ttl", "invalid type"),
+        // Janus front
+        (json!({"oauth_servers": {"s": {"oauth_endpoints": {"token": {"listen_path": "token"}}}}}), "oauth_servers.s.oauth_endpoints.token.listen_path", "start with /"),
+        (json!({"oauth_servers": {"s": {"oauth_client_endpoints": {"create": {"listen_path": "c"}}}}}), "oauth_servers.s.oauth_client_endpoints.create.listen_path", "start with /"),
+        (json!({"oauth_servers": {"s": {"secrets": {"app": SECRET}}}}), "oauth_servers.s.secrets", "oauth_endpoints"),
+        (json!({"oauth_servers": {"s": {"oauth_endpoints": {"token": {"listen_path": "/t"}}, "auth_login_redirect": "login"}}}), "oauth_servers.s.auth_login_redirect", "URL or a path"),
+        (json!({"oauth_servers": {"s": {"oauth_endpoints": {"token": {"listen_path": "/t"}}, "auth_login_redirect": "/lo\ngin"}}}), "oauth_servers.s.auth_login_redirect", "control"),
+        (json!({"oauth_servers": {"s": {"token_sources": []}}}), "oauth_servers.s.token_sources", "empty"),
+        // policies
+        (json!({"policies": {"p": {"anonymous": "nobody"}}}), "policies.p.anonymous", "no consumer"),
+        (json!({"policies": {"p": {"consumer_by": "email"}}}), "policies.p.consumer_by", "username"),
+        (json!({"policies": {"p": {"oauth_servers": ["s"]}}}), "policies.p", "not both"),
+        (json!({"policies": {"p": {"oauth_server": "ghost"}}}), "policies.p.oauth_server", "unknown oauth server"),
+        (json!({"policies": {"p": {"oauth_server": null, "oauth_servers": ["s", "ghost"]}}}), "policies.p.oauth_servers[1]", "unknown oauth server"),
+        (json!({"policies": {"p": {"oauth_server": null}}}), "policies.p.oauth_server", "required"),
+        (json!({"policies": {"p": {"required_scopes": ["ok", "not\"ok"]}}}), "policies.p.required_scopes[1]", "scope"),
+        (json!({"policies": {"p": {"realm": "a\"b"}}}), "policies.p.realm", "quotes"),
+        (json!({"policies": {"p": {"requires": "most"}}}), "policies.p.requires", "any"),
+        (json!({"policies": {"p": {"claim_to_headers": [{"claim_name": "", "header_name": "x-a"}]}}}), "policies.p.claim_to_headers[0].claim_name", "empty"),
+        (json!({"policies": {"p": {"claim_to_headers": [{"claim_name": "a", "header_name": "host"}]}}}), "policies.p.claim_to_headers[0].header_name", "cannot carry"),
+        (json!({"policies": {"p": {"custom_claims_forward": ["a b"]}}}), "policies.p.custom_claims_forward[0]", "header name"),
+        (json!({"policies": {"p": {"token_sources": [{"header": "x-t", "query": "t"}]}}}), "policies.p.token_sources[0]", "exactly one"),
+        (json!({"policies": {"p": {"token_sources": [{"header": ":path"}]}}}), "policies.p.token_sources[0].header", "header name"),
+        (json!({"policies": {"p": {"token_sources": []}}}), "policies.p.token_sources", "empty"),
+        // client credentials
+        (cc(json!({"token_url": "nope"})), "policies.p.upstream_client_credentials.token_url", "http(s)"),
+        (cc(json!({"cluster": ""})), "policies.p.upstream_client_credentials.cluster", "cluster"),
+        (cc(json!({"client_id": ""})), "policies.p.upstream_client_credentials.client_id", "empty"),
+        (cc(json!({"scopes": ["a", ""]})), "policies.p.upstream_client_credentials.scopes[1]", "non-empty"),
+        (cc(json!({"scopes": 5})), "policies.p.upstream_client_credentials.scopes", "comma-separated"),
+        (cc(json!({"auth_style": "header"})), "policies.p.upstream_client_credentials.auth_style", "basic"),
+        (cc(json!({"headers": {"x-a": format!("{SECRET}\n")}})), "policies.p.upstream_client_credentials.headers.x-a", "control"),
+        (cc(json!({"refresh_fraction": 1.5})), "policies.p.upstream_client_credentials.refresh_fraction", "between"),
+        (cc(json!({"default_expires_in": 0})), "policies.p.upstream_client_credentials.default_expires_in", "at least"),
+        (cc(json!({"timeout": "2m"})), "policies.p.upstream_client_credentials.timeout", "between"),
+        (cc(json!({"client_secret": 5})), "policies.p.upstream_client_credentials.client_secret", "invalid type"),
+        // routes
+        (json!({"routes": [{"policy": "ghost"}]}), "routes[0].policy", "unknown policy"),
+        (json!({"routes": [{"policy": "p", "path_prefix": "/a", "path_exact": "/b"}]}), "routes[0]", "at most one"),
+        (json!({"routes": [{"policy": "p", "path_regex": "(unclosed"}]}), "routes[0].path_regex", "bad regex"),
+        // token issuer
+        (issuer(json!({"domain": "(bad"})), "token_issuer.domain", "bad regex"),
+        (issuer(json!({"prefix": "oauth"})), "token_issuer.prefix", "start with /"),
+        (issuer(json!({"expiration": 5})), "token_issuer.expiration", "between"),
+        (issuer(json!({"key_pairs": {"k": {"alg": "RS256", "private_key": SECRET}}})), "token_issuer.key_pairs.k.private_key", ""),
+        (issuer(json!({"defaultKeyPair": "ghost"})), "token_issuer.default_key_pair", "no key pair"),
+        (issuer(json!({"clients": [{"client_id": "", "client_secret": "b"}]})), "token_issuer.clients[0].client_id", "non-empty"),
+        (issuer(json!({"clients": [{"client_id": "a", "client_secret_sha256": "zz"}]})), "token_issuer.clients[0].client_secret_sha256", "hex"),
+        (issuer(json!({"clients": [{"client_id": "a"}]})), "token_issuer.clients[0]", "client_secret"),
+        (issuer(json!({"clients": [{"client_id": "a", "client_secret": "b", "jwt-sign-keypair": "ghost"}]})), "token_issuer.clients[0].key_pair", "no key pair"),
+        (issuer(json!({"clients": [{"client_id": "a", "client_secret": "b"}, {"client_id": "a", "client_secret": "c"}]})), "token_issuer.clients[1].client_id", "unique"),
+    ]
+}
+
+#[test]
+fn every_configuration_error_names_its_path_and_never_the_value() {
+    assert!(Config::from_json(base().to_string().as_bytes()).is_ok(), "the base configuration is valid");
+    let mut failures = Vec::new();
+    for (patch, path, word) in cases() {
+        let mut cfg = base();
+        merge(&mut cfg, &patch);
+        match Config::from_json(cfg.to_string().as_bytes()) {
+            Ok(_) => failures.push(format!("{patch}: accepted, expected an error at `{path}`")),
+            Err(e) => {
+                let text = e.to_string();
+                if e.path != path || !e.reason.contains(word) {
+                    failures.push(format!("{patch}: got `{}`: {}, expected `{path}` with `{word}`", e.path, e.reason));
+                }
+                if text.contains(SECRET) || text.contains('\n') {
+                    failures.push(format!("{patch}: the message holds the value: {text}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), cases().len(), failures.join("\n"));
+}
