@@ -232,6 +232,20 @@ def measure(jobs, repeats, seconds):
     return out
 
 
+def token_jobs(running, names, alg, repeated, scripts):
+    """A row per proxy for `alg`: one token over and over, then distinct first-seen tokens."""
+    jobs = []
+    for mode in ["repeated", "first-seen"]:
+        for name in names:
+            kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
+            jobs.append(((name, alg, mode), running[name], kw))
+    return jobs
+
+
+def measured_rows(jobs, a, conc):
+    return [(key[0], key[1], key[2], conc, r) for key, r in measure(jobs, a.repeats, a.seconds).items()]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=3)
@@ -293,12 +307,8 @@ def main():
                                  ("client credentials (cached token)", "oauth-filter client credentials")]:
                 jobs.append((("oauth-filter", label, "-"), running[proxy], {"header": "opaque-token"}))
             for alg in algs:
-                for mode in ["repeated", "first-seen"]:
-                    for name in ["jwt_authn", "jwt_authn+cache", "oauth-filter"]:
-                        kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
-                        jobs.append(((name, alg, mode), running[name], kw))
-            results = measure(jobs, a.repeats, a.seconds)
-            rows += [(key[0], key[1], key[2], conc, r) for key, r in results.items()]
+                jobs += token_jobs(running, ["jwt_authn", "jwt_authn+cache", "oauth-filter"], alg, repeated, scripts)
+            rows += measured_rows(jobs, a, conc)
         finally:
             for p in running.values():
                 p.stop()
@@ -343,12 +353,8 @@ def proxying_rows(a, conc, tmp, idp_port, base_id, repeated, scripts, jwt_cfg):
         for p in [running[f"{n} (proxying)"] for n in ["no filter", "jwt_authn+cache", "oauth-filter"]]:
             run_wrk(p, 1, header=repeated[alg])
         jobs = [(("no filter (proxying)", "-", "-"), running["no filter (proxying)"], {})]
-        for mode in ["repeated", "first-seen"]:
-            for name in ["jwt_authn+cache (proxying)", "oauth-filter (proxying)"]:
-                kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
-                jobs.append(((name, alg, mode), running[name], kw))
-        results = measure(jobs, a.repeats, a.seconds)
-        rows += [(key[0], key[1], key[2], conc, r) for key, r in results.items()]
+        jobs += token_jobs(running, ["jwt_authn+cache (proxying)", "oauth-filter (proxying)"], alg, repeated, scripts)
+        rows += measured_rows(jobs, a, conc)
     finally:
         for p in running.values():
             p.stop()

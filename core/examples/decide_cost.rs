@@ -38,12 +38,22 @@ fn per_request(cfg: &Config, headers: &[(String, Vec<u8>)]) -> f64 {
     start.elapsed().as_secs_f64() * 1e9 / f64::from(N)
 }
 
+fn config(v: serde_json::Value) -> Config {
+    match Config::from_json(v.to_string().as_bytes()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
-    let public = Config::from_json(json!({"policies": {"p": {"public": true}}, "default_policy": "p"}).to_string().as_bytes()).unwrap();
-    let jwt = Config::from_json(json!({
+    let public = config(json!({"policies": {"p": {"public": true}}, "default_policy": "p"}));
+    let jwt = config(json!({
         "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
         "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"
-    }).to_string().as_bytes()).unwrap();
+    }));
     let token = sign("HS256", None, claims(json!({"sub": "alice", "n": 1})));
     println!("| path (the core natively, request copy included) | ns/request |");
     println!("| --- | --- |");

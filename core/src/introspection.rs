@@ -158,11 +158,6 @@ impl IntrospectionRules {
         SlotKey { key: crate::shared::introspection_slot(&self.shared_key, slot), hash }
     }
 
-    /// A pending slot: this worker asks, the others wait up to the call's timeout.
-    pub fn pending(&self, hash: String, holder: u64, now: u64) -> Slot {
-        Slot { hash, until: now + self.timeout_ms.div_ceil(1000) + 1, state: SlotState::Pending { holder } }
-    }
-
     /// The shared-data key of the short lock taken while claiming one of this server's slots.
     pub fn lock_key(&self) -> String {
         crate::shared::introspection_lock(&self.shared_key)

@@ -33,10 +33,6 @@ impl VerifiedCache {
         VerifiedCache { inner: RefCell::new(TwoGen::new(capacity)) }
     }
 
-    pub fn key(token: &str) -> TokenDigest {
-        crate::authenticate::digest(token)
-    }
-
     /// The identity of an already verified token, if still valid at `now` with these keys.
     pub fn get(&self, key: &TokenDigest, now: u64, keys_version: u64) -> Option<Identity> {
         let mut inner = self.inner.try_borrow_mut().ok()?;
@@ -81,7 +77,8 @@ mod tests {
     #[test]
     fn bounded_expiry_and_key_versions() {
         let c = VerifiedCache::new(2);
-        let (a, b, d) = (VerifiedCache::key("a"), VerifiedCache::key("b"), VerifiedCache::key("d"));
+        use crate::authenticate::digest;
+        let (a, b, d) = (digest("a"), digest("b"), digest("d"));
         c.insert(a, &id("a"), 100, 0);
         c.insert(b, &id("b"), 100, 0);
         assert!(c.get(&b, 10, 0).is_some()); // b is now the most recent
