@@ -6,7 +6,7 @@ use crate::host;
 use crate::metrics;
 use crate::worker::{Pending, Worker};
 use oauth_core::remote::{self, FetchState, Next, RemoteSource, Stage};
-use std::time::Duration;
+use oauth_core::url::HttpCall;
 
 fn state_key(src: &RemoteSource) -> String {
     format!("{}/state", src.shared_key)
@@ -89,14 +89,7 @@ fn start_fetch(w: &mut Worker, i: usize, src: &RemoteSource, now: u64) {
 }
 
 fn dispatch(w: &mut Worker, i: usize, src: &RemoteSource, stage: Stage, target: oauth_core::url::HttpTarget, discovered: Option<String>) {
-    let headers = vec![
-        (":method", "GET"),
-        (":path", target.path.as_str()),
-        (":authority", target.authority.as_str()),
-        ("accept", "application/json"),
-    ];
-    let timeout = Duration::from_millis(src.timeout_ms);
-    match proxy_wasm::hostcalls::dispatch_http_call(&src.cluster, headers, None, vec![], timeout) {
+    match host::dispatch(&HttpCall::get_json(&src.cluster, &target, src.timeout_ms)) {
         Ok(token) => {
             w.calls.insert(token, Pending::Keys { server: i, stage, discovered });
         }
@@ -164,5 +157,5 @@ pub fn has_remote(w: &Worker) -> bool {
 }
 
 pub fn has_introspection(w: &Worker) -> bool {
-    w.config.servers.iter().any(|s| matches!(s.strategy, oauth_core::config::Strategy::Introspection(_)))
+    (0..w.config.servers.len()).any(|i| w.config.introspection(i).is_some())
 }

@@ -6,7 +6,7 @@ use crate::host;
 use crate::metrics;
 use crate::worker::{Pending, Worker};
 use oauth_core::client_credentials::{ClientCredentials, TokenState};
-use std::time::Duration;
+use oauth_core::url::HttpCall;
 
 /// Changes a token's shared state (CAS).
 fn update(cc: &ClientCredentials, change: impl FnMut(&mut TokenState) -> bool) -> Option<TokenState> {
@@ -62,9 +62,8 @@ fn start(w: &mut Worker, i: usize, cc: &ClientCredentials, now: u64) {
         return;
     }
     let (headers, body) = cc.request();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let timeout = Duration::from_millis(cc.timeout_ms);
-    match proxy_wasm::hostcalls::dispatch_http_call(&cc.cluster, headers, Some(&body), vec![], timeout) {
+    let call = HttpCall { cluster: cc.cluster.clone(), headers, body: Some(body), timeout_ms: cc.timeout_ms };
+    match host::dispatch(&call) {
         Ok(token) => {
             w.calls.insert(token, Pending::Token { policy: i });
         }
