@@ -3,7 +3,7 @@
 
 use crate::phase::{self, Phase};
 use crate::worker::Worker;
-use crate::{host, metrics, tokens};
+use crate::{fetch, host, metrics};
 use oauth_core::endpoints::{self, OAuthEndpoint};
 use oauth_core::janus::Action as FrontAction;
 use oauth_core::{Config, Denial, Request};
@@ -79,7 +79,7 @@ impl HttpContext for Http {
         if let (Some((policy, version)), Some(cell)) = (injected, self.worker.clone()) {
             if host::response_status() == 401 {
                 if let Ok(mut w) = cell.try_borrow_mut() {
-                    tokens::upstream_refused(&mut w, policy, version);
+                    fetch::upstream_refused(&mut w, policy, version);
                 }
             }
         }

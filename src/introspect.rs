@@ -18,6 +18,11 @@ pub enum Started {
     Failed,
 }
 
+/// Whether any server introspects (the root then ticks for the waiters).
+pub fn any(w: &Worker) -> bool {
+    (0..w.config.servers.len()).any(|i| w.config.introspection(i).is_some())
+}
+
 /// At configuration: create each introspection server's lock key, so CAS applies to it.
 pub fn init(w: &Worker) {
     for i in 0..w.config.servers.len() {

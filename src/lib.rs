@@ -3,15 +3,14 @@
 
 mod apply;
 mod crypto;
+mod fetch;
 mod host;
 mod http;
 mod introspect;
-mod keys;
 mod metrics;
 mod phase;
 mod root;
 mod shared;
-mod tokens;
 mod waiters;
 mod worker;
 

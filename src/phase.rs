@@ -2,7 +2,7 @@
 //! headers (decide), its body (OAuth endpoints), the answer to its own introspection call, and
 //! the root context's ticks and fetches (for a request that waits).
 
-use crate::{apply, host, introspect, keys, waiters};
+use crate::{apply, fetch, host, introspect, waiters};
 use crate::worker::Worker;
 use oauth_core::authenticate::Answered;
 use oauth_core::endpoints::OAuthEndpoint;
@@ -49,7 +49,7 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
     match &wait.on {
         WaitOn::Keys { server, refetch } => {
             if *refetch {
-                keys::request_refetch(w, *server);
+                fetch::request_refetch(w, *server);
             }
             keys_version = w.sources.get(*server).map_or(0, |s| s.version);
         }

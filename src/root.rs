@@ -3,8 +3,8 @@
 
 use crate::host::{self, SetShared};
 use crate::http::Http;
-use crate::worker::{Pending, Worker};
-use crate::{introspect, keys, metrics, tokens, waiters};
+use crate::worker::Worker;
+use crate::{fetch, introspect, metrics, waiters};
 use oauth_core::config::LogLevel;
 use oauth_core::{shared, Config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -38,10 +38,8 @@ impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let Some(w) = &self.worker else { return };
         let Ok(mut w) = w.try_borrow_mut() else { return };
-        match w.calls.remove(&token_id) {
-            Some(Pending::Keys { server, stage, discovered }) => keys::on_response(&mut w, server, stage, discovered, body_size),
-            Some(Pending::Token { policy }) => tokens::on_response(&mut w, policy, body_size),
-            None => {}
+        if let Some(pending) = w.calls.remove(&token_id) {
+            fetch::on_response(&mut w, pending, body_size);
         }
         waiters::resolve(&mut w);
     }
@@ -71,15 +69,11 @@ impl RootContext for Root {
                 });
                 metrics::define_all();
                 let worker = Worker::new(Rc::new(cfg), vm_id());
-                if keys::has_remote(&worker) {
-                    keys::init(&worker);
+                if fetch::any(&worker) {
+                    fetch::init(&worker);
                     host::set_tick_period_ms(TICK_MS);
                 }
-                if tokens::has_any(&worker) {
-                    tokens::init(&worker);
-                    host::set_tick_period_ms(TICK_MS);
-                }
-                if keys::has_introspection(&worker) {
+                if introspect::any(&worker) {
                     introspect::init(&worker);
                     // Requests waiting for another worker's introspection learn of it on ticks.
                     host::set_tick_period_ms(INTROSPECTION_TICK_MS);
@@ -98,8 +92,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         if let Some(w) = &self.worker {
             if let Ok(mut w) = w.try_borrow_mut() {
-                keys::tick(&mut w);
-                tokens::tick(&mut w);
+                fetch::tick(&mut w);
                 waiters::resolve(&mut w);
             }
         }

@@ -1,36 +1,12 @@
 //! Read-change-write of a JSON state in Envoy's shared data, with compare-and-swap.
 
 use crate::host::{self, SetShared};
-use oauth_core::client_credentials::TokenState;
-use oauth_core::remote::FetchState;
-
-pub trait SharedState: Sized {
-    fn decode(bytes: &[u8]) -> Self;
-    fn encode(&self) -> Vec<u8>;
-}
-
-impl SharedState for FetchState {
-    fn decode(bytes: &[u8]) -> Self {
-        FetchState::decode(bytes)
-    }
-    fn encode(&self) -> Vec<u8> {
-        FetchState::encode(self)
-    }
-}
-
-impl SharedState for TokenState {
-    fn decode(bytes: &[u8]) -> Self {
-        TokenState::decode(bytes)
-    }
-    fn encode(&self) -> Vec<u8> {
-        TokenState::encode(self)
-    }
-}
+use oauth_core::lease::Leased;
 
 /// Applies `change` to the state at `key` (a fresh default when absent) and writes it back
 /// with CAS, retrying on conflicts a few times. None when `change` declines (returns false),
 /// on repeated conflicts, or when the host refuses the write.
-pub fn update<T: SharedState>(key: &str, mut change: impl FnMut(&mut T) -> bool) -> Option<T> {
+pub fn update<T: Leased>(key: &str, mut change: impl FnMut(&mut T) -> bool) -> Option<T> {
     for _ in 0..8 {
         let (bytes, cas) = host::get_shared(key).unwrap_or_default();
         let mut state = T::decode(&bytes);

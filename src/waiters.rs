@@ -30,7 +30,7 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
             let keys = w.sources.get(*server);
             if keys.is_some_and(|k| k.version > waiting.keys_version) {
                 Verdict::Decide(None)
-            } else if late || keys.is_some_and(|k| k.state.failures > 0 && k.state.last_failure >= waiting.since_secs) {
+            } else if late || keys.is_some_and(|k| k.state.lease.failed_since(waiting.since_secs)) {
                 Verdict::GiveUp
             } else {
                 Verdict::Wait
@@ -40,7 +40,7 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
             let state = w.tokens.get(*policy);
             if state.is_some_and(|s| s.usable(now).is_some()) {
                 Verdict::Decide(None)
-            } else if late || state.is_some_and(|s| s.failures > 0 && s.last_failure >= waiting.since_secs) {
+            } else if late || state.is_some_and(|s| s.lease.failed_since(waiting.since_secs)) {
                 Verdict::GiveUp
             } else {
                 Verdict::Wait

@@ -3,12 +3,13 @@
 //! that the core's decision reads (`WorkerState`).
 
 use crate::crypto::EnvoyCrypto;
+use crate::fetch::Pending;
 use crate::{host, metrics};
 use oauth_core::crypto::CryptoHost;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::introspection::{Lookup, Slot, SlotKey};
 use oauth_core::jwt::VerifyKey;
-use oauth_core::remote::{FetchState, Stage};
+use oauth_core::remote::FetchState;
 use crate::phase::Phase;
 use oauth_core::{Config, Event, WorkerState};
 use std::cell::RefCell;
@@ -22,19 +23,6 @@ pub struct SourceKeys {
     /// Version of `keys` (the stored document's).
     pub version: u64,
     pub keys: Vec<VerifyKey>,
-}
-
-/// A call in flight from the root context.
-pub enum Pending {
-    /// A key fetch for `server`.
-    Keys {
-        server: usize,
-        stage: Stage,
-        /// The JWKS URL this call fetches, when discovery found it.
-        discovered: Option<String>,
-    },
-    /// A client-credentials token for `policy`.
-    Token { policy: usize },
 }
 
 pub struct Worker {

@@ -1,9 +1,10 @@
 //! The gateway as an OAuth client (RFC 6749 §4.4, KrakenD's client credentials): the token
-//! request, the answer, and the shared token state with its refresh and lease. Pure: the
-//! adapter stores `TokenState` in shared data and makes the calls.
+//! request, the answer, and the shared token state, refreshed by the lease machine
+//! (`lease.rs`) ahead of expiry. Pure: the adapter stores `TokenState` and makes the calls.
 
 use crate::extract::percent_encode;
-use crate::url::HttpTarget;
+use crate::lease::{Lease, Leased, Refresh, Stage, Step};
+use crate::url::{HttpCall, HttpTarget};
 use crate::Secret;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -58,71 +59,27 @@ pub struct Grant {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokenState {
+    #[serde(flatten)]
+    pub lease: Lease,
     pub token: Option<String>,
     pub fetched_at: u64,
     pub expires_at: u64,
     pub version: u64,
-    pub lease_holder: u64,
-    pub lease_until: u64,
-    pub failures: u32,
-    pub last_failure: u64,
-    pub next_attempt: u64,
-    pub fetches: u64,
+}
+
+impl Leased for TokenState {
+    fn lease(&self) -> &Lease {
+        &self.lease
+    }
+    fn lease_mut(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
 }
 
 impl TokenState {
-    pub fn decode(bytes: &[u8]) -> TokenState {
-        serde_json::from_slice(bytes).unwrap_or_default()
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
     /// The token, if it may still be sent: never at or past its expiry.
     pub fn usable(&self, now: u64) -> Option<&str> {
         self.token.as_deref().filter(|_| now < self.expires_at)
-    }
-
-    /// Whether a fetch should start: no usable token, or the refresh point has passed.
-    pub fn fetch_due(&self, cc: &ClientCredentials, now: u64) -> bool {
-        if now < self.next_attempt {
-            return false;
-        }
-        if self.usable(now).is_none() {
-            return true;
-        }
-        let life = self.expires_at.saturating_sub(self.fetched_at) as f64;
-        now as f64 >= self.fetched_at as f64 + life * cc.refresh_fraction
-    }
-
-    pub fn lease_free(&self, now: u64) -> bool {
-        now >= self.lease_until
-    }
-
-    pub fn take_lease(&mut self, holder: u64, cc: &ClientCredentials, now: u64) {
-        self.lease_holder = holder;
-        self.lease_until = now + cc.timeout_ms.div_ceil(1000) + 1;
-    }
-
-    pub fn succeeded(&mut self, grant: Grant, now: u64) {
-        self.token = Some(grant.access_token);
-        self.fetched_at = now;
-        self.expires_at = now + grant.expires_in;
-        self.version += 1;
-        self.failures = 0;
-        self.next_attempt = 0;
-        self.lease_until = 0;
-        self.fetches += 1;
-    }
-
-    /// A failed fetch: the next attempt backs off (1, 2, 4 … 30 s).
-    pub fn failed(&mut self, now: u64) {
-        self.failures = self.failures.saturating_add(1);
-        self.last_failure = now;
-        self.next_attempt = now + 1u64.checked_shl(self.failures.saturating_sub(1)).unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
-        self.lease_until = 0;
-        self.fetches += 1;
     }
 
     /// The upstream refused the token of `version`: drop it, so the next fetch is immediate.
@@ -131,8 +88,60 @@ impl TokenState {
             return false;
         }
         self.token = None;
-        self.next_attempt = 0;
+        self.lease.next_attempt = 0;
         true
+    }
+}
+
+impl Refresh for ClientCredentials {
+    type State = TokenState;
+    type Value = Grant;
+
+    /// No usable token, or the refresh point (`refresh_fraction` of its lifetime) has passed.
+    fn wants_fetch(&self, st: &TokenState, now: u64) -> bool {
+        if st.usable(now).is_none() {
+            return true;
+        }
+        let life = st.expires_at.saturating_sub(st.fetched_at) as f64;
+        now as f64 >= st.fetched_at as f64 + life * self.refresh_fraction
+    }
+
+    fn lease_secs(&self) -> u64 {
+        self.timeout_ms.div_ceil(1000) + 1
+    }
+
+    fn max_backoff(&self) -> u64 {
+        MAX_BACKOFF
+    }
+
+    fn max_answer(&self) -> usize {
+        MAX_ANSWER
+    }
+
+    fn first_call(&self, _: &TokenState) -> Step<Grant> {
+        let (headers, body) = self.request();
+        Step::Call(Stage::Token, HttpCall { cluster: self.cluster.clone(), headers, body: Some(body), timeout_ms: self.timeout_ms })
+    }
+
+    fn after_response(&self, stage: Stage, status: u32, body: &[u8]) -> Step<Grant> {
+        if stage != Stage::Token {
+            return Step::Fail("a key answer for a token request".into());
+        }
+        match self.parse_answer(status, body) {
+            Ok(grant) => Step::Done(grant),
+            Err(why) => Step::Fail(why),
+        }
+    }
+
+    fn store(&self, st: &mut TokenState, grant: Grant, now: u64) {
+        st.token = Some(grant.access_token);
+        st.fetched_at = now;
+        st.expires_at = now.saturating_add(grant.expires_in);
+        st.version += 1;
+    }
+
+    fn state_key(&self) -> String {
+        self.shared_key.clone()
     }
 }
 
@@ -214,6 +223,7 @@ fn is_error_code(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lease;
 
     fn cc(style: AuthStyle) -> ClientCredentials {
         ClientCredentials {
@@ -266,18 +276,31 @@ mod tests {
     fn refresh_and_expiry() {
         let c = cc(AuthStyle::Basic);
         let mut s = TokenState::default();
-        assert!(s.fetch_due(&c, 100));
-        s.succeeded(Grant { access_token: "t".into(), expires_in: 100 }, 1000);
+        assert!(lease::begin(&c, &mut s, 1, 100));
+        lease::succeed(&c, &mut s, Grant { access_token: "t".into(), expires_in: 100 }, 1000);
         assert_eq!(s.usable(1099), Some("t"));
         assert_eq!(s.usable(1100), None, "never past expiry");
-        assert!(!s.fetch_due(&c, 1049));
-        assert!(s.fetch_due(&c, 1050), "at half the lifetime");
-        s.failed(1050);
-        assert!(!s.fetch_due(&c, 1050));
-        assert!(s.fetch_due(&c, 1051));
-        s.failed(1051);
-        assert_eq!(s.next_attempt, 1053);
+        assert!(!lease::begin(&c, &mut s, 1, 1049));
+        assert!(lease::begin(&c, &mut s, 1, 1050), "at half the lifetime");
+        lease::fail(&c, &mut s, 1050);
+        assert_eq!(s.usable(1050), Some("t"), "kept until it expires");
+        assert!(!lease::begin(&c, &mut s, 1, 1050));
+        assert!(lease::begin(&c, &mut s, 1, 1051));
+        lease::fail(&c, &mut s, 1051);
+        assert_eq!(s.lease.next_attempt, 1053);
         assert!(s.drop_token(1));
         assert!(!s.drop_token(1));
+        assert!(lease::begin(&c, &mut s, 1, 1052), "a dropped token is fetched at once");
+    }
+
+    #[test]
+    fn one_call_and_its_answer() {
+        let c = cc(AuthStyle::Body);
+        let Step::Call(stage, call) = c.first_call(&TokenState::default()) else { panic!("a call") };
+        assert_eq!((stage.clone(), call.cluster.as_str(), call.timeout_ms), (Stage::Token, "idp", 5000));
+        assert!(call.body.is_some());
+        assert_eq!(c.after_response(stage.clone(), 200, br#"{"access_token":"t"}"#), Step::Done(Grant { access_token: "t".into(), expires_in: 300 }));
+        assert!(matches!(c.after_response(stage, 500, b""), Step::Fail(_)));
+        assert!(matches!(c.after_response(Stage::OAuthMetadata, 200, br#"{"access_token":"t"}"#), Step::Fail(_)));
     }
 }

@@ -16,6 +16,7 @@ pub mod introspection;
 pub mod issuer;
 pub mod janus;
 pub mod jwt;
+pub mod lease;
 pub mod lru;
 pub mod remote;
 pub mod request;
