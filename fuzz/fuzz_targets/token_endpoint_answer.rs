@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 use oauth_core::client_credentials::TokenState;
+use oauth_core::lease::Leased;
 use oauth_core::Config;
 
 fn build() -> Config {

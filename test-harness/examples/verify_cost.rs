@@ -1,7 +1,7 @@
 //! `make bench`'s in-process numbers: the cost of one first-seen token through the built
 //! .wasm on wasmtime (with and without the host's `verify_signature`, here played by ring),
 //! the same check natively in the core, and the VM's memory after many distinct tokens.
-//! Prints Markdown. Run: `cargo run -p test-harness --example verify_cost`.
+//! Prints Markdown. Run: `cargo run -p test-harness --example verify_cost [ALG …]`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -48,7 +48,12 @@ fn main() {
     let Strategy::Jwt(rules) = &cfg.servers[0].strategy else { panic!() };
     println!("| algorithm | .wasm on wasmtime, in the filter (µs/request) | .wasm on wasmtime, host verify_signature (µs/request) | native core (µs/token) |");
     println!("| --- | --- | --- | --- |");
+    // Algorithms named on the command line: only their rows (for A/B builds).
+    let only: Vec<String> = std::env::args().skip(1).collect();
     for alg in ["HS256", "RS256", "ES256", "ES384", "PS256", "EdDSA"] {
+        if !only.is_empty() && !only.iter().any(|a| a == alg) {
+            continue;
+        }
         let n = if alg.starts_with("RS") || alg.starts_with("PS") || alg.starts_with("ES") { N / 3 } else { N };
         let toks = tokens(alg, n);
         let plain = wasm_us(&Host::at(NOW), &config(false, 0), &toks);
@@ -61,6 +66,9 @@ fn main() {
         let native = start.elapsed().as_secs_f64() * 1e6 / toks.len() as f64;
         let hosted = if ["RS256", "ES256", "ES384"].contains(&alg) { format!("{hosted:.1}") } else { "- (stays in the filter)".into() };
         println!("| {alg} | {plain:.1} | {hosted} | {native:.1} |");
+    }
+    if !only.is_empty() {
+        return;
     }
     println!();
     println!("| path through the .wasm on wasmtime (harness host included) | µs/request |");
