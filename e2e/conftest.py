@@ -43,13 +43,19 @@ def call(port, path, headers=None, method="GET", body=None):
         conn.close()
 
 
+# The ways a filter that reads request bodies is loaded: with Envoy's
+# `allow_on_headers_stop_iteration` (our bootstraps) and without it (a plain Istio WasmPlugin,
+# Envoy before 1.35, any bootstrap written without it).
+LOADINGS = [pytest.param(True, id="stop-iteration"), pytest.param(False, id="plain-wasmplugin")]
+
+
 @pytest.fixture
 def start_envoy(tmp_path):
     """start_envoy(bootstrap, echo_port) → an Envoy with an echo upstream on its cluster port."""
     started = []
 
-    def start(bootstrap, echo_port, concurrency=2, fixed_ports=None, upstream=serve):
-        envoy = Envoy(bootstrap, tmp_path, concurrency=concurrency, fixed_ports=fixed_ports)
+    def start(bootstrap, echo_port, concurrency=2, fixed_ports=None, upstream=serve, stop_iteration=True):
+        envoy = Envoy(bootstrap, tmp_path, concurrency=concurrency, fixed_ports=fixed_ports, stop_iteration=stop_iteration)
         envoy.echo = upstream(envoy.port(echo_port))
         started.append(envoy)
         return envoy

@@ -24,9 +24,13 @@ def free_port() -> int:
 class Envoy:
     """A running Envoy; `ports` maps the bootstrap's port numbers to the ones used here."""
 
-    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, fixed_ports=None):
+    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, fixed_ports=None, stop_iteration=True):
         source = pathlib.Path(bootstrap) if pathlib.Path(bootstrap).is_absolute() else ROOT / "envoy-config" / bootstrap
         text = source.read_text()
+        if not stop_iteration:
+            # As a plain Istio WasmPlugin loads the filter: the option cannot be set there.
+            text = re.sub(r"\n\s*allow_on_headers_stop_iteration: true", "", text)
+            assert "allow_on_headers_stop_iteration" not in text
         admin_original = int(re.search(r"admin:\s*\n\s*address:.*?port_value: (\d+)", text).group(1))
         self.ports = {}
         for original in _ports_in(text):

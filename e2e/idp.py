@@ -30,6 +30,12 @@ class Idp:
         self.log.flush()
         return sum(1 for l in self.log_path.read_text().splitlines() if l.startswith("REQ ") and l.split()[2] == path)
 
+    def answered(self, path, status):
+        """How many requests for `path` the IdP answered with `status`."""
+        self.log.flush()
+        return sum(1 for l in self.log_path.read_text().splitlines()
+                   if l.startswith("ANSWERED ") and l.split()[2] == path and l.split()[3] == str(status))
+
     def token(self, scope="orders:read", client=("gateway", "gateway-secret"), resource="urn:orders"):
         body = f"grant_type=client_credentials&scope={scope}&resource={resource}".encode()
         auth = base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()

@@ -3,7 +3,9 @@ endpoint, and the curl lines; and `make token`'s HS256 demo token."""
 import re
 import subprocess
 
-from conftest import ROOT, call
+import pytest
+
+from conftest import LOADINGS, ROOT, call
 from demo_token import demo_token
 
 
@@ -20,8 +22,9 @@ def readme_demo():
     return [s for s in statements if s]
 
 
-def test_readme_demo(start_envoy):
-    envoy = start_envoy("demo.yaml", 10100)
+@pytest.mark.parametrize("stop_iteration", LOADINGS)
+def test_readme_demo(start_envoy, stop_iteration):
+    envoy = start_envoy("demo.yaml", 10100, stop_iteration=stop_iteration)
     port = envoy.port(10000)
     statements = readme_demo()
     assert statements[0].startswith("TOKEN=$(curl")

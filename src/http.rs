@@ -43,13 +43,7 @@ impl HttpContext for Http {
         let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
         let request = read_request(&w.config);
         if let Some(ep) = endpoints::find(&w.config, &request) {
-            if endpoints::needs_body(ep, &request) && !end_of_stream {
-                if let Ok(mut p) = self.phase.try_borrow_mut() {
-                    *p = Phase::Endpoint { ep, request };
-                }
-                return Action::Pause; // until the body is in
-            }
-            return serve_endpoint(&w, self.id, ep, &request, &[], 0);
+            return self.endpoint_headers(&w, ep, request, end_of_stream);
         }
         phase::start(&mut w, self.id, &self.phase, request)
     }
@@ -61,14 +55,14 @@ impl HttpContext for Http {
             return if self.phase_is(|p| matches!(p, Phase::Waiting(_))) { Action::Pause } else { Action::Continue };
         }
         if !end_of_stream && body_size <= endpoints::MAX_BODY {
-            return Action::Pause; // buffer
+            return Action::Pause; // buffer: the headers went on, the body waits here
         }
         let taken = self.phase.try_borrow_mut().map(|mut p| std::mem::replace(&mut *p, Phase::Answered));
         let Ok(Phase::Endpoint { ep, request }) = taken else { return Action::Continue };
         let Some(cell) = self.worker.clone() else { return unconfigured() };
         let Ok(w) = cell.try_borrow() else { return unconfigured() };
         let body = host::request_body(body_size, endpoints::MAX_BODY + 1);
-        serve_endpoint(&w, self.id, ep, &request, &body, body_size)
+        endpoint_body(&w, self.id, ep, &request, &body, body_size)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -87,29 +81,63 @@ impl HttpContext for Http {
     }
 }
 
-/// Answers or forwards a request on an OAuth endpoint (token issuer, Janus front).
-fn serve_endpoint(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, body: &[u8], body_size: usize) -> Action {
-    let nonce = host::now_nanos() ^ (w.vm_id << 40) ^ u64::from(id);
-    let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
-    match endpoints::handle(&w.config, ep, request, body, host::now_secs(), nonce, crypto) {
-        FrontAction::Respond(r) => {
-            if r.status == 200 && ep == OAuthEndpoint::Issuer(oauth_core::issuer::Endpoint::Token) {
-                metrics::inc(metrics::TOKENS_ISSUED);
+impl Http {
+    /// An OAuth endpoint request's headers: answered now, or let go on, its header changes made.
+    /// One that reads a body goes on too (never paused here: without the host's
+    /// `allow_on_headers_stop_iteration` a pause would hold its body back for good) and is
+    /// answered from its body.
+    fn endpoint_headers(&self, w: &Worker, ep: OAuthEndpoint, request: Request, end_of_stream: bool) -> Action {
+        let (nonce, crypto) = (nonce(w, self.id), w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost));
+        match endpoints::on_headers(&w.config, ep, &request, host::now_secs(), nonce, crypto) {
+            FrontAction::Respond(r) => respond(ep, &r),
+            FrontAction::Forward { remove, set, .. } => {
+                for name in &remove {
+                    host::remove_request_header(name);
+                }
+                for (k, v) in &set {
+                    host::set_request_header(k, v);
+                }
+                if !endpoints::needs_body(ep, &request) {
+                    return Action::Continue;
+                }
+                if end_of_stream {
+                    return endpoint_body(w, self.id, ep, &request, &[], 0);
+                }
+                if let Ok(mut p) = self.phase.try_borrow_mut() {
+                    *p = Phase::Endpoint { ep, request };
+                }
+                Action::Continue
             }
-            host::send_local_response(r.status, &r.headers, &r.body, "oauth_filter_endpoint");
-            Action::Pause
         }
-        FrontAction::Forward { set, body: new_body } => {
-            for (k, v) in &set {
-                host::set_request_header(k, v);
-            }
+    }
+}
+
+fn nonce(w: &Worker, id: u32) -> u64 {
+    host::now_nanos() ^ (w.vm_id << 40) ^ u64::from(id)
+}
+
+/// An OAuth endpoint request's whole body: answered, or let go on (perhaps with a new body).
+fn endpoint_body(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, body: &[u8], body_size: usize) -> Action {
+    let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
+    match endpoints::on_body(&w.config, ep, request, body, host::now_secs(), nonce(w, id), crypto) {
+        FrontAction::Respond(r) => respond(ep, &r),
+        FrontAction::Forward { body: new_body, .. } => {
             if let Some(b) = new_body {
+                // `content-length` left with the headers (Janus::token_headers): the body is
+                // sent chunked.
                 host::set_request_body(body_size, &b);
-                host::set_request_header("content-length", &b.len().to_string());
             }
             Action::Continue
         }
     }
+}
+
+fn respond(ep: OAuthEndpoint, r: &oauth_core::LocalResponse) -> Action {
+    if r.status == 200 && ep == OAuthEndpoint::Issuer(oauth_core::issuer::Endpoint::Token) {
+        metrics::inc(metrics::TOKENS_ISSUED);
+    }
+    host::send_local_response(r.status, &r.headers, &r.body, "oauth_filter_endpoint");
+    Action::Pause
 }
 
 /// Never configured: refuse rather than pass unchecked traffic.

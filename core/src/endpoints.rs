@@ -34,7 +34,39 @@ pub fn needs_body(ep: OAuthEndpoint, req: &Request) -> bool {
     }
 }
 
-pub fn handle(
+/// The request goes on to Envoy's route unchanged (its body is still to be decided on).
+fn go_on() -> janus::Action {
+    janus::Action::Forward { remove: Vec::new(), set: Vec::new(), body: None }
+}
+
+/// What an endpoint request's headers decide. Envoy passes the headers on before the body
+/// arrives unless the host lets a filter hold them (`allow_on_headers_stop_iteration`, which a
+/// plain Istio `WasmPlugin` cannot set), so nothing here waits for the body: every header
+/// change is made now, and when `needs_body` the answer comes from `on_body`.
+pub fn on_headers(
+    cfg: &Config,
+    ep: OAuthEndpoint,
+    req: &Request,
+    now: u64,
+    nonce: u64,
+    host: Option<&dyn CryptoHost>,
+) -> janus::Action {
+    match ep {
+        OAuthEndpoint::Issuer(_) if needs_body(ep, req) => go_on(),
+        OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
+            Some(i) => janus::Action::Respond(i.handle(e, req, &[], now, nonce, host)),
+            None => go_on(),
+        },
+        OAuthEndpoint::Front { server, kind } => match cfg.servers.get(server).and_then(|s| s.front.as_ref()) {
+            Some(f) => f.headers(kind, req),
+            None => go_on(),
+        },
+    }
+}
+
+/// What the whole body decides for an endpoint that `needs_body`: an answer, or the request
+/// going on (perhaps with a new body). Never a header change: the headers are gone.
+pub fn on_body(
     cfg: &Config,
     ep: OAuthEndpoint,
     req: &Request,
@@ -50,11 +82,14 @@ pub fn handle(
     match ep {
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
             Some(i) => janus::Action::Respond(i.handle(e, req, body, now, nonce, host)),
-            None => janus::Action::Forward { set: Vec::new(), body: None },
+            None => go_on(),
         },
         OAuthEndpoint::Front { server, kind } => match cfg.servers.get(server).and_then(|s| s.front.as_ref()) {
-            Some(f) => f.handle(kind, req, body),
-            None => janus::Action::Forward { set: Vec::new(), body: None },
+            Some(f) => match f.body(kind, req, body) {
+                janus::Action::Forward { body, .. } => janus::Action::Forward { remove: Vec::new(), set: Vec::new(), body },
+                answer => answer,
+            },
+            None => go_on(),
         },
     }
 }

@@ -37,8 +37,9 @@ pub struct Front {
 pub enum Action {
     /// Answer it here.
     Respond(LocalResponse),
-    /// Let it go to the OAuth server, with these header sets and maybe a new body.
-    Forward { set: Vec<(String, String)>, body: Option<Vec<u8>> },
+    /// Let it go to the OAuth server, with these headers removed, these set, and maybe a new
+    /// body.
+    Forward { remove: Vec<String>, set: Vec<(String, String)>, body: Option<Vec<u8>> },
 }
 
 fn error(status: u32, code: &str, description: &str) -> Action {
@@ -50,7 +51,7 @@ fn error(status: u32, code: &str, description: &str) -> Action {
 }
 
 fn forward() -> Action {
-    Action::Forward { set: Vec::new(), body: None }
+    Action::Forward { remove: Vec::new(), set: Vec::new(), body: None }
 }
 
 impl Front {
@@ -64,10 +65,25 @@ impl Front {
         kind == Kind::Token && req.method() == "POST"
     }
 
-    pub fn handle(&self, kind: Kind, req: &Request, body: &[u8]) -> Action {
+    /// What the headers decide (every endpoint but a token request with a body is decided here).
+    pub fn headers(&self, kind: Kind, req: &Request) -> Action {
         match kind {
             Kind::Authorize => self.authorize(req),
-            Kind::Token => self.token(req, body),
+            Kind::Token => match self.token_headers(req) {
+                Action::Forward { remove, set, .. } if !Self::needs_body(kind, req) => match self.token_body(req, &[]) {
+                    Action::Forward { .. } => Action::Forward { remove, set, body: None },
+                    refused => refused,
+                },
+                step => step,
+            },
+            _ => forward(),
+        }
+    }
+
+    /// What the body decides, after `headers` let the request go on.
+    pub fn body(&self, kind: Kind, req: &Request, body: &[u8]) -> Action {
+        match kind {
+            Kind::Token => self.token_body(req, body),
             _ => forward(),
         }
     }
@@ -96,7 +112,32 @@ impl Front {
         forward()
     }
 
-    fn token(&self, req: &Request, body: &[u8]) -> Action {
+    /// What the headers of a token request decide, before its body is read. Envoy passes the
+    /// headers on before the body arrives (a plain `WasmPlugin` cannot hold them), so every
+    /// header change is made here: a known client that presented its id alone in Basic gets
+    /// its secret there, an unknown one is refused; when the secret may go into the body
+    /// instead, `content-length` goes (the body's length will change).
+    pub fn token_headers(&self, req: &Request) -> Action {
+        if self.secrets.is_empty() {
+            return forward();
+        }
+        match form::basic(req) {
+            Some((_, secret)) if !secret.is_empty() => forward(),
+            Some((id, _)) => match self.secret_of(&id) {
+                Some(s) => {
+                    let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
+                    Action::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
+                }
+                None => error(401, "invalid_client", "unknown client"),
+            },
+            None if Self::needs_body(Kind::Token, req) => Action::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },
+            None => forward(),
+        }
+    }
+
+    /// Then the whole request: the grant type checked, and a client id in the body given its
+    /// secret there. Never a header change (the headers are gone by now).
+    pub fn token_body(&self, req: &Request, body: &[u8]) -> Action {
         let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
         let mut params: Vec<(String, String)> = query_pairs(query)
             .filter_map(|(k, v)| Some((crate::extract::percent_decode(k)?, crate::extract::percent_decode(v)?)))
@@ -114,24 +155,11 @@ impl Front {
                 return error(400, "unsupported_grant_type", "this grant type is not allowed here");
             }
         }
-        if self.secrets.is_empty() {
+        if self.secrets.is_empty() || form::basic(req).is_some() {
             return forward();
         }
-        // A client that presents its id alone gets its secret added (Janus `secrets`).
-        if let Some((id, secret)) = form::basic(req) {
-            if !secret.is_empty() {
-                return forward();
-            }
-            return match self.secret_of(&id) {
-                Some(s) => {
-                    let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
-                    Action::Forward { set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
-                }
-                None => error(401, "invalid_client", "unknown client"),
-            };
-        }
-        let in_body = form::get(&from_body, "client_id");
-        match (in_body, form::get(&from_body, "client_secret")) {
+        // A client that presents its id alone in the body gets its secret added (Janus `secrets`).
+        match (form::get(&from_body, "client_id"), form::get(&from_body, "client_secret")) {
             (Some(id), None) => match self.secret_of(id) {
                 Some(s) => {
                     let ctype = req.header("content-type").unwrap_or("").to_ascii_lowercase();
@@ -145,7 +173,7 @@ impl Front {
                         b.extend_from_slice(format!("&client_secret={}", percent_encode(s.expose())).as_bytes());
                         b
                     };
-                    Action::Forward { set: Vec::new(), body: Some(new_body) }
+                    Action::Forward { remove: Vec::new(), set: Vec::new(), body: Some(new_body) }
                 }
                 None => error(401, "invalid_client", "unknown client"),
             },

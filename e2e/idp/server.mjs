@@ -1,7 +1,8 @@
 // The e2e IdP: the certified npm `oidc-provider`, configured for the gateway tests.
 // Usage: node server.mjs PORT ISSUER KID[,KID...]
 // Signing keys are generated at start, one RSA key per kid; restarting with other kids is a
-// key rotation. Every request is logged as "REQ <method> <path>" so tests can count fetches.
+// key rotation. Every request is logged as "REQ <method> <path>" so tests can count fetches,
+// and every answer as "ANSWERED <method> <path> <status>".
 import Provider from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -41,5 +42,6 @@ const provider = new Provider(issuer, {
 provider.use(async (ctx, next) => {
   console.log(`REQ ${ctx.method} ${ctx.path}`);
   await next();
+  console.log(`ANSWERED ${ctx.method} ${ctx.path} ${ctx.status}`);
 });
 provider.listen(port, '127.0.0.1', () => console.log(`READY ${issuer} on 127.0.0.1:${port} kids=${kids.join(',')}`));

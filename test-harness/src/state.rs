@@ -81,6 +81,9 @@ pub struct Stream {
     pub request_body: Vec<u8>,
     pub local_reply: Option<LocalReply>,
     pub continued: bool,
+    /// The request headers as they went on when the headers callback continued with a body to
+    /// follow: what Envoy sends upstream (later header changes are lost).
+    pub sent_headers: Option<Vec<(String, Vec<u8>)>>,
 }
 
 /// What one VM's host side holds.

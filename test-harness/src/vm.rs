@@ -327,7 +327,15 @@ impl Vm {
         let mut action = self.trap_check(r);
         if let Some(body) = &req.body {
             let replied = self.store.data().streams.get(&ctx).is_some_and(|s| s.local_reply.is_some());
-            if !replied {
+            if action == 0 && !replied {
+                let s = self.store.data_mut();
+                s.effective_context = ctx;
+                let sent = s.stream().request_headers.clone();
+                s.stream().sent_headers = Some(sent);
+            }
+            // As a plain Istio WasmPlugin loads the filter (no `allow_on_headers_stop_iteration`):
+            // a pause in the headers holds the body back, and on_request_body is not called.
+            if !replied && action == 0 {
                 {
                     let s = self.store.data_mut();
                     s.effective_context = ctx;
@@ -366,7 +374,8 @@ impl Vm {
             return Outcome::Local(reply.clone());
         }
         if continued || s.continued {
-            return Outcome::Forwarded { headers: s.request_headers.clone(), body: s.request_body.clone() };
+            let headers = s.sent_headers.clone().unwrap_or_else(|| s.request_headers.clone());
+            return Outcome::Forwarded { headers, body: s.request_body.clone() };
         }
         Outcome::Paused { context: ctx }
     }

@@ -48,7 +48,8 @@ fn a_client_with_its_id_alone_gets_its_secret_added() {
     let out = vm.send(Request::new("POST", "/auth/token").header("content-type", form).header("content-length", "40").body("grant_type=client_credentials&client_id=app"));
     let body = out.upstream_body().unwrap();
     assert_eq!(body, "grant_type=client_credentials&client_id=app&client_secret=app-secret");
-    assert_eq!(out.upstream("content-length"), Some(body.len().to_string()));
+    // Its headers went on before the body was read: the length it had is gone, the body goes chunked.
+    assert_eq!(out.upstream("content-length"), None);
     // A client presenting its secret is left alone.
     let out = vm.send(Request::new("POST", "/auth/token").header("authorization", basic("app", "own")).header("content-type", form).body("grant_type=client_credentials"));
     assert_eq!(out.upstream("authorization"), Some(basic("app", "own")));
