@@ -66,7 +66,7 @@ test-e2e: build venv idp ## the built .wasm in a real Envoy
 test: lint test-unit test-harness test-e2e
 
 test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the oldest supported Envoy
-	ENVOY_BIN=$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q e2e
+	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q e2e
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
