@@ -82,9 +82,9 @@ bench: build venv ## benchmark against Envoy with no filter and native jwt_authn
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) tools/bench.py --write
 
-oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat; REGISTRY_USER=user:pass for auth
+oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat, write build/manifests/; REGISTRY_USER=user:pass for auth
 	@test -n "$(REGISTRY)" || { echo "usage: make oci REGISTRY=host:port [TAG=$(TAG)] [REGISTRY_USER=user:pass]"; exit 2; }
-	python3 tools/oci.py push $(REGISTRY) oauth-filter $(TAG) $(if $(REGISTRY_USER),--user $(REGISTRY_USER))
+	python3 tools/oci.py push $(REGISTRY) oauth-filter $(TAG) $(if $(REGISTRY_USER),--user $(REGISTRY_USER)) --manifests build/manifests
 
 run: build venv ## Envoy on 127.0.0.1:10000 with the filter and filters/demo.json
 	$(PY) e2e/demo.py

@@ -56,3 +56,50 @@ def test_the_schema_refuses_what_istio_refuses():
         broken["spec"][field] = bad
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
+
+
+EG_POLICIES = sorted((ROOT / "envoy-config" / "envoy-gateway").glob("*.yaml"))
+EG_SCHEMA = ROOT / "envoy-config" / "envoy-gateway" / "envoyextensionpolicy.schema.json"
+
+
+def test_every_filter_profile_has_an_envoy_gateway_policy():
+    profiles = {p.stem for p in (ROOT / "filters").glob("*.json")}
+    assert profiles and profiles == {m.stem for m in EG_POLICIES}
+
+
+@pytest.mark.parametrize("policy", EG_POLICIES, ids=lambda p: p.name)
+def test_envoy_gateway_policy_fits_the_crd_schema_and_carries_its_profile(policy):
+    import jsonschema
+    import yaml
+    doc = yaml.safe_load(policy.read_text())
+    jsonschema.validate(doc, json.loads(EG_SCHEMA.read_text()))
+    [wasm] = doc["spec"]["wasm"]
+    assert wasm["failOpen"] is False and wasm["rootID"] == "oauth_filter"
+    assert wasm["code"]["type"] == "Image" and len(wasm["code"]["image"]["sha256"]) == 64
+    # `config` is the profile's filter configuration, which core/tests/filters.rs compiles.
+    assert wasm["config"] == json.loads((ROOT / "filters" / f"{policy.stem}.json").read_text())
+
+
+def test_the_envoy_gateway_schema_refuses_what_its_crd_refuses():
+    import jsonschema
+    import yaml
+    schema = json.loads(EG_SCHEMA.read_text())
+    doc = yaml.safe_load(EG_POLICIES[0].read_text())
+
+    def broken(change):
+        d = json.loads(json.dumps(doc))
+        change(d["spec"])
+        return d
+
+    cases = [
+        lambda s: s["wasm"][0]["code"].update(type="OCI"),
+        lambda s: s["wasm"][0]["code"]["image"].update(sha256="sha256:abc"),
+        lambda s: s["wasm"][0]["code"].pop("image"),
+        lambda s: s["wasm"][0]["code"].update(http={"url": "https://x/y.wasm"}),
+        lambda s: s["targetRefs"][0].update(kind="Service"),
+        lambda s: s.pop("targetRefs"),
+        lambda s: s["wasm"][0].update(runtime="v8"),
+    ]
+    for change in cases:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken(change), schema)

@@ -47,15 +47,16 @@ def registry(request, tmp_path):
     proc.wait(10)
 
 
-def test_push_and_pull_both_layouts(registry):
+def test_push_and_pull_both_layouts(registry, tmp_path):
     address, user = registry
     wasm = oci.WASM.read_bytes()
-    cmd = [sys.executable, str(ROOT / "tools" / "oci.py"), "push", address, "oauth-filter", "0.1.0"]
+    cmd = [sys.executable, str(ROOT / "tools" / "oci.py"), "push", address, "oauth-filter", "0.1.0", "--manifests", str(tmp_path)]
     if user:
         cmd += ["--user", user]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split("\n")
-    pushed = dict(line.split(" ") for line in out if line)
+    pushed = dict(line.split(" ") for line in out if line and not line.startswith("manifests "))
     assert set(pushed) == {"oauth-filter:0.1.0", "oauth-filter:0.1.0-compat"}
+    check_manifests(tmp_path, f"{address}/oauth-filter:0.1.0", pushed["oauth-filter:0.1.0"])
     reg = oci.Registry(address, user)
     for tag in ["0.1.0", "0.1.0-compat"]:
         blob, manifest_digest = oci.pull(reg, "oauth-filter", tag)
@@ -77,3 +78,31 @@ def test_credentials_are_required_when_configured(registry):
     assert e.value.code == 401
     with pytest.raises(urllib.error.HTTPError):
         oci.push(oci.Registry(address, "ci:wrong"), "oauth-filter", "x", b"\0asm")
+
+
+def check_manifests(out, image, digest):
+    """The manifests push wrote: every profile's, valid against its schema, pointing at the image
+    just pushed with its digest, and otherwise the committed manifest."""
+    import jsonschema
+    import yaml
+    hexdigest = digest.removeprefix("sha256:")
+    for kind, schema in [("istio", "wasmplugin.schema.json"), ("envoy-gateway", "envoyextensionpolicy.schema.json")]:
+        committed = sorted((ROOT / "envoy-config" / kind).glob("*.yaml"))
+        assert {p.name for p in committed} == {p.name for p in (out / kind).glob("*.yaml")}
+        for path in committed:
+            doc = yaml.safe_load((out / kind / path.name).read_text())
+            jsonschema.validate(doc, json.loads((ROOT / "envoy-config" / kind / schema).read_text()))
+            if kind == "istio":
+                assert (doc["spec"]["url"], doc["spec"]["sha256"]) == (f"oci://{image}", hexdigest)
+                doc["spec"]["url"], doc["spec"]["sha256"] = None, None
+            else:
+                source = doc["spec"]["wasm"][0]["code"]["image"]
+                assert (source["url"], source["sha256"]) == (image, hexdigest)
+                source["url"], source["sha256"] = None, None
+            original = yaml.safe_load(path.read_text())
+            if kind == "istio":
+                original["spec"]["url"], original["spec"]["sha256"] = None, None
+            else:
+                original["spec"]["wasm"][0]["code"]["image"]["url"] = None
+                original["spec"]["wasm"][0]["code"]["image"]["sha256"] = None
+            assert doc == original

@@ -7,8 +7,11 @@
       REPO:TAG-compat  the "compat" image: one tar+gzip layer holding plugin.wasm
   oci.py pull REGISTRY REPO TAG OUT [--user USER:PASS]   the module of REPO:TAG into OUT
 
-Prints each manifest's digest (the `sha256` for Istio) as `REPO:TAG sha256:…`. Standard
-library only; the registry API is the OCI distribution spec (HTTP Basic when --user is given).
+Prints each manifest's digest (the `sha256` for Istio) as `REPO:TAG sha256:…`. With
+`--manifests DIR`, push also writes DIR/istio/<profile>.yaml (a WasmPlugin) and
+DIR/envoy-gateway/<profile>.yaml (an EnvoyExtensionPolicy) for every profile in filters/, with
+the pushed image and its digest filled in. Standard library only; the registry API is the OCI
+distribution spec (HTTP Basic when --user is given).
 """
 import argparse
 import base64
@@ -125,6 +128,27 @@ def pull(reg: Registry, repo, tag) -> tuple[bytes, str]:
     return blob, digest(body)
 
 
+def write_manifests(out: pathlib.Path, image: str, digest_: str):
+    """Every profile's WasmPlugin and EnvoyExtensionPolicy, pointing at the pushed image."""
+    sys.path.insert(0, str(WASM.parents[3] / "envoy-config"))
+    import render
+    placeholder = "0" * 64
+    for profile in sorted((WASM.parents[3] / "filters").glob("*.json")):
+        for kind, text, url in [("istio", render.render_istio(profile.stem), f"oci://{image}"),
+                                ("envoy-gateway", render.render_envoy_gateway(profile.stem), image)]:
+            lines = []
+            for line in text.splitlines():
+                key = line.strip().split(":", 1)[0]
+                if key == "url":
+                    line = line[: line.index("url:")] + f"url: {url}"
+                elif key == "sha256":
+                    line = line.replace(placeholder, digest_.removeprefix("sha256:"))
+                lines.append(line)
+            (out / kind).mkdir(parents=True, exist_ok=True)
+            (out / kind / f"{profile.stem}.yaml").write_text("\n".join(lines) + "\n")
+    print(f"manifests with {image} and its digest: {out}/istio/, {out}/envoy-gateway/")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=["push", "pull"])
@@ -134,11 +158,15 @@ def main():
     p.add_argument("out", nargs="?")
     p.add_argument("--user")
     p.add_argument("--wasm", default=str(WASM))
+    p.add_argument("--manifests", help="push: write ready WasmPlugin and EnvoyExtensionPolicy manifests here")
     a = p.parse_args()
     reg = Registry(a.registry, a.user)
     if a.action == "push":
-        for ref, d in push(reg, a.repo, a.tag, pathlib.Path(a.wasm).read_bytes()).items():
+        pushed = push(reg, a.repo, a.tag, pathlib.Path(a.wasm).read_bytes())
+        for ref, d in pushed.items():
             print(f"{ref} {d}")
+        if a.manifests:
+            write_manifests(pathlib.Path(a.manifests), f"{a.registry}/{a.repo}:{a.tag}", pushed[f"{a.repo}:{a.tag}"])
     else:
         blob, d = pull(reg, a.repo, a.tag)
         pathlib.Path(a.out or "plugin.wasm").write_bytes(blob)
