@@ -17,7 +17,10 @@ def render(template: pathlib.Path) -> str:
     config = json.loads((ROOT / "filters" / f"{name}.json").read_text())
     compact = json.dumps(config, separators=(",", ":"))
     part = (TEMPLATES / "_wasm_filter.part").read_text().rstrip("\n")
-    text = text.replace("{{wasm_filter}}", part)
+    # `{{wasm_filter_only}}`: the filter without the router, for a template that puts Envoy's
+    # own filters between the two (and the router last itself).
+    only = part[: part.index("          - name: envoy.filters.http.router")].rstrip("\n")
+    text = text.replace("{{wasm_filter_only}}", only).replace("{{wasm_filter}}", part)
     # A JSON string is a valid YAML double-quoted scalar; a JSON object is valid flow YAML.
     text = text.replace("{{filter}}", json.dumps(compact))
     text = text.replace("{{filter_yaml}}", compact)
