@@ -32,7 +32,8 @@ fn run(cfg: &Config, data: &[u8]) {
             ..Default::default()
         };
         if let Some(ep) = endpoints::find(cfg, &req) {
-            let _ = endpoints::handle(cfg, ep, &req, body, 1_800_000_000, 7, None);
+            let _ = endpoints::on_headers(cfg, ep, &req, 1_800_000_000, 7, None);
+            let _ = endpoints::on_body(cfg, ep, &req, body, 1_800_000_000, 7, None);
         }
     }
 }
