@@ -147,3 +147,20 @@ def test_rsa_and_ecdsa_signatures_are_checked_by_envoys_boringssl(envoy):
         r = get(envoy, "/api/items", f"{head}.{payload}.{flipped}")
         assert r.status == 401, alg
         assert 'error="invalid_token"' in r.header("www-authenticate")
+
+
+def test_roles_and_access_rules_after_authentication(envoy):
+    ok = {"email": "alice@example.test", "realm_access": {"roles": ["admin"]}, "scope": "read write"}
+    assert get(envoy, "/admins/x", mint("RS256", ok)).status == 200
+    for claims, why in [({**ok, "realm_access": {"roles": ["dev"]}}, "the token holds none of the required roles"),
+                        ({**ok, "email": "mallory@example.test"}, "the token's claims are not allowed here")]:
+        r = get(envoy, "/admins/x", mint("ES256", claims))
+        assert r.status == 403, r.body
+        assert r.header("www-authenticate") == f'Bearer realm="admins", error="access_denied", error_description="{why}"'
+        assert r.json()["error"] == "access_denied"
+    r = get(envoy, "/admins/x", mint("RS256", {**ok, "scope": "read"}))
+    assert r.status == 403 and 'error="insufficient_scope"' in r.header("www-authenticate")
+    stats = envoy.stats()
+    assert stats["wasmcustom.oauth_filter.denied.missing_role"] == 1
+    assert stats["wasmcustom.oauth_filter.denied.rule_denied"] == 1
+    assert stats["wasmcustom.oauth_filter.denied.insufficient_scope"] == 1

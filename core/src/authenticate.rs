@@ -233,10 +233,16 @@ fn unverified_issuer(token: &str) -> Option<String> {
 }
 
 /// Whether the identity grants every required scope (`scope` or `scp`).
-pub fn has_scopes(id: &Identity, required: &[String]) -> bool {
+/// Whether the token grants the required scopes: all of them, or any one with `any`.
+pub fn has_scopes(id: &Identity, required: &[String], any: bool) -> bool {
     if required.is_empty() {
         return true;
     }
     let granted = id.scopes().unwrap_or_default();
-    required.iter().all(|r| granted.split_whitespace().any(|g| g == r))
+    let has = |r: &String| granted.split_whitespace().any(|g| g == r);
+    if any {
+        required.iter().any(has)
+    } else {
+        required.iter().all(has)
+    }
 }

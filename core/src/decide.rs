@@ -83,8 +83,11 @@ fn decide_with(
     }
     match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
         Ok(a) => {
-            if !authenticate::has_scopes(&a.identity, &policy.required_scopes) {
+            if !authenticate::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
                 return deny(Denial::InsufficientScope, &policy.realm, &policy.scope_challenge);
+            }
+            if let Err(d) = policy.claim_rules.check(&a.identity) {
+                return deny(d, &policy.realm, "");
             }
             let headers = upstream::identity_headers(cfg, policy, &a.identity);
             if let Some(d) = single(&presented) {

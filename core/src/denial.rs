@@ -48,6 +48,10 @@ pub enum Denial {
     BadType,
     /// The token is good but lacks a required scope (403, RFC 6750 §3.1).
     InsufficientScope,
+    /// The token is good but holds none of the policy's roles (403).
+    MissingRole,
+    /// The token is good but the policy's access rules refuse its claims (403).
+    RuleDenied,
     /// The keys to check the token cannot be had now (IdP unreachable): 503.
     KeysUnavailable,
     /// Introspection says the token is not active.
@@ -66,7 +70,7 @@ impl Denial {
     pub fn status(self) -> u32 {
         match self {
             Denial::MultipleTokens => 400,
-            Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope => 403,
+            Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope | Denial::MissingRole | Denial::RuleDenied => 403,
             Denial::KeysUnavailable | Denial::IdpUnavailable | Denial::UpstreamTokenUnavailable => 503,
             _ => 401,
         }
@@ -79,6 +83,8 @@ impl Denial {
             | Denial::UpstreamTokenUnavailable => None,
             Denial::MultipleTokens => Some("invalid_request"),
             Denial::InsufficientScope => Some("insufficient_scope"),
+            // Not an RFC 6750 code: the token is valid, the claims are refused here.
+            Denial::MissingRole | Denial::RuleDenied => Some("access_denied"),
             _ => Some("invalid_token"),
         }
     }
@@ -101,6 +107,8 @@ impl Denial {
             MissingClaim => "missing_claim",
             BadType => "bad_type",
             InsufficientScope => "insufficient_scope",
+            MissingRole => "missing_role",
+            RuleDenied => "rule_denied",
             KeysUnavailable => "keys_unavailable",
             Inactive => "inactive",
             IdpUnavailable => "idp_unavailable",
@@ -128,6 +136,8 @@ impl Denial {
             Denial::MissingClaim => "the token lacks a required claim",
             Denial::BadType => "the token's typ is not accepted",
             Denial::InsufficientScope => "the token lacks a required scope",
+            Denial::MissingRole => "the token holds none of the required roles",
+            Denial::RuleDenied => "the token's claims are not allowed here",
             Denial::KeysUnavailable => "the keys to check the token cannot be fetched now",
             Denial::Inactive => "the access token is not active",
             Denial::IdpUnavailable => "the token cannot be checked now",
@@ -143,7 +153,7 @@ impl Denial {
         let status = self.status();
         let code = self.error_code();
         let mut headers = Vec::with_capacity(3);
-        if status == 401 || status == 400 || self == Denial::InsufficientScope {
+        if status == 401 || status == 400 || matches!(self, Denial::InsufficientScope | Denial::MissingRole | Denial::RuleDenied) {
             let mut challenge = match code {
                 None => format!("Bearer realm=\"{realm}\""),
                 Some(code) => format!(
@@ -211,7 +221,7 @@ mod tests {
         use Denial::*;
         for d in [MissingToken, MultipleTokens, TokenTooLarge, Malformed, UnsupportedCritical, AlgNone,
             AlgNotAllowed, NoMatchingKey, BadSignature, Expired, NotYetValid, IssuedInFuture,
-            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy] {
+            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, MissingRole, RuleDenied, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy] {
             assert!(!d.description().contains(['"', '\\']));
         }
     }

@@ -22,6 +22,7 @@ pub mod remote;
 pub mod request;
 pub mod response;
 pub mod routing;
+pub mod rules;
 pub mod secret;
 pub mod shared;
 pub mod state;

@@ -254,3 +254,42 @@ fn anonymous_goes_on_for_401_only() {
     assert!(matches!(decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), NOW, &Fake::default()),
         Decision::Deny { denial: Denial::InsufficientScope, .. }));
 }
+
+#[test]
+fn claim_rules_roles_and_scope_matcher_after_authentication() {
+    let cfg = config(json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+        "policies": {"p": {
+            "oauth_server": "s", "realm": "api",
+            "required_scopes": ["a", "b"], "scopes_matcher": "any",
+            "roles": ["admin", "ops"], "roles_key": "realm_access.roles", "roles_key_is_nested": true,
+            "access_rules": [
+                {"predicate": "country == 'de'", "action": "deny"},
+                {"when": {"claim": "plan", "one_of": ["pro", "team"]}, "action": "allow"}
+            ]
+        }},
+        "default_policy": "p"
+    }));
+    let ask = |extra: Value| {
+        let mut c = json!({"scope": "b", "realm_access": {"roles": ["ops"]}, "plan": "pro", "country": "fr"});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let t = sign("HS256", None, claims(c));
+        decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), NOW, &Fake::default())
+    };
+    assert!(matches!(ask(json!({})), Decision::Allow { .. }), "any one scope, one role, an allow rule");
+    for (extra, want, code) in [
+        (json!({"scope": "c"}), Denial::InsufficientScope, "insufficient_scope"),
+        (json!({"realm_access": {"roles": ["user"]}}), Denial::MissingRole, "access_denied"),
+        (json!({"country": "de"}), Denial::RuleDenied, "access_denied"),
+        (json!({"plan": "free"}), Denial::RuleDenied, "access_denied"),
+    ] {
+        let Decision::Deny { denial, response } = ask(extra.clone()) else { panic!("{extra} let through") };
+        assert_eq!(denial, want, "{extra}");
+        assert_eq!(response.status, 403);
+        let challenge = response.headers.iter().find(|(k, _)| k == "www-authenticate").map(|(_, v)| v.clone()).unwrap();
+        assert!(challenge.starts_with("Bearer realm=\"api\"") && challenge.contains(&format!("error=\"{code}\"")), "{challenge}");
+    }
+    assert_ne!(Denial::MissingRole.metric(), Denial::RuleDenied.metric());
+}

@@ -30,6 +30,7 @@ fn every_configuration_field_has_a_readme_row() {
         ("policy", fields::<RawPolicy>()),
         ("token source", fields::<RawTokenSource>()),
         ("claim_to_headers entry", fields::<RawClaimHeader>()),
+        ("access rule", fields::<RawAccessRule>()),
         ("route", fields::<RawRoute>()),
         ("consumer", fields::<RawConsumer>()),
         ("client credentials", fields::<RawClientCredentials>()),

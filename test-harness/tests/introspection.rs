@@ -27,10 +27,13 @@ fn config(settings_extra: Value) -> String {
             "anon": {"oauth_server": "corp", "anonymous": "anon"},
             "byclient": {"oauth_server": "corp", "consumer_by": "client_id", "hide_credentials": true},
             "cors": {"oauth_server": "corp", "run_on_preflight": false},
-            "scoped": {"oauth_server": "corp", "required_scopes": ["orders:read"]}
+            "scoped": {"oauth_server": "corp", "required_scopes": ["orders:read"]},
+            "ruled": {"oauth_server": "corp", "roles": ["admin"], "roles_key": "groups",
+                      "access_rules": [{"predicate": "department in ('eng', 'ops') && client_id != 'legacy'", "action": "allow"}]}
         },
         "routes": [{"path_prefix": "/anon", "policy": "anon"}, {"path_prefix": "/byclient", "policy": "byclient"},
-                   {"path_prefix": "/cors", "policy": "cors"}, {"path_prefix": "/scoped", "policy": "scoped"}],
+                   {"path_prefix": "/cors", "policy": "cors"}, {"path_prefix": "/scoped", "policy": "scoped"},
+                   {"path_prefix": "/ruled", "policy": "ruled"}],
         "default_policy": "api"
     }).to_string()
 }
@@ -263,4 +266,29 @@ fn a_waiting_request_with_a_body_stays_paused_until_decided() {
     let t = vm.pending_calls()[0].token;
     vm.answer(t, 200, &[], br#"{"active": false}"#);
     assert_eq!(vm.poll(ctx).status(), 401, "the body never let the request through");
+}
+
+#[test]
+fn roles_and_access_rules_apply_to_the_introspection_answer() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({})));
+    let out = introspect(&mut vm, Request::get("/ruled").bearer("tok-ok"), 200, &active(json!({"groups": ["dev", "admin"]})));
+    assert!(out.is_forwarded(), "{out:?}");
+    let cases = [
+        ("tok-norole", json!({"groups": ["dev"]}), "the token holds none of the required roles"),
+        ("tok-dept", json!({"groups": ["admin"], "department": "sales"}), "the token's claims are not allowed here"),
+        ("tok-legacy", json!({"groups": ["admin"], "client_id": "legacy"}), "the token's claims are not allowed here"),
+    ];
+    for (token, claims, why) in cases {
+        let out = introspect(&mut vm, Request::get("/ruled").bearer(token), 200, &active(claims));
+        assert_eq!(out.status(), 403, "{token}");
+        let challenge = out.reply_header("www-authenticate").unwrap();
+        assert!(challenge.contains("error=\"access_denied\"") && challenge.contains(why), "{challenge}");
+    }
+    assert_eq!(vm.metric("oauth_filter.denied.missing_role"), Some(1));
+    assert_eq!(vm.metric("oauth_filter.denied.rule_denied"), Some(2));
+    // A refused token stays refused from the cache, without a second call.
+    let out = vm.send(Request::get("/ruled").bearer("tok-dept"));
+    assert_eq!(out.status(), 403);
+    assert!(vm.pending_calls().is_empty());
 }

@@ -101,6 +101,8 @@ pub struct Policy {
     pub claim_headers: Vec<(String, String)>,
     /// This worker's verdicts on tokens the policy let through.
     pub verdicts: crate::verdicts::Verdicts,
+    /// Roles, access rules and the scope matcher, checked after authentication.
+    pub claim_rules: crate::rules::ClaimRules,
 }
 
 impl Config {

@@ -242,6 +242,24 @@ pub struct RawPolicy {
     pub claim_to_headers: Vec<RawClaimHeader>,
     #[serde(default)]
     pub custom_claims_forward: Vec<String>,
+    /// Rules on the token's claims, first match wins (Janus `access_rules`).
+    #[serde(default)]
+    pub access_rules: Vec<RawAccessRule>,
+    /// KrakenD: at least one of these roles, in the claim `roles_key`.
+    pub roles: Option<Vec<String>>,
+    pub roles_key: Option<String>,
+    pub roles_key_is_nested: Option<bool>,
+    /// KrakenD: "all" (default) or "any" of `required_scopes`.
+    pub scopes_matcher: Option<String>,
+}
+
+/// An access rule: Janus's `predicate` string, or a structured `when`; and its action.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessRule {
+    pub predicate: Option<String>,
+    pub when: Option<Value>,
+    pub action: String,
 }
 
 /// KrakenD's client-credentials settings, with the Envoy cluster that reaches `token_url`.

@@ -2,6 +2,7 @@
 //! parsed, regexes compiled, header names checked. Every error names the JSON path.
 
 mod check;
+mod claim_rules;
 mod client_credentials;
 mod front;
 mod introspection;

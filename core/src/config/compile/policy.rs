@@ -5,7 +5,8 @@ use super::super::{Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_REALM
 use super::check::{self, err, Res};
 use crate::extract::TokenSource;
 
-pub fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server], consumers: &[Consumer]) -> Res<Policy> {
+pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], consumers: &[Consumer]) -> Res<Policy> {
+    let claim_rules = super::claim_rules::claim_rules(path, &mut raw)?;
     let anonymous = match &raw.anonymous {
         None => None,
         Some(id) => match consumers.iter().position(|c| &c.id == id) {
@@ -96,6 +97,7 @@ pub fn policy(path: &str, name: String, raw: RawPolicy, servers: &[Server], cons
         realm,
         sources,
         claim_headers,
+        claim_rules,
     })
 }
 
