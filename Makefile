@@ -14,14 +14,14 @@ FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_an
 
 .PHONY: fuzz bench oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
 
-build: ## the release .wasm (cargo, then wasm-opt -O3 from npm binaryen)
+build: ## the release .wasm (cargo, then wasm-opt -Oz from npm binaryen)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p oauth-filter
 	@[ -x $(WASM_OPT) ] || (cd tools/binaryen && npm ci --silent --no-audit --no-fund)
 	@# cargo may put its own (unoptimized) output back: optimize only a .wasm not seen before.
 	@if cmp -s $(WASM) $(WASM).opt; then :; \
 	elif cmp -s $(WASM) $(WASM).in; then cp --remove-destination $(WASM).opt $(WASM); \
-	else cp $(WASM) $(WASM).in && $(WASM_OPT) -O3 $(WASM_FEATURES) $(WASM).in -o $(WASM).opt \
+	else cp $(WASM) $(WASM).in && $(WASM_OPT) -Oz $(WASM_FEATURES) $(WASM).in -o $(WASM).opt \
 	  && cp --remove-destination $(WASM).opt $(WASM); fi
 	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
 

@@ -46,6 +46,12 @@ pub enum Denial {
     MissingClaim,
     /// The JOSE `typ` is not the required one (RFC 9068 `at+jwt`).
     BadType,
+    /// No `exp`, and the server requires one (`require_expiration`, the default).
+    NoExpiration,
+    /// `exp - iat` is longer than the server's `max_lifetime`.
+    LifetimeTooLong,
+    /// `sub` matches none of the server's `subjects`.
+    SubjectNotAllowed,
     /// The token is good but lacks a required scope (403, RFC 6750 §3.1).
     InsufficientScope,
     /// The token is good but holds none of the policy's roles (403).
@@ -106,6 +112,9 @@ impl Denial {
             BadAudience => "bad_audience",
             MissingClaim => "missing_claim",
             BadType => "bad_type",
+            NoExpiration => "no_expiration",
+            LifetimeTooLong => "lifetime_too_long",
+            SubjectNotAllowed => "subject_not_allowed",
             InsufficientScope => "insufficient_scope",
             MissingRole => "missing_role",
             RuleDenied => "rule_denied",
@@ -135,6 +144,9 @@ impl Denial {
             Denial::BadAudience => "the token's audience is not accepted",
             Denial::MissingClaim => "the token lacks a required claim",
             Denial::BadType => "the token's typ is not accepted",
+            Denial::NoExpiration => "the access token has no expiration",
+            Denial::LifetimeTooLong => "the access token's lifetime is too long",
+            Denial::SubjectNotAllowed => "the token's subject is not accepted",
             Denial::InsufficientScope => "the token lacks a required scope",
             Denial::MissingRole => "the token holds none of the required roles",
             Denial::RuleDenied => "the token's claims are not allowed here",
@@ -221,7 +233,7 @@ mod tests {
         use Denial::*;
         for d in [MissingToken, MultipleTokens, TokenTooLarge, Malformed, UnsupportedCritical, AlgNone,
             AlgNotAllowed, NoMatchingKey, BadSignature, Expired, NotYetValid, IssuedInFuture,
-            BadIssuer, BadAudience, MissingClaim, BadType, InsufficientScope, MissingRole, RuleDenied, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy] {
+            BadIssuer, BadAudience, MissingClaim, BadType, NoExpiration, LifetimeTooLong, SubjectNotAllowed, InsufficientScope, MissingRole, RuleDenied, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy] {
             assert!(!d.description().contains(['"', '\\']));
         }
     }

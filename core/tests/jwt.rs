@@ -169,3 +169,38 @@ fn the_eddsa_check_agrees_with_jwt_simple() {
         }
     }
 }
+
+#[test]
+fn expiration_lifetime_and_subjects() {
+    use jwt_simple::prelude::UnixTimeStamp;
+    let hs = json!([{"alg": "HS256", "key": "hs-secret-for-tests"}]);
+    let strategy = |extra: Value| {
+        let mut s = json!({"name": "jwt", "settings": hs.clone()});
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        rules(s)
+    };
+    let mut no_exp = claims(json!({"sub": "alice"}));
+    no_exp.expires_at = None;
+    let no_exp = sign("HS256", None, no_exp);
+    assert_eq!(strategy(json!({})).verify(&no_exp, NOW).unwrap_err(), Denial::NoExpiration, "required by default");
+    assert!(strategy(json!({"require_expiration": false})).verify(&no_exp, NOW).is_ok());
+    assert_eq!(strategy(json!({"require_expiration": false, "max_lifetime": 60})).verify(&no_exp, NOW).unwrap_err(), Denial::NoExpiration);
+    let ten_minutes = sign("HS256", None, claims(json!({"sub": "alice"})));
+    assert_eq!(strategy(json!({"max_lifetime": 599})).verify(&ten_minutes, NOW).unwrap_err(), Denial::LifetimeTooLong);
+    assert!(strategy(json!({"max_lifetime": 600})).verify(&ten_minutes, NOW).is_ok());
+    let mut no_iat = claims(json!({"sub": "alice"}));
+    no_iat.issued_at = None;
+    no_iat.expires_at = Some(UnixTimeStamp::from_secs(NOW + 100));
+    let no_iat = sign("HS256", None, no_iat);
+    assert!(strategy(json!({"max_lifetime": 100})).verify(&no_iat, NOW).is_ok(), "without iat: exp - now");
+    let subjects = strategy(json!({"subjects": [{"prefix": "spiffe://corp/"}, {"exact": "alice"}, {"safe_regex": {"regex": "svc-[0-9]+"}}]}));
+    for (sub, ok) in [("alice", true), ("spiffe://corp/api", true), ("svc-42", true), ("svc-42x", false), ("bob", false)] {
+        let t = sign("HS256", None, claims(json!({"sub": sub})));
+        assert_eq!(subjects.verify(&t, NOW).is_ok(), ok, "{sub}");
+    }
+    let anonymous = sign("HS256", None, claims(json!({})));
+    assert_eq!(subjects.verify(&anonymous, NOW).unwrap_err(), Denial::SubjectNotAllowed);
+    assert!(strategy(json!({"subjects": {"suffix": "@corp"}})).verify(&sign("HS256", None, claims(json!({"sub": "a@corp"}))), NOW).is_ok());
+}

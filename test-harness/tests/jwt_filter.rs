@@ -231,3 +231,42 @@ fn no_policy_means_refused() {
     assert!(vm.send(Request::get("/open/x")).is_forwarded());
     assert_eq!(vm.send(Request::get("/other")).status(), 403);
 }
+
+#[test]
+fn expiration_is_required_lifetime_bounded_and_subjects_matched() {
+    let cfg = json!({
+        "oauth_servers": {
+            "strict": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}],
+                       "max_lifetime": 600, "subjects": [{"prefix": "svc-"}]}},
+            "lax": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}], "require_expiration": false}}
+        },
+        "policies": {"strict": {"oauth_server": "strict", "realm": "strict"}, "lax": {"oauth_server": "lax"}},
+        "routes": [{"path_prefix": "/lax", "policy": "lax"}],
+        "default_policy": "strict"
+    });
+    let host = Host::at(NOW);
+    let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let mut no_exp = claims(json!({"sub": "svc-a"}));
+    no_exp.expires_at = None;
+    let no_exp = sign("HS256", None, no_exp);
+    let long = {
+        let mut c = claims(json!({"sub": "svc-a"}));
+        c.expires_at = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(NOW + 3600));
+        sign("HS256", None, c)
+    };
+    let cases = [
+        ("/", sign("HS256", None, claims(json!({"sub": "svc-a"}))), 200, ""),
+        ("/", no_exp.clone(), 401, "the access token has no expiration"),
+        ("/", long, 401, "the access token's lifetime is too long"),
+        ("/", sign("HS256", None, claims(json!({"sub": "alice"}))), 401, "the token's subject is not accepted"),
+        ("/lax", no_exp, 200, ""),
+    ];
+    for (path, token, status, why) in cases {
+        let out = vm.send(Request::get(path).bearer(&token));
+        assert_eq!(out.status(), status, "{path} {why}");
+        if status == 401 {
+            let challenge = out.reply_header("www-authenticate").unwrap();
+            assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains(why), "{challenge}");
+        }
+    }
+}

@@ -187,6 +187,12 @@ pub struct RawStrategy {
     /// Trust the tokens of this filter's own `token_issuer`.
     #[serde(default)]
     pub trust_token_issuer: bool,
+    /// Envoy jwt_authn's: the longest `exp - iat` accepted, in seconds.
+    pub max_lifetime: Option<u64>,
+    /// Envoy jwt_authn's: `sub` must match one of these (a matcher or a list of them).
+    pub subjects: Option<Value>,
+    /// A token without `exp` is refused unless this is false.
+    pub require_expiration: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

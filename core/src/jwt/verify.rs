@@ -28,6 +28,35 @@ pub struct JwtRules {
     pub require_typ: Option<String>,
     /// Tokens already verified (a repeated token skips the signature check).
     pub cache: VerifiedCache,
+    /// The longest `exp - iat` accepted (jwt_authn `max_lifetime`).
+    pub max_lifetime: Option<u64>,
+    /// `sub` must match one of these, when any (jwt_authn `subjects`).
+    pub subjects: Vec<StringMatch>,
+    /// A token without `exp` is refused (jwt_authn `require_expiration`; default true).
+    pub require_expiration: bool,
+}
+
+/// Envoy's StringMatcher kinds.
+#[derive(Debug)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    /// Anchored at both ends.
+    Regex(regex_lite::Regex),
+}
+
+impl StringMatch {
+    pub fn matches(&self, s: &str) -> bool {
+        match self {
+            StringMatch::Exact(x) => s == x,
+            StringMatch::Prefix(x) => s.starts_with(x.as_str()),
+            StringMatch::Suffix(x) => s.ends_with(x.as_str()),
+            StringMatch::Contains(x) => s.contains(x.as_str()),
+            StringMatch::Regex(re) => re.is_match(s),
+        }
+    }
 }
 
 type Claims = JWTClaims<Map<String, Value>>;
@@ -120,11 +149,28 @@ impl JwtRules {
             }
         }
         let identity = Identity::from_jwt(outcome?);
-        self.check_claims(&identity)?;
+        self.check_claims(&identity, now)?;
         Ok(identity)
     }
 
-    fn check_claims(&self, id: &Identity) -> Result<(), Denial> {
+    fn check_claims(&self, id: &Identity, now: u64) -> Result<(), Denial> {
+        let exp = id.claims.get("exp").and_then(Value::as_u64);
+        if exp.is_none() && (self.require_expiration || self.max_lifetime.is_some()) {
+            return Err(Denial::NoExpiration);
+        }
+        if let (Some(max), Some(exp)) = (self.max_lifetime, exp) {
+            // Without `iat`, the lifetime left is what counts.
+            let from = id.claims.get("iat").and_then(Value::as_u64).unwrap_or(now);
+            if exp.saturating_sub(from) > max {
+                return Err(Denial::LifetimeTooLong);
+            }
+        }
+        if !self.subjects.is_empty() {
+            let sub = id.claims.get("sub").and_then(Value::as_str);
+            if !sub.is_some_and(|s| self.subjects.iter().any(|m| m.matches(s))) {
+                return Err(Denial::SubjectNotAllowed);
+            }
+        }
         if !self.issuers.is_empty() {
             let iss = id.claims.get("iss").and_then(Value::as_str);
             if !iss.is_some_and(|i| self.issuers.iter().any(|x| x == i)) {

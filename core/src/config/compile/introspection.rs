@@ -12,7 +12,8 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<In
         ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
         ("jwks_uri", raw.jwks_uri.is_some()), ("discovery", raw.discovery.is_some()), ("require_typ", raw.require_typ.is_some()),
         ("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),
-        ("max_stale", raw.max_stale.is_some()), ("max_wait", raw.max_wait.is_some()), ("max_jwks_bytes", raw.max_jwks_bytes.is_some())];
+        ("max_stale", raw.max_stale.is_some()), ("max_wait", raw.max_wait.is_some()), ("max_jwks_bytes", raw.max_jwks_bytes.is_some()),
+        ("max_lifetime", raw.max_lifetime.is_some()), ("subjects", raw.subjects.is_some()), ("require_expiration", raw.require_expiration.is_some())];
     check::absent(path, &jwt_only, "not a setting of the introspection strategy")?;
     let settings_path = format!("{path}.settings");
     let Some(settings) = raw.settings else { return err(settings_path, "required: {\"introspection_url\", \"cluster\", …}") };

@@ -4,11 +4,11 @@
 use super::super::raw::{RawKeySetting, RawStrategy};
 use super::super::ConfigError;
 use super::check::{self, err, Res};
-use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
+use crate::jwt::verify::{StringMatch, DEFAULT_MAX_TOKEN_BYTES};
 use crate::jwt::{parse_jwks, Alg, AlgSet, JwtRules, VerifyKey};
 use serde_json::Value;
 
-pub fn jwt_rules(path: &str, raw: RawStrategy, has_remote: bool) -> Res<JwtRules> {
+pub fn jwt_rules(path: &str, mut raw: RawStrategy, has_remote: bool) -> Res<JwtRules> {
     let algs: AlgSet = match &raw.allowed_algorithms {
         None => AlgSet::all(),
         Some(list) => {
@@ -43,7 +43,21 @@ pub fn jwt_rules(path: &str, raw: RawStrategy, has_remote: bool) -> Res<JwtRules
     if !(64..=1 << 20).contains(&max_token_bytes) {
         return err(format!("{path}.max_token_bytes"), "must be between 64 and 1048576");
     }
+    if raw.max_lifetime == Some(0) {
+        return err(format!("{path}.max_lifetime"), "must be at least 1 second");
+    }
+    let subjects = match raw.subjects.take() {
+        None => Vec::new(),
+        Some(Value::Array(list)) if !list.is_empty() => {
+            list.iter().enumerate().map(|(i, m)| string_match(&format!("{path}.subjects[{i}]"), m)).collect::<Res<_>>()?
+        }
+        Some(Value::Array(_)) => return err(format!("{path}.subjects"), "must not be an empty list"),
+        Some(m) => vec![string_match(&format!("{path}.subjects"), &m)?],
+    };
     Ok(JwtRules {
+        max_lifetime: raw.max_lifetime,
+        subjects,
+        require_expiration: raw.require_expiration.unwrap_or(true),
         keys,
         algs,
         leeway_secs: raw.leeway.unwrap_or(0),
@@ -92,4 +106,26 @@ fn jwt_keys(path: &str, settings: Value) -> Res<Vec<VerifyKey>> {
         }
         _ => err(path, "expected a list of {alg, key}, {\"secret\": …} or a JWKS {\"keys\": [...]}"),
     }
+}
+
+/// Envoy's StringMatcher: one of `exact`, `prefix`, `suffix`, `contains`, `regex` (or
+/// `safe_regex: {regex}`).
+fn string_match(path: &str, v: &Value) -> Res<StringMatch> {
+    let Some(obj) = v.as_object().filter(|o| o.len() == 1) else { return err(path, "must be an object with one of exact, prefix, suffix, contains, regex") };
+    let Some((kind, value)) = obj.iter().next() else { return err(path, "empty matcher") };
+    let at = format!("{path}.{kind}");
+    let text = match (kind.as_str(), value) {
+        ("safe_regex", Value::Object(o)) => o.get("regex").and_then(Value::as_str),
+        (_, Value::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let Some(text) = text else { return err(at, "must be a string") };
+    Ok(match kind.as_str() {
+        "exact" => StringMatch::Exact(text.to_string()),
+        "prefix" => StringMatch::Prefix(text.to_string()),
+        "suffix" => StringMatch::Suffix(text.to_string()),
+        "contains" => StringMatch::Contains(text.to_string()),
+        "regex" | "safe_regex" => StringMatch::Regex(check::whole_regex(at, text)?),
+        _ => return err(at, "unknown matcher (exact, prefix, suffix, contains, regex)"),
+    })
 }
