@@ -164,3 +164,12 @@ def test_roles_and_access_rules_after_authentication(envoy):
     assert stats["wasmcustom.oauth_filter.denied.missing_role"] == 1
     assert stats["wasmcustom.oauth_filter.denied.rule_denied"] == 1
     assert stats["wasmcustom.oauth_filter.denied.insufficient_scope"] == 1
+
+
+def test_optional_authentication_goes_on_anonymous(envoy):
+    r = get(envoy, "/optional/x", headers={"x-credential-sub": "mallory"})
+    assert r.status == 200 and r.upstream("x-anonymous-consumer") == "true" and r.upstream("x-credential-sub") is None
+    r = get(envoy, "/optional/x", mint("RS256", {"exp": int(time.time()) - 600}))
+    assert r.status == 200 and r.upstream("x-anonymous-consumer") == "true", "a failed token goes on anonymous"
+    r = get(envoy, "/optional/x", mint("RS256"))
+    assert r.status == 200 and r.upstream("x-credential-sub") == "alice" and r.upstream("x-anonymous-consumer") is None

@@ -4,7 +4,7 @@
 //! wait for, how long, and what to answer if it never comes.
 
 use crate::authenticate::{self, Answered, Check, Presented};
-use crate::config::{Config, Policy, DEFAULT_REALM};
+use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
 use crate::introspection::Claim;
 use crate::state::{Event, WorkerState};
 use crate::upstream::{self, UpstreamEdits};
@@ -158,7 +158,21 @@ fn refused(
             upstream::anonymous(consumer, &mut edits);
             with_upstream_token(policy, index, req, state, edits, may_wait)
         }
+        _ if lets_anonymous_through(policy.allow, denial) => {
+            edits.set.push(("x-anonymous-consumer".into(), "true".into()));
+            with_upstream_token(policy, index, req, state, edits, may_wait)
+        }
         _ => deny(denial, &policy.realm, &policy.scope_challenge),
+    }
+}
+
+/// jwt_authn's `allow_missing` / `allow_missing_or_failed`: a missing token, or one that failed
+/// its checks (401), goes on anonymous; never a request refused for another reason (400, 503).
+fn lets_anonymous_through(allow: AllowAnonymous, denial: Denial) -> bool {
+    match allow {
+        AllowAnonymous::Never => false,
+        AllowAnonymous::Missing => denial == Denial::MissingToken,
+        AllowAnonymous::MissingOrFailed => denial.status() == 401,
     }
 }
 

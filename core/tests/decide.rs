@@ -293,3 +293,35 @@ fn claim_rules_roles_and_scope_matcher_after_authentication() {
     }
     assert_ne!(Denial::MissingRole.metric(), Denial::RuleDenied.metric());
 }
+
+#[test]
+fn allow_missing_and_allow_missing_or_failed() {
+    let cfg = config(json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+        "policies": {
+            "strict": {"oauth_server": "s"},
+            "missing": {"oauth_server": "s", "allow_missing": true, "required_scopes": ["a"]},
+            "failed": {"oauth_server": "s", "allow_missing_or_failed": true}
+        },
+        "routes": [{"path_prefix": "/missing", "policy": "missing"}, {"path_prefix": "/failed", "policy": "failed"}],
+        "default_policy": "strict"
+    }));
+    let good = bearer(&sign("HS256", None, claims(json!({"sub": "alice", "scope": "a"}))));
+    let mut expired = claims(json!({"sub": "alice"}));
+    expired.expires_at = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(NOW - 100));
+    let bad = bearer(&sign("HS256", None, expired));
+    let ask = |path: &str, auth: Option<&str>| {
+        let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a), ("x-credential-sub", "mallory")]).unwrap_or(vec![("x-credential-sub", "mallory")]);
+        decide(&cfg, &req(path, &headers), NOW, &Fake::default())
+    };
+    let anonymous = |d: &Decision| matches!(d, Decision::Allow { edits, .. }
+        if edits.sets().any(|(k, v)| k == "x-anonymous-consumer" && v == "true") && edits.remove.iter().any(|h| h == "x-credential-sub")
+            && !edits.sets().any(|(k, _)| k.starts_with("x-credential-")));
+    assert!(matches!(ask("/", None), Decision::Deny { denial: Denial::MissingToken, .. }));
+    assert!(anonymous(&ask("/missing", None)), "no token: on, anonymous, the spoofed header removed");
+    assert!(matches!(ask("/missing", Some(&bad)), Decision::Deny { denial: Denial::Expired, .. }), "a bad token is still refused");
+    assert_eq!(header(&ask("/missing", Some(&good)), "x-credential-sub").as_deref(), Some("alice"));
+    assert!(anonymous(&ask("/failed", None)));
+    assert!(anonymous(&ask("/failed", Some(&bad))), "a failed token: on, anonymous");
+    assert_eq!(header(&ask("/failed", Some(&good)), "x-credential-sub").as_deref(), Some("alice"));
+}

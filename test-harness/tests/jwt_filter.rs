@@ -270,3 +270,25 @@ fn expiration_is_required_lifetime_bounded_and_subjects_matched() {
         }
     }
 }
+
+#[test]
+fn optional_authentication_goes_on_anonymous() {
+    let cfg = json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+        "policies": {"missing": {"oauth_server": "s", "allow_missing": true}, "failed": {"oauth_server": "s", "allow_missing_or_failed": true}},
+        "routes": [{"path_prefix": "/failed", "policy": "failed"}],
+        "default_policy": "missing"
+    });
+    let host = Host::at(NOW);
+    let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let bad = "Bearer not.a.token";
+    let out = vm.send(Request::get("/").header("x-credential-sub", "mallory"));
+    assert!(out.is_forwarded());
+    assert_eq!(out.upstream("x-anonymous-consumer").as_deref(), Some("true"));
+    assert_eq!(out.upstream("x-credential-sub"), None);
+    assert_eq!(vm.send(Request::get("/").header("authorization", bad)).status(), 401);
+    let out = vm.send(Request::get("/failed").header("authorization", bad));
+    assert_eq!(out.upstream("x-anonymous-consumer").as_deref(), Some("true"));
+    let out = vm.send(Request::get("/failed").bearer(&sign("HS256", None, claims(json!({"sub": "alice"})))));
+    assert_eq!((out.upstream("x-credential-sub").as_deref(), out.upstream("x-anonymous-consumer")), (Some("alice"), None));
+}

@@ -103,6 +103,21 @@ pub struct Policy {
     pub verdicts: crate::verdicts::Verdicts,
     /// Roles, access rules and the scope matcher, checked after authentication.
     pub claim_rules: crate::rules::ClaimRules,
+    /// Which failed authentications still go on, anonymous (jwt_authn's `allow_missing*`).
+    pub allow: AllowAnonymous,
+}
+
+/// Envoy jwt_authn's optional authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllowAnonymous {
+    /// Every request needs a good token.
+    #[default]
+    Never,
+    /// No token: on, anonymous; a token that fails is still refused.
+    Missing,
+    /// No token, or one that fails its checks: on, anonymous. An IdP that cannot be reached
+    /// (503) still refuses: a token that cannot be checked is never waved through.
+    MissingOrFailed,
 }
 
 impl Config {

@@ -257,6 +257,12 @@ pub struct RawPolicy {
     pub roles_key_is_nested: Option<bool>,
     /// KrakenD: "all" (default) or "any" of `required_scopes`.
     pub scopes_matcher: Option<String>,
+    /// Envoy jwt_authn's: a request without a token goes on, anonymous.
+    #[serde(default)]
+    pub allow_missing: bool,
+    /// Envoy jwt_authn's: a request without a token or with a token that fails goes on, anonymous.
+    #[serde(default)]
+    pub allow_missing_or_failed: bool,
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.

@@ -1,7 +1,7 @@
 //! Policies (what a request must carry and what goes upstream) and token sources.
 
 use super::super::raw::{RawPolicy, RawTokenSource};
-use super::super::{Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_REALM};
+use super::super::{AllowAnonymous, Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_REALM};
 use super::check::{self, err, Res};
 use crate::extract::TokenSource;
 
@@ -98,6 +98,11 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         sources,
         claim_headers,
         claim_rules,
+        allow: match (raw.allow_missing_or_failed, raw.allow_missing) {
+            (true, _) => AllowAnonymous::MissingOrFailed,
+            (false, true) => AllowAnonymous::Missing,
+            (false, false) => AllowAnonymous::Never,
+        },
     })
 }
 
