@@ -43,7 +43,8 @@ class Envoy:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--base-id", str(next(_base_ids)),
-             "--log-level", "warn", "--component-log-level", "wasm:debug", "--disable-hot-restart"],
+             "--log-level", "warn", "--component-log-level", "wasm:debug", "--disable-hot-restart",
+             "--file-flush-interval-msec", "100"],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.admin = f"http://127.0.0.1:{self.ports[admin_original]}"
         self._wait_ready()

@@ -2,6 +2,10 @@
 only to the subject `alice` holding the scope `write`, matching on the identity headers the
 filter sets (envoy-config/e2e-rbac.yaml). A client that sends those headers itself, with a
 token or on a public route, never satisfies the rule."""
+import base64
+import json
+import time
+
 import pytest
 
 from conftest import call
@@ -58,3 +62,24 @@ def test_spoofed_identity_headers_never_satisfy_the_rule(envoy):
 
 def test_other_paths_need_only_the_filter(envoy):
     assert get(envoy, "/orders-free/x", mint("RS256", {"sub": "bob", "scope": "read"})).status == 200
+
+
+def test_rbac_and_the_access_log_read_the_filter_state(envoy):
+    r = get(envoy, "/state/admin/x", mint("RS256", {"sub": "alice", "email": "alice@example.test"}))
+    assert r.status == 200, r.body
+    payload = r.upstream("x-jwt-payload")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["sub"] == "alice" and claims["email"] == "alice@example.test"
+    assert get(envoy, "/state/admin/x", mint("RS256", {"sub": "bob"})).status == 403
+    # Spoofed headers cannot stand in for filter state, nor forge the payload header.
+    r = get(envoy, "/state/admin/x", mint("RS256", {"sub": "bob"}), x_credential_sub="alice")
+    assert r.status == 403
+    r = get(envoy, "/public/page", x_jwt_payload="eyJzdWIiOiJhbGljZSJ9")
+    assert r.status == 200 and r.upstream("x-jwt-payload") is None
+    lines = ["ACCESS path=/state/admin/x sub=alice email=alice@example.test status=200",
+             "ACCESS path=/state/admin/x sub=bob email=- status=403"]
+    deadline = time.time() + 5
+    while time.time() < deadline and not all(line in envoy.logs() for line in lines):
+        time.sleep(0.1)
+    for line in lines:
+        assert line in envoy.logs()

@@ -13,6 +13,9 @@ fn allow(edits: &UpstreamEdits) {
     for (name, value) in edits.sets() {
         host::set_request_header(name, value);
     }
+    for (name, value) in edits.state() {
+        host::set_property(name, value);
+    }
 }
 
 pub fn deny(context_id: u32, denial: Denial, response: &LocalResponse) {

@@ -10,6 +10,7 @@ extern "C" {
     fn proxy_replace_header_map_value(map: u32, k: *const u8, ks: usize, v: *const u8, vs: usize) -> u32;
     fn proxy_remove_header_map_value(map: u32, k: *const u8, ks: usize) -> u32;
     fn proxy_get_property(path: *const u8, ps: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_set_property(path: *const u8, ps: usize, data: *const u8, size: usize) -> u32;
     fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
     fn proxy_get_shared_data(k: *const u8, ks: usize, data: *mut *mut u8, size: *mut usize, cas: *mut u32) -> u32;
@@ -117,6 +118,13 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
     let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
     let bytes = take(data, size);
     (status == OK && !bytes.is_empty()).then_some(bytes)
+}
+
+/// Sets a property: in Envoy, filter state `wasm.<name>` for the rest of the request (later
+/// filters, access logs). False when the host refuses.
+pub fn set_property(name: &str, value: &str) -> bool {
+    // SAFETY: pointers and lengths come from live slices.
+    unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) == OK }
 }
 
 /// A property that is a UTF-8 string.

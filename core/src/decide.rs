@@ -89,7 +89,7 @@ fn decide_with(
             if let Err(d) = policy.claim_rules.check(&a.identity) {
                 return deny(d, &policy.realm, "");
             }
-            let headers = upstream::identity_headers(cfg, policy, &a.identity);
+            let headers = upstream::render(cfg, policy, &a.identity);
             if let Some(d) = single(&presented) {
                 let keys_version = state.keys_version(a.server);
                 let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until };

@@ -5,6 +5,8 @@
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
 use crate::extract::{self, Found, TokenSource};
 use crate::{Identity, Request};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::Value;
 use std::rc::Rc;
 
@@ -13,9 +15,9 @@ use std::rc::Rc;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamEdits {
     pub remove: Vec<String>,
-    /// The identity headers of the authenticated token, rendered once per token and shared
-    /// with the per-policy verdict cache.
-    pub identity: Option<Rc<[(String, String)]>>,
+    /// What the authenticated token yields (identity headers, filter state), rendered once per
+    /// token and shared with the per-policy verdict cache.
+    pub identity: Option<Rc<Rendered>>,
     pub set: Vec<(String, String)>,
     /// The version of the client-credentials token sent upstream, if one was.
     pub upstream_token_version: Option<u64>,
@@ -24,9 +26,26 @@ pub struct UpstreamEdits {
 impl UpstreamEdits {
     /// Every header set, identity headers first.
     pub fn sets(&self) -> impl Iterator<Item = &(String, String)> {
-        self.identity.iter().flat_map(|i| i.iter()).chain(self.set.iter())
+        self.identity.iter().flat_map(|i| i.headers.iter()).chain(self.set.iter())
+    }
+
+    /// The filter-state entries for the rest of Envoy: (name, value).
+    pub fn state(&self) -> impl Iterator<Item = &(String, String)> {
+        self.identity.iter().flat_map(|i| i.state.iter())
     }
 }
+
+/// What an authenticated token yields for the request: its upstream headers, and the entries
+/// later filters and access logs read (Envoy filter state `wasm.oauth_filter.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rendered {
+    pub headers: Vec<(String, String)>,
+    pub state: Vec<(String, String)>,
+}
+
+/// The claims written to filter state when a policy asks for it.
+const STATE_CLAIMS: [(&str, &str); 4] =
+    [("oauth_filter.sub", "sub"), ("oauth_filter.iss", "iss"), ("oauth_filter.client_id", "client_id"), ("oauth_filter.scope", "scope")];
 
 /// Prefixes of identity headers that only the filter may set.
 const IDENTITY_PREFIXES: [&str; 2] = ["x-credential-", "x-consumer-"];
@@ -60,13 +79,14 @@ pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
     out
 }
 
-/// The identity headers for an authenticated token under `policy`: its credential claims,
-/// the policy's mapped claims, and the consumer it maps to.
-pub fn identity_headers(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<[(String, String)]> {
-    let mut out = Vec::new();
+/// What an authenticated token yields under `policy`: its credential claims, the policy's
+/// mapped claims, the consumer it maps to, the verified payload (`forward_payload_header`) and
+/// the filter-state entries (`filter_state`).
+pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
+    let mut headers = Vec::new();
     let mut put = |name: &str, value: Option<String>| {
         if let Some(v) = value {
-            out.push((name.to_string(), v));
+            headers.push((name.to_string(), v));
         }
     };
     for (header, claim) in CREDENTIAL_CLAIMS {
@@ -76,10 +96,27 @@ pub fn identity_headers(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<[(St
     for (header, claim) in &policy.claim_headers {
         put(header, id.header_value(claim));
     }
-    if let Some(c) = consumer_of(cfg, policy, id) {
-        consumer_headers(c, &mut out);
+    if let Some(name) = &policy.forward_payload_header {
+        put(name, serde_json::to_vec(&id.claims).ok().map(|json| URL_SAFE_NO_PAD.encode(json)));
     }
-    out.into()
+    if let Some(c) = consumer_of(cfg, policy, id) {
+        consumer_headers(c, &mut headers);
+    }
+    let mut state = Vec::new();
+    if let Some(extra) = &policy.filter_state {
+        for (key, claim) in STATE_CLAIMS {
+            let value = if claim == "scope" { id.scopes() } else { id.header_value(claim) };
+            if let Some(v) = value {
+                state.push((key.to_string(), v));
+            }
+        }
+        for claim in extra {
+            if let Some(v) = id.header_value(claim) {
+                state.push((format!("oauth_filter.claims.{claim}"), v));
+            }
+        }
+    }
+    Rc::new(Rendered { headers, state })
 }
 
 /// The consumer the identity maps to (`consumer_by`): username → a consumer's `username`,

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 #[derive(Clone)]
 pub struct Verdict {
-    pub headers: Rc<[(String, String)]>,
+    pub headers: Rc<crate::upstream::Rendered>,
     /// The server that accepted the token, and its keys' version then.
     pub server: usize,
     pub keys_version: u64,
@@ -60,15 +60,15 @@ mod tests {
     fn void_past_its_time_or_a_key_change() {
         let v = Verdicts::new(8);
         let d = [7u8; 16];
-        let headers: Rc<[(String, String)]> = vec![("x-credential-sub".to_string(), "a".to_string())].into();
+        let headers = Rc::new(crate::upstream::Rendered { headers: vec![("x-credential-sub".to_string(), "a".to_string())], state: Vec::new() });
         v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100 });
         assert!(v.get(&d, 100, |_| 3).is_some());
         assert!(v.get(&d, 100, |s| if s == 1 { 4 } else { 3 }).is_none(), "keys of server 1 changed");
         assert!(v.get(&d, 50, |_| 3).is_none(), "dropped once void");
-        v.insert(d, Verdict { headers: Rc::from(Vec::new()), server: 0, keys_version: 0, valid_until: 10 });
+        v.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10 });
         assert!(v.get(&d, 11, |_| 0).is_none(), "past its time");
         let off = Verdicts::new(0);
-        off.insert(d, Verdict { headers: Rc::from(Vec::new()), server: 0, keys_version: 0, valid_until: 10 });
+        off.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10 });
         assert!(off.get(&d, 1, |_| 0).is_none());
     }
 }

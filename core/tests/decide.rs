@@ -325,3 +325,30 @@ fn allow_missing_and_allow_missing_or_failed() {
     assert!(anonymous(&ask("/failed", Some(&bad))), "a failed token: on, anonymous");
     assert_eq!(header(&ask("/failed", Some(&good)), "x-credential-sub").as_deref(), Some("alice"));
 }
+
+#[test]
+fn filter_state_and_the_verified_payload() {
+    use base64::Engine;
+    let cfg = config(json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+        "policies": {
+            "p": {"oauth_server": "s", "filter_state": true, "filter_state_claims": ["email"], "forward_payload_header": "x-jwt-payload"},
+            "open": {"public": true}
+        },
+        "routes": [{"path_prefix": "/open", "policy": "open"}],
+        "default_policy": "p"
+    }));
+    let t = sign("HS256", None, claims(json!({"sub": "alice", "iss": "https://idp", "scope": "a b", "email": "a@x", "client_id": "app"})));
+    let d = decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), NOW, &Fake::default());
+    let Decision::Allow { edits, .. } = &d else { panic!("{d:?}") };
+    let state: Vec<(String, String)> = edits.state().cloned().collect();
+    assert_eq!(state, [("oauth_filter.sub", "alice"), ("oauth_filter.iss", "https://idp"), ("oauth_filter.client_id", "app"),
+        ("oauth_filter.scope", "a b"), ("oauth_filter.claims.email", "a@x")].map(|(k, v)| (k.to_string(), v.to_string())));
+    let payload = header(&d, "x-jwt-payload").unwrap();
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!((claims["sub"].as_str(), claims["email"].as_str()), (Some("alice"), Some("a@x")));
+    // A client's own payload header never reaches the upstream, on a public route either.
+    let d = decide(&cfg, &req("/open", &[("x-jwt-payload", "eyJzdWIiOiJyb290In0")]), NOW, &Fake::default());
+    let Decision::Allow { edits, .. } = &d else { panic!("{d:?}") };
+    assert!(edits.remove.iter().any(|h| h == "x-jwt-payload") && edits.state().next().is_none());
+}

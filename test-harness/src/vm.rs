@@ -303,6 +303,11 @@ impl Vm {
         self.trap_check(r)
     }
 
+    /// A property the filter set during the last request (Envoy: filter state `wasm.<name>`).
+    pub fn property_set(&self, name: &str) -> Option<String> {
+        self.store.data().properties.get(name).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
     /// Runs the request's headers through the filter.
     pub fn send(&mut self, req: Request) -> Outcome {
         let ctx = self.next_context;

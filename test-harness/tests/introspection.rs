@@ -292,3 +292,21 @@ fn roles_and_access_rules_apply_to_the_introspection_answer() {
     assert_eq!(out.status(), 403);
     assert!(vm.pending_calls().is_empty());
 }
+
+#[test]
+fn an_introspected_identity_goes_to_filter_state_and_the_payload_header() {
+    let host = Host::at(NOW);
+    let mut cfg: Value = serde_json::from_str(&config(json!({}))).unwrap();
+    cfg["policies"]["api"]["filter_state"] = json!(true);
+    cfg["policies"]["api"]["filter_state_claims"] = json!(["department"]);
+    cfg["policies"]["api"]["forward_payload_header"] = json!("x-token-payload");
+    let mut vm = start(&host, &cfg.to_string());
+    let out = introspect(&mut vm, Request::get("/orders").bearer("tok-s").header("x-token-payload", "forged"), 200, &active(json!({})));
+    assert!(out.is_forwarded(), "{out:?}");
+    for (k, v) in [("oauth_filter.sub", "alice"), ("oauth_filter.client_id", "app-1"), ("oauth_filter.scope", "orders:read write"),
+        ("oauth_filter.iss", "https://idp.test"), ("oauth_filter.claims.department", "eng")] {
+        assert_eq!(vm.property_set(k).as_deref(), Some(v), "{k}");
+    }
+    assert_eq!(out.upstream_count("x-token-payload"), 1);
+    assert_ne!(out.upstream("x-token-payload").as_deref(), Some("forged"));
+}

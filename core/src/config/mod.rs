@@ -105,6 +105,10 @@ pub struct Policy {
     pub claim_rules: crate::rules::ClaimRules,
     /// Which failed authentications still go on, anonymous (jwt_authn's `allow_missing*`).
     pub allow: AllowAnonymous,
+    /// Filter state on: the further claims to write beside sub, iss, client_id and scope.
+    pub filter_state: Option<Vec<String>>,
+    /// The header that carries the verified claims (base64url JSON).
+    pub forward_payload_header: Option<String>,
 }
 
 /// Envoy jwt_authn's optional authentication.

@@ -263,6 +263,14 @@ pub struct RawPolicy {
     /// Envoy jwt_authn's: a request without a token or with a token that fails goes on, anonymous.
     #[serde(default)]
     pub allow_missing_or_failed: bool,
+    /// Write the identity to Envoy filter state (`wasm.oauth_filter.*`).
+    #[serde(default)]
+    pub filter_state: bool,
+    /// Further claims for filter state (`wasm.oauth_filter.claims.<claim>`).
+    #[serde(default)]
+    pub filter_state_claims: Vec<String>,
+    /// Envoy jwt_authn's: the verified claims as base64url JSON in this header.
+    pub forward_payload_header: Option<String>,
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.

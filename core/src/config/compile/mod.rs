@@ -65,8 +65,11 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
     if metadata_namespace.as_deref() == Some("") {
         return err("route_metadata_namespace", "must not be empty");
     }
-    let mut mapped_headers: Vec<String> =
-        policies.iter().flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone())).collect();
+    // Headers only the filter may set: the mapped claims and the verified payload.
+    let mut mapped_headers: Vec<String> = policies
+        .iter()
+        .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone()).chain(p.forward_payload_header.iter().cloned()))
+        .collect();
     mapped_headers.sort();
     mapped_headers.dedup();
     let log_level = match raw.log_level.as_deref() {

@@ -7,6 +7,19 @@ use crate::extract::TokenSource;
 
 pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], consumers: &[Consumer]) -> Res<Policy> {
     let claim_rules = super::claim_rules::claim_rules(path, &mut raw)?;
+    for (i, c) in raw.filter_state_claims.iter().enumerate() {
+        if c.is_empty() || c.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
+            return err(format!("{path}.filter_state_claims[{i}]"), "must be a claim path without spaces or control characters");
+        }
+    }
+    if !raw.filter_state && !raw.filter_state_claims.is_empty() {
+        return err(format!("{path}.filter_state_claims"), "needs `filter_state: true`");
+    }
+    let filter_state = raw.filter_state.then(|| std::mem::take(&mut raw.filter_state_claims));
+    let forward_payload_header = match raw.forward_payload_header.take() {
+        Some(h) => Some(check::header_name(&format!("{path}.forward_payload_header"), &h)?),
+        None => None,
+    };
     let anonymous = match &raw.anonymous {
         None => None,
         Some(id) => match consumers.iter().position(|c| &c.id == id) {
@@ -98,6 +111,8 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         sources,
         claim_headers,
         claim_rules,
+        filter_state,
+        forward_payload_header,
         allow: match (raw.allow_missing_or_failed, raw.allow_missing) {
             (true, _) => AllowAnonymous::MissingOrFailed,
             (false, true) => AllowAnonymous::Missing,
