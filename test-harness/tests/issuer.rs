@@ -198,3 +198,17 @@ fn bad_issuer_configs() {
         assert!(!vm.log_text().contains("BEGIN PRIVATE KEY"));
     }
 }
+
+#[test]
+fn access_rules_apply_to_the_filters_own_tokens() {
+    let mut cfg: Value = serde_json::from_str(&config(json!({}))).unwrap();
+    cfg["policies"]["api"]["access_rules"] = json!([{"predicate": "client_id == 'my-id'", "action": "allow"}]);
+    let mut vm = start(&cfg.to_string());
+    let form = "application/x-www-form-urlencoded";
+    let mine = token_of(&vm.send(post("/token", form, "grant_type=client_credentials&client_id=my-id&client_secret=my-secret&scope=read")));
+    let other = token_of(&vm.send(post("/token", form, "grant_type=client_credentials&client_id=ec-client&client_secret=ec-secret")));
+    assert!(vm.send(Request::get("/api").bearer(&mine)).is_forwarded());
+    let out = vm.send(Request::get("/api").bearer(&other));
+    assert_eq!(out.status(), 403);
+    assert!(out.reply_header("www-authenticate").unwrap().contains("error=\"access_denied\""));
+}
