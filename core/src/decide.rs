@@ -192,9 +192,10 @@ fn with_upstream_token(policy: &Policy, index: usize, req: &Request, state: &dyn
     }
 }
 
-/// A CORS preflight: OPTIONS with `Origin` and `Access-Control-Request-Method`.
+/// What Kong's `run_on_preflight: false` skips: every OPTIONS request, as Kong's plugin does
+/// (not only those that carry CORS preflight headers).
 fn is_preflight(req: &Request) -> bool {
-    req.method() == "OPTIONS" && req.header("origin").is_some() && req.header("access-control-request-method").is_some()
+    req.method() == "OPTIONS"
 }
 
 fn wait(policy: &Policy, on: WaitOn, max_wait_ms: u64, denial: Denial) -> Decision {

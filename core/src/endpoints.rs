@@ -51,6 +51,24 @@ pub fn on_headers(
     nonce: u64,
     host: Option<&dyn CryptoHost>,
 ) -> janus::Action {
+    // The client's identity headers never reach the OAuth server either.
+    match headers_step(cfg, ep, req, now, nonce, host) {
+        janus::Action::Forward { mut remove, set, body } => {
+            remove.extend(crate::upstream::spoofable_headers(cfg, req));
+            janus::Action::Forward { remove, set, body }
+        }
+        answer => answer,
+    }
+}
+
+fn headers_step(
+    cfg: &Config,
+    ep: OAuthEndpoint,
+    req: &Request,
+    now: u64,
+    nonce: u64,
+    host: Option<&dyn CryptoHost>,
+) -> janus::Action {
     match ep {
         OAuthEndpoint::Issuer(_) if needs_body(ep, req) => go_on(),
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {

@@ -213,6 +213,11 @@ impl Request {
         self.header("authorization", format!("Bearer {token}"))
     }
 
+    pub fn scheme(mut self, scheme: &str) -> Request {
+        self.headers.retain(|(k, _)| k != ":scheme");
+        self.header(":scheme", scheme)
+    }
+
     pub fn authority(mut self, host: &str) -> Request {
         self.headers.retain(|(k, _)| k != ":authority");
         self.header(":authority", host)

@@ -179,9 +179,12 @@ fn secure_domain_and_prefix() {
     let out = vm.send(req("auth.gw.test"));
     assert_eq!(out.status(), 400, "plain http refused");
     assert!(out.reply_json()["error_description"].as_str().unwrap().contains("https"));
-    token_of(&vm.send(req("auth.gw.test").header("x-forwarded-proto", "https")));
+    assert_eq!(vm.send(req("auth.gw.test").header("x-forwarded-proto", "https")).status(), 400, "a client's own x-forwarded-proto");
+    token_of(&vm.send(req("auth.gw.test").scheme("https")));
     // Another host: not served, so the request meets the route's policy instead.
-    assert_eq!(vm.send(req("api.gw.test").header("x-forwarded-proto", "https")).status(), 401);
+    assert_eq!(vm.send(req("api.gw.test").scheme("https")).status(), 401);
+    let mut behind = start(&config(json!({"secure": true, "trust_forwarded_proto": true, "domain": "auth\\.gw\\.test", "prefix": "/oauth"})));
+    token_of(&behind.send(req("auth.gw.test").header("x-forwarded-proto", "https")));
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn start() -> Vm {
             "oauth_endpoints": {
                 "authorize": {"listen_path": "/auth/authorize", "upstreams": {"balancing": "roundrobin", "targets": [{"target": "http://idp:8080/authorize"}]}, "strip_path": true},
                 "token": {"listen_path": "/auth/token/*", "strip_path": true},
-                "introspection": {"listen_path": "/auth/introspect"},
+                "introspect": {"listen_path": "/auth/introspect"},
                 "revoke": {"listen_path": "/auth/revoke"}
             },
             "oauth_client_endpoints": {"create": {"listen_path": "/auth/clients"}},
@@ -92,4 +92,14 @@ fn other_endpoints_pass_and_apis_use_the_token_strategy() {
     assert!(vm.send(Request::new("POST", "/auth/introspect").body("token=x")).is_forwarded());
     assert!(vm.send(Request::new("POST", "/auth/clients").body("{}")).is_forwarded());
     assert_eq!(vm.send(Request::get("/api/orders")).status(), 401);
+}
+
+#[test]
+fn spoofed_identity_headers_never_reach_the_oauth_server() {
+    let mut vm = start();
+    let out = vm.send(Request::new("POST", "/auth/introspect").header("x-credential-sub", "admin").header("x-consumer-id", "c").body("token=x"));
+    assert!(out.is_forwarded(), "{out:?}");
+    assert_eq!((out.upstream("x-credential-sub"), out.upstream("x-consumer-id")), (None, None));
+    let out = vm.send(Request::get("/auth/token?grant_type=client_credentials").header("authorization", basic("web", "")).header("x-credential-scope", "all"));
+    assert_eq!(out.upstream("x-credential-scope"), None);
 }

@@ -39,6 +39,9 @@ pub struct RawIssuer {
     pub expiration: Option<u64>,
     /// Refuse plain-HTTP requests (Otoroshi's default: true).
     pub secure: Option<bool>,
+    /// `secure` believes `x-forwarded-proto` (set it only behind a proxy that sets the header).
+    #[serde(default)]
+    pub trust_forwarded_proto: bool,
     /// The `iss` of issued tokens.
     pub issuer: Option<String>,
     pub audience: Option<String>,
@@ -133,6 +136,8 @@ pub struct RawServer {
 pub struct RawOAuthEndpoints {
     pub authorize: Option<RawProxy>,
     pub token: Option<RawProxy>,
+    /// Janus exports name it `introspect`.
+    #[serde(alias = "introspect")]
     pub introspection: Option<RawProxy>,
     pub revoke: Option<RawProxy>,
 }

@@ -39,6 +39,8 @@ pub struct TokenIssuer {
     pub prefix: String,
     pub expiration_ms: u64,
     pub secure: bool,
+    /// `secure` believes a client-sent `x-forwarded-proto` (only behind a proxy that sets it).
+    pub trust_forwarded_proto: bool,
     pub issuer: String,
     pub audience: Option<String>,
     pub keys: Vec<SigningKey>,
@@ -97,7 +99,7 @@ impl TokenIssuer {
         nonce: u64,
         host: Option<&dyn CryptoHost>,
     ) -> LocalResponse {
-        if self.secure && !is_https(req) {
+        if self.secure && !is_https(req, self.trust_forwarded_proto) {
             return oauth_error(400, "invalid_request", "the token endpoints are served over https only");
         }
         let method = req.method();
@@ -205,7 +207,9 @@ impl TokenIssuer {
     }
 }
 
-fn is_https(req: &Request) -> bool {
-    req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"))
+/// The request came over https: Envoy's `:scheme`, or `x-forwarded-proto` only when the
+/// configuration trusts it (a client can send that header itself).
+fn is_https(req: &Request, trust_forwarded_proto: bool) -> bool {
+    (trust_forwarded_proto && req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https")))
         || req.header(":scheme").is_some_and(|s| s.eq_ignore_ascii_case("https"))
 }

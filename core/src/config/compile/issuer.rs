@@ -75,6 +75,7 @@ pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
         prefix,
         expiration_ms,
         secure: raw.secure.unwrap_or(true),
+        trust_forwarded_proto: raw.trust_forwarded_proto,
         issuer,
         audience: raw.audience,
         keys,
