@@ -67,6 +67,9 @@ impl RootContext for Root {
                     LogLevel::Error => proxy_wasm::types::LogLevel::Error,
                     LogLevel::Critical => proxy_wasm::types::LogLevel::Critical,
                 });
+                for notice in &cfg.notices {
+                    log::info!("{notice}");
+                }
                 metrics::define_all();
                 let worker = Worker::new(Rc::new(cfg), vm_id());
                 if fetch::any(&worker) {

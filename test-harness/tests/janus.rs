@@ -16,7 +16,8 @@ fn start() -> Vm {
                 "authorize": {"listen_path": "/auth/authorize", "upstreams": {"balancing": "roundrobin", "targets": [{"target": "http://idp:8080/authorize"}]}, "strip_path": true},
                 "token": {"listen_path": "/auth/token/*", "strip_path": true},
                 "introspect": {"listen_path": "/auth/introspect"},
-                "revoke": {"listen_path": "/auth/revoke"}
+                "revoke": {"listen_path": "/auth/revoke", "hosts": ["auth.test"], "insecure_skip_verify": false, "preserve_host": true,
+                           "forwarding_timeouts": {"dial_timeout": "30s", "response_header_timeout": "31s"}, "methods": ["POST"]}
             },
             "oauth_client_endpoints": {"create": {"listen_path": "/auth/clients"}},
             "allowed_access_types": ["client_credentials", "authorization_code"],
@@ -102,4 +103,12 @@ fn spoofed_identity_headers_never_reach_the_oauth_server() {
     assert_eq!((out.upstream("x-credential-sub"), out.upstream("x-consumer-id")), (None, None));
     let out = vm.send(Request::get("/auth/token?grant_type=client_credentials").header("authorization", basic("web", "")).header("x-credential-scope", "all"));
     assert_eq!(out.upstream("x-credential-scope"), None);
+}
+
+#[test]
+fn janus_proxy_fields_load_and_are_named_once_in_the_log() {
+    let vm = start();
+    let lines: Vec<String> = vm.log_text().lines().filter(|l| l.contains("job of Envoy's route")).map(String::from).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("forwarding_timeouts, hosts, insecure_skip_verify, methods, preserve_host, strip_path, upstreams"), "{}", lines[0]);
 }

@@ -34,6 +34,9 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Whether signatures may be checked (and made) by the host when it passes the probe.
     pub host_crypto: bool,
+    /// Lines for the log at configure time about fields accepted but done elsewhere (never a
+    /// value, only paths and field names).
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -160,6 +160,10 @@ pub struct RawProxy {
     pub append_path: Option<bool>,
     pub preserve_host: Option<bool>,
     pub methods: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
+    pub insecure_skip_verify: Option<bool>,
+    /// Janus's `{dial_timeout, response_header_timeout}`.
+    pub forwarding_timeouts: Option<Value>,
 }
 
 /// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.

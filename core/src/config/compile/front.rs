@@ -1,19 +1,21 @@
 //! Janus's OAuth endpoints fronted by the filter (`oauth_endpoints`, `secrets`, …).
 
-use super::super::raw::RawServer;
+use super::super::raw::{RawProxy, RawServer};
 use super::check::{self, err, Res};
 use crate::janus::{Front, Kind};
 use crate::url::HttpTarget;
 
 /// The Janus front of a server, when it has OAuth endpoints.
-pub fn front(path: &str, raw: &RawServer) -> Res<Option<Front>> {
+pub fn front(path: &str, raw: &RawServer, notices: &mut Vec<String>) -> Res<Option<Front>> {
     let mut list = Vec::new();
+    let mut routed: Vec<&str> = Vec::new();
     if let Some(e) = &raw.oauth_endpoints {
         for (field, p, kind) in [("authorize", &e.authorize, Kind::Authorize), ("token", &e.token, Kind::Token),
             ("introspection", &e.introspection, Kind::Introspection), ("revoke", &e.revoke, Kind::Revoke)] {
             if let Some(p) = p {
                 check::listen_path(format!("{path}.oauth_endpoints.{field}.listen_path"), &p.listen_path)?;
                 list.push((p.listen_path.clone(), kind));
+                routed.extend(route_fields(p));
             }
         }
     }
@@ -22,8 +24,14 @@ pub fn front(path: &str, raw: &RawServer) -> Res<Option<Front>> {
             if let Some(p) = p {
                 check::listen_path(format!("{path}.oauth_client_endpoints.{field}.listen_path"), &p.listen_path)?;
                 list.push((p.listen_path.clone(), kind));
+                routed.extend(route_fields(p));
             }
         }
+    }
+    routed.sort_unstable();
+    routed.dedup();
+    if !routed.is_empty() {
+        notices.push(format!("{path}: {} of its endpoints are the job of Envoy's route to the OAuth server, not of the filter", routed.join(", ")));
     }
     if list.is_empty() {
         let set = [("allowed_access_types", !raw.allowed_access_types.is_empty()), ("allowed_authorize_types", !raw.allowed_authorize_types.is_empty()),
@@ -45,4 +53,15 @@ pub fn front(path: &str, raw: &RawServer) -> Res<Option<Front>> {
         session_cookie: raw.session_cookie.clone().unwrap_or_else(|| "session".into()),
         secrets: raw.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }))
+}
+
+/// The Janus proxy fields a definition sets that Envoy's route does (the filter only matches
+/// `listen_path`).
+fn route_fields(p: &RawProxy) -> Vec<&'static str> {
+    [("upstreams", p.upstreams.is_some()), ("strip_path", p.strip_path.is_some()), ("append_path", p.append_path.is_some()),
+        ("preserve_host", p.preserve_host.is_some()), ("methods", p.methods.is_some()), ("hosts", p.hosts.is_some()),
+        ("insecure_skip_verify", p.insecure_skip_verify.is_some()), ("forwarding_timeouts", p.forwarding_timeouts.is_some())]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect()
 }

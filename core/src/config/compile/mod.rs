@@ -24,9 +24,10 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         None => None,
     };
     let mut servers = Vec::new();
+    let mut notices = Vec::new();
     for (name, s) in raw.oauth_servers {
         let path = format!("oauth_servers.{name}");
-        servers.push(server(&path, name, s, token_issuer.as_ref())?);
+        servers.push(server(&path, name, s, token_issuer.as_ref(), &mut notices)?);
     }
     let mut consumers: Vec<Consumer> = Vec::new();
     for (i, c) in raw.consumers.into_iter().enumerate() {
@@ -93,11 +94,12 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         token_issuer,
         log_level,
         host_crypto,
+        notices,
     })
 }
 
-fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>) -> Res<Server> {
-    let front = front::front(path, &raw)?;
+fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<Server> {
+    let front = front::front(path, &raw, notices)?;
     let path = format!("{path}.token_strategy");
     match raw.token_strategy.name.as_str() {
         "jwt" => {
