@@ -178,6 +178,7 @@ fn lets_anonymous_through(allow: AllowAnonymous, denial: Denial) -> bool {
 
 /// KrakenD's client credentials: the fetched token goes upstream in `Authorization`.
 fn with_upstream_token(policy: &Policy, index: usize, req: &Request, state: &dyn WorkerState, mut edits: UpstreamEdits, may_wait: bool) -> Decision {
+    edits.set.extend(policy.upstream_headers.iter().cloned());
     let Some(cc) = &policy.client_credentials else { return Decision::Allow { policy: index, edits } };
     if upstream::keeps_client_authorization(policy, req, &edits) {
         return Decision::Allow { policy: index, edits };

@@ -352,3 +352,19 @@ fn filter_state_and_the_verified_payload() {
     let Decision::Allow { edits, .. } = &d else { panic!("{d:?}") };
     assert!(edits.remove.iter().any(|h| h == "x-jwt-payload") && edits.state().next().is_none());
 }
+
+#[test]
+fn krakend_martian_headers_go_upstream_and_is_disabled_turns_the_token_off() {
+    // The block as the KrakenD seed writes it.
+    let martian = json!({"fifo.Group": {"scope": ["request", "response"], "aggregateErrors": false, "modifiers": [
+        {"header.Modifier": {"scope": ["request"], "name": "Accept", "value": "application/json"}}]}});
+    let cfg = config(json!({
+        "policies": {"p": {"public": true, "github.com/devopsfaith/krakend-martian": martian,
+            "upstream_client_credentials": {"client_id": "c", "client_secret": "s", "token_url": "http://idp/token", "cluster": "idp", "is_disabled": true}}},
+        "default_policy": "p"
+    }));
+    let d = decide(&cfg, &req("/", &[]), NOW, &Fake::default());
+    assert_eq!(header(&d, "accept").as_deref(), Some("application/json"));
+    assert_eq!(header(&d, "authorization"), None, "disabled: no token waited for or sent");
+    assert!(cfg.policies[0].client_credentials.is_none());
+}

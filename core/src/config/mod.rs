@@ -112,6 +112,8 @@ pub struct Policy {
     pub filter_state: Option<Vec<String>>,
     /// The header that carries the verified claims (base64url JSON).
     pub forward_payload_header: Option<String>,
+    /// Headers set on every request this policy lets through (KrakenD's martian modifiers).
+    pub upstream_headers: Vec<(String, String)>,
 }
 
 /// Envoy jwt_authn's optional authentication.

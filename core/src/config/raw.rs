@@ -280,6 +280,10 @@ pub struct RawPolicy {
     pub filter_state_claims: Vec<String>,
     /// Envoy jwt_authn's: the verified claims as base64url JSON in this header.
     pub forward_payload_header: Option<String>,
+    /// KrakenD's martian block as KrakenD writes it: its request `header.Modifier`s set
+    /// headers on the request that goes upstream.
+    #[serde(rename = "github.com/devopsfaith/krakend-martian", alias = "modifier/martian")]
+    pub martian: Option<Value>,
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.
@@ -316,6 +320,9 @@ pub struct RawClientCredentials {
     pub max_wait: Option<Millis>,
     #[serde(default)]
     pub retry_on_401: bool,
+    /// KrakenD's: the component is off (no token is fetched or sent).
+    #[serde(default)]
+    pub is_disabled: bool,
 }
 
 /// Where a token may be found: exactly one of `header`, `query`, `cookie`.

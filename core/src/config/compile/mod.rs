@@ -8,6 +8,7 @@ mod front;
 mod introspection;
 mod issuer;
 mod jwt_keys;
+mod martian;
 mod policy;
 mod remote_keys;
 mod routes;
@@ -44,7 +45,7 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
     let mut policies = Vec::new();
     for (name, p) in raw.policies {
         let path = format!("policies.{name}");
-        policies.push(policy::policy(&path, name, p, &servers, &consumers)?);
+        policies.push(policy::policy(&path, name, p, &servers, &consumers, &mut notices)?);
     }
     let find = |path: &str, name: &str| -> Res<usize> {
         match policies.iter().position(|p| p.name == name) {

@@ -5,7 +5,11 @@ use super::super::{AllowAnonymous, Consumer, ConsumerBy, Policy, Server, Strateg
 use super::check::{self, err, Res};
 use crate::extract::TokenSource;
 
-pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], consumers: &[Consumer]) -> Res<Policy> {
+pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], consumers: &[Consumer], notices: &mut Vec<String>) -> Res<Policy> {
+    let upstream_headers = match raw.martian.take() {
+        Some(m) => super::martian::headers(&format!("{path}.github.com/devopsfaith/krakend-martian"), &m, notices)?,
+        None => Vec::new(),
+    };
     let claim_rules = super::claim_rules::claim_rules(path, &mut raw)?;
     for (i, c) in raw.filter_state_claims.iter().enumerate() {
         if c.is_empty() || c.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
@@ -103,7 +107,9 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         anonymous,
         run_on_preflight: raw.run_on_preflight.unwrap_or(true),
         consumer_by,
+        upstream_headers,
         client_credentials: match raw.upstream_client_credentials {
+            Some(c) if c.is_disabled => None,
             Some(c) => Some(super::client_credentials::client_credentials(&format!("{path}.upstream_client_credentials"), c)?),
             None => None,
         },
