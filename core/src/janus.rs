@@ -50,6 +50,17 @@ fn error(status: u32, code: &str, description: &str) -> Action {
     Action::Respond(LocalResponse::json(status, headers, &json!({"error": code, "error_description": description})))
 }
 
+/// A `client_id` in the query with no `client_secret` beside it.
+fn query_client_id(req: &Request) -> Option<String> {
+    let query = req.path_and_query().split_once('?').map(|(_, q)| q)?;
+    let pairs: Vec<(&str, &str)> = query_pairs(query).collect();
+    if pairs.iter().any(|(k, _)| *k == "client_secret") {
+        return None;
+    }
+    let (_, id) = pairs.iter().find(|(k, _)| *k == "client_id")?;
+    crate::extract::percent_decode(id).filter(|id| !id.is_empty())
+}
+
 fn forward() -> Action {
     Action::Forward { remove: Vec::new(), set: Vec::new(), body: None }
 }
@@ -130,6 +141,17 @@ impl Front {
                 }
                 None => error(401, "invalid_client", "unknown client"),
             },
+            // Janus also takes the client id from `?client_id=` (without a secret beside it).
+            None if query_client_id(req).is_some() => {
+                let Some(id) = query_client_id(req) else { return forward() };
+                match self.secret_of(&id) {
+                    Some(s) => {
+                        let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
+                        Action::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
+                    }
+                    None => error(401, "invalid_client", "unknown client"),
+                }
+            }
             None if Self::needs_body(Kind::Token, req) => Action::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },
             None => forward(),
         }
@@ -155,7 +177,7 @@ impl Front {
                 return error(400, "unsupported_grant_type", "this grant type is not allowed here");
             }
         }
-        if self.secrets.is_empty() || form::basic(req).is_some() {
+        if self.secrets.is_empty() || form::basic(req).is_some() || query_client_id(req).is_some() {
             return forward();
         }
         // A client that presents its id alone in the body gets its secret added (Janus `secrets`).

@@ -112,3 +112,14 @@ fn janus_proxy_fields_load_and_are_named_once_in_the_log() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("forwarding_timeouts, hosts, insecure_skip_verify, methods, preserve_host, strip_path, upstreams"), "{}", lines[0]);
 }
+
+#[test]
+fn a_client_id_in_the_query_gets_its_secret_as_janus_does() {
+    let mut vm = start();
+    let out = vm.send(Request::new("POST", "/auth/token?client_id=app").header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials"));
+    assert!(out.is_forwarded(), "{out:?}");
+    assert_eq!(out.upstream("authorization"), Some(basic("app", "app-secret")));
+    assert_eq!(out.upstream_body().unwrap(), "grant_type=client_credentials", "the body is left alone");
+    let out = vm.send(Request::get("/auth/token?grant_type=client_credentials&client_id=ghost"));
+    assert_eq!(out.status(), 401);
+}
