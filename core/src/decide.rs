@@ -84,10 +84,10 @@ fn decide_with(
     match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
         Ok(a) => {
             if !authenticate::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
-                return deny(Denial::InsufficientScope, &policy.realm, &policy.scope_challenge);
+                return refuse(policy, Denial::InsufficientScope, &policy.scope_challenge);
             }
             if let Err(d) = policy.claim_rules.check(&a.identity) {
-                return deny(d, &policy.realm, "");
+                return refuse(policy, d, "");
             }
             let headers = upstream::render(cfg, policy, &a.identity);
             if let Some(d) = single(&presented) {
@@ -108,7 +108,7 @@ fn decide_with(
                 let claim = Box::new(rules.claim(slot, &token, req));
                 wait(policy, WaitOn::Introspection { server, claim }, rules.max_wait_ms, Denial::IdpUnavailable)
             }
-            None => deny(Denial::IdpUnavailable, &policy.realm, ""),
+            None => refuse(policy, Denial::IdpUnavailable, ""),
         },
     }
 }
@@ -162,7 +162,7 @@ fn refused(
             edits.set.push(("x-anonymous-consumer".into(), "true".into()));
             with_upstream_token(policy, index, req, state, edits, may_wait)
         }
-        _ => deny(denial, &policy.realm, &policy.scope_challenge),
+        _ => refuse(policy, denial, &policy.scope_challenge),
     }
 }
 
@@ -189,7 +189,7 @@ fn with_upstream_token(policy: &Policy, index: usize, req: &Request, state: &dyn
             Decision::Allow { policy: index, edits }
         }
         None if may_wait => wait(policy, WaitOn::UpstreamToken { policy: index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable),
-        None => deny(Denial::UpstreamTokenUnavailable, &policy.realm, ""),
+        None => refuse(policy, Denial::UpstreamTokenUnavailable, ""),
     }
 }
 
@@ -200,7 +200,21 @@ fn is_preflight(req: &Request) -> bool {
 }
 
 fn wait(policy: &Policy, on: WaitOn, max_wait_ms: u64, denial: Denial) -> Decision {
-    Decision::Wait(Wait { on, max_wait_ms, denial, response: denial.respond(&policy.realm, "") })
+    Decision::Wait(Wait { on, max_wait_ms, denial, response: response(policy, denial, "") })
+}
+
+/// A refusal under `policy`: its realm, and its error shape.
+fn refuse(policy: &Policy, denial: Denial, scope: &str) -> Decision {
+    Decision::Deny { denial, response: response(policy, denial, scope) }
+}
+
+fn response(policy: &Policy, denial: Denial, scope: &str) -> LocalResponse {
+    let mut r = denial.respond(&policy.realm, scope);
+    if policy.otoroshi_errors {
+        // Otoroshi's shape, for clients that parse it; status and challenge stay.
+        r.body = serde_json::json!({ "Otoroshi-Error": denial.description() }).to_string();
+    }
+    r
 }
 
 fn deny(denial: Denial, realm: &str, scope: &str) -> Decision {

@@ -126,6 +126,7 @@ fn cases() -> Vec<(Value, &'static str, &'static str)> {
         (json!({"policies": {"p": {"required_scopes": ["ok", "not\"ok"]}}}), "policies.p.required_scopes[1]", "scope"),
         (json!({"policies": {"p": {"realm": "a\"b"}}}), "policies.p.realm", "quotes"),
         (json!({"policies": {"p": {"scopes_matcher": "most"}}}), "policies.p.scopes_matcher", "any"),
+        (json!({"policies": {"p": {"error_format": "xml"}}}), "policies.p.error_format", "otoroshi"),
         (json!({"policies": {"p": {"modifier/martian": {"body.Modifier": {"body": "s3cr3t-value-never-logged"}}}}}), "policies.p.github.com/devopsfaith/krakend-martian.body.Modifier", "unsupported"),
         (json!({"policies": {"p": {"modifier/martian": {"header.Modifier": {"name": "x-a"}}}}}), "policies.p.github.com/devopsfaith/krakend-martian.header.Modifier", "name"),
         (json!({"policies": {"p": {"filter_state_claims": ["email"]}}}), "policies.p.filter_state_claims", "filter_state"),

@@ -368,3 +368,17 @@ fn krakend_martian_headers_go_upstream_and_is_disabled_turns_the_token_off() {
     assert_eq!(header(&d, "authorization"), None, "disabled: no token waited for or sent");
     assert!(cfg.policies[0].client_credentials.is_none());
 }
+
+#[test]
+fn otoroshi_error_shape_per_policy() {
+    let cfg = config(json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+        "policies": {"p": {"oauth_server": "s", "realm": "api", "error_format": "otoroshi"}},
+        "default_policy": "p"
+    }));
+    let Decision::Deny { response, .. } = decide(&cfg, &req("/", &[]), NOW, &Fake::default()) else { panic!() };
+    assert_eq!(response.status, 401);
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body, json!({"Otoroshi-Error": "no access token in the request"}));
+    assert!(response.headers.iter().any(|(k, v)| k == "www-authenticate" && v == "Bearer realm=\"api\""), "the challenge stays");
+}

@@ -114,6 +114,8 @@ pub struct Policy {
     pub forward_payload_header: Option<String>,
     /// Headers set on every request this policy lets through (KrakenD's martian modifiers).
     pub upstream_headers: Vec<(String, String)>,
+    /// Refusals carry Otoroshi's `{"Otoroshi-Error": …}` body.
+    pub otoroshi_errors: bool,
 }
 
 /// Envoy jwt_authn's optional authentication.

@@ -284,6 +284,8 @@ pub struct RawPolicy {
     /// headers on the request that goes upstream.
     #[serde(rename = "github.com/devopsfaith/krakend-martian", alias = "modifier/martian")]
     pub martian: Option<Value>,
+    /// "oauth" (default: RFC 6749/6750 JSON) or "otoroshi" (`{"Otoroshi-Error": "…"}`).
+    pub error_format: Option<String>,
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.

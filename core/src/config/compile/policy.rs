@@ -108,6 +108,11 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         run_on_preflight: raw.run_on_preflight.unwrap_or(true),
         consumer_by,
         upstream_headers,
+        otoroshi_errors: match raw.error_format.as_deref() {
+            None | Some("oauth") => false,
+            Some("otoroshi") => true,
+            Some(_) => return err(format!("{path}.error_format"), "must be \"oauth\" or \"otoroshi\""),
+        },
         client_credentials: match raw.upstream_client_credentials {
             Some(c) if c.is_disabled => None,
             Some(c) => Some(super::client_credentials::client_credentials(&format!("{path}.upstream_client_credentials"), c)?),
