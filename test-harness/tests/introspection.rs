@@ -311,3 +311,14 @@ fn an_introspected_identity_goes_to_filter_state_and_the_payload_header() {
     assert_eq!(out.upstream_count("x-token-payload"), 1);
     assert_ne!(out.upstream("x-token-payload").as_deref(), Some("forged"));
 }
+
+#[test]
+fn the_token_may_come_in_the_access_token_query_parameter_as_kong_takes_it() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({})));
+    let out = introspect(&mut vm, Request::get("/byclient/x?access_token=tok-q&page=2"), 200, &active(json!({})));
+    assert!(out.is_forwarded(), "{out:?}");
+    assert_eq!(out.upstream(":path").as_deref(), Some("/byclient/x?page=2"), "hide_credentials takes it out of the query");
+    let out = vm.send(Request::get("/x?access_token=tok-q").bearer("tok-h"));
+    assert_eq!(out.status(), 400, "two tokens");
+}

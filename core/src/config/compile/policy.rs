@@ -63,7 +63,12 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
     if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         return err(format!("{path}.realm"), "must be non-empty, without quotes, backslashes or control characters");
     }
-    let sources = match raw.token_sources {
+    // Kong's oauth2-introspection plugin also takes the token from `?access_token=`: so do
+    // policies whose servers all introspect, unless `token_sources` says otherwise.
+    let kong_shaped = !server_ids.is_empty()
+        && server_ids.iter().all(|&i| matches!(servers.get(i).map(|s| &s.strategy), Some(Strategy::Introspection(_))));
+    let sources = match raw.token_sources.take() {
+        None if kong_shaped => vec![TokenSource::bearer(), TokenSource::Query("access_token".into())],
         None => vec![TokenSource::bearer()],
         Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
     };
