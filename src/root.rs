@@ -68,7 +68,11 @@ impl RootContext for Root {
                     LogLevel::Critical => proxy_wasm::types::LogLevel::Critical,
                 });
                 for notice in &cfg.notices {
-                    log::info!("{notice}");
+                    if notice.starts_with("warning: ") {
+                        log::warn!("{notice}");
+                    } else {
+                        log::info!("{notice}");
+                    }
                 }
                 metrics::define_all();
                 let worker = Worker::new(Rc::new(cfg), vm_id());

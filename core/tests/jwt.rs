@@ -204,3 +204,29 @@ fn expiration_lifetime_and_subjects() {
     assert_eq!(subjects.verify(&anonymous, NOW).unwrap_err(), Denial::SubjectNotAllowed);
     assert!(strategy(json!({"subjects": {"suffix": "@corp"}})).verify(&sign("HS256", None, claims(json!({"sub": "a@corp"}))), NOW).is_ok());
 }
+
+#[test]
+fn short_hmac_secrets_as_janus_takes_them() {
+    // Janus's own example secret; tokens made with the short key by hand (jwt-simple refuses to).
+    let token = |alg: &str, secret: &[u8], c: Value| {
+        let head = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.to_string());
+        let signed = format!("{head}.{body}");
+        let mac: Vec<u8> = match alg {
+            "HS256" => hmac_sha256::HMAC::mac(signed.as_bytes(), secret).to_vec(),
+            "HS384" => hmac_sha512::sha384::HMAC::mac(signed.as_bytes(), secret).to_vec(),
+            _ => hmac_sha512::HMAC::mac(signed.as_bytes(), secret).to_vec(),
+        };
+        format!("{signed}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac))
+    };
+    use base64::Engine;
+    let claims = json!({"sub": "alice", "iat": NOW, "exp": NOW + 60});
+    for alg in ["HS256", "HS384", "HS512"] {
+        let r = rules(json!({"name": "jwt", "settings": [{"alg": alg, "key": "secret"}]}));
+        assert_eq!(r.verify(&token(alg, b"secret", claims.clone()), NOW).unwrap().claims["sub"], "alice", "{alg}");
+        assert_eq!(r.verify(&token(alg, b"secreT", claims.clone()), NOW).unwrap_err(), Denial::BadSignature, "{alg}");
+        assert_eq!(r.verify(&token(alg, b"secret", json!({"sub": "a", "exp": NOW - 10})), NOW).unwrap_err(), Denial::Expired, "{alg}");
+    }
+    let legacy = rules(json!({"name": "jwt", "settings": {"secret": "secret"}}));
+    assert!(legacy.verify(&token("HS256", b"secret", claims.clone()), NOW).is_ok());
+}

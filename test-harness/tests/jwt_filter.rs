@@ -292,3 +292,22 @@ fn optional_authentication_goes_on_anonymous() {
     let out = vm.send(Request::get("/failed").bearer(&sign("HS256", None, claims(json!({"sub": "alice"})))));
     assert_eq!((out.upstream("x-credential-sub").as_deref(), out.upstream("x-anonymous-consumer")), (Some("alice"), None));
 }
+
+#[test]
+fn janus_example_secret_is_accepted_with_one_warning_that_never_names_it() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let cfg = json!({"oauth_servers": {"janus": {"token_strategy": {"name": "jwt", "settings": {"secret": "secret"}}}},
+        "policies": {"p": {"oauth_server": "janus"}}, "default_policy": "p"});
+    let host = Host::at(NOW);
+    let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let signed = format!("{}.{}", URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(json!({"sub": "alice", "exp": NOW + 60}).to_string()));
+    let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(hmac_sha256::HMAC::mac(signed.as_bytes(), b"secret")));
+    let out = vm.send(Request::get("/").bearer(&token));
+    assert_eq!(out.upstream("x-credential-sub").as_deref(), Some("alice"), "{out:?}");
+    let log = vm.log_text();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("shorter than 12 bytes")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("oauth server janus") && !log.contains("\"secret\"") && !warnings[0].contains(": secret"));
+}

@@ -139,10 +139,11 @@ impl JwtRules {
                 (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, token, now, self.leeway_secs),
                 _ => None,
             };
-            outcome = match (hosted, &key.ed25519) {
-                (Some(r), _) => r,
-                (None, Some(ed)) => super::eddsa::verify(ed, token, now, self.leeway_secs),
-                (None, None) => verify_with(key, token, options.clone()).map_err(to_denial),
+            outcome = match (hosted, &key.ed25519, &key.short_hmac) {
+                (Some(r), _, _) => r,
+                (None, Some(ed), _) => super::eddsa::verify(ed, token, now, self.leeway_secs),
+                (None, None, Some(secret)) => super::hmac_short::verify(alg, secret.expose().as_bytes(), token, now, self.leeway_secs),
+                (None, None, None) => verify_with(key, token, options.clone()).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {
                 break;

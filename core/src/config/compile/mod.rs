@@ -112,6 +112,9 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
                 (false, _) => None,
             };
             let mut rules = jwt_keys::jwt_rules(&path, raw.token_strategy, remote.is_some() || issuer.is_some())?;
+            if rules.keys.iter().any(|k| k.short_hmac.is_some()) {
+                notices.push(format!("warning: oauth server {name}: an HMAC secret is shorter than 12 bytes (accepted as Janus does); use a longer one"));
+            }
             if let Some(i) = issuer {
                 rules.keys.extend(i.keys.iter().map(|k| k.verify_key()));
                 if rules.issuers.is_empty() {
