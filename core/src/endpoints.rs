@@ -51,25 +51,7 @@ pub fn on_headers(
     nonce: u64,
     host: Option<&dyn CryptoHost>,
 ) -> janus::Action {
-    // The client's identity headers never reach the OAuth server either.
-    match headers_step(cfg, ep, req, now, nonce, host) {
-        janus::Action::Forward { mut remove, set, body } => {
-            remove.extend(crate::upstream::spoofable_headers(cfg, req));
-            janus::Action::Forward { remove, set, body }
-        }
-        answer => answer,
-    }
-}
-
-fn headers_step(
-    cfg: &Config,
-    ep: OAuthEndpoint,
-    req: &Request,
-    now: u64,
-    nonce: u64,
-    host: Option<&dyn CryptoHost>,
-) -> janus::Action {
-    match ep {
+    let step = match ep {
         OAuthEndpoint::Issuer(_) if needs_body(ep, req) => go_on(),
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
             Some(i) => janus::Action::Respond(i.handle(e, req, &[], now, nonce, host)),
@@ -79,6 +61,14 @@ fn headers_step(
             Some(f) => f.headers(kind, req),
             None => go_on(),
         },
+    };
+    // The client's identity headers never reach the OAuth server either.
+    match step {
+        janus::Action::Forward { mut remove, set, body } => {
+            remove.extend(crate::upstream::spoofable_headers(cfg, req));
+            janus::Action::Forward { remove, set, body }
+        }
+        answer => answer,
     }
 }
 

@@ -132,26 +132,20 @@ impl Front {
         if self.secrets.is_empty() {
             return forward();
         }
-        match form::basic(req) {
-            Some((_, secret)) if !secret.is_empty() => forward(),
-            Some((id, _)) => match self.secret_of(&id) {
+        // Janus takes the client id from Basic with an empty secret, or from `?client_id=`.
+        let id = match form::basic(req) {
+            Some((_, secret)) if !secret.is_empty() => return forward(),
+            Some((id, _)) => Some(id),
+            None => query_client_id(req),
+        };
+        match id {
+            Some(id) => match self.secret_of(&id) {
                 Some(s) => {
                     let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
                     Action::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
                 }
                 None => error(401, "invalid_client", "unknown client"),
             },
-            // Janus also takes the client id from `?client_id=` (without a secret beside it).
-            None if query_client_id(req).is_some() => {
-                let Some(id) = query_client_id(req) else { return forward() };
-                match self.secret_of(&id) {
-                    Some(s) => {
-                        let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
-                        Action::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
-                    }
-                    None => error(401, "invalid_client", "unknown client"),
-                }
-            }
             None if Self::needs_body(Kind::Token, req) => Action::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },
             None => forward(),
         }

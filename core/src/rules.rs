@@ -259,21 +259,21 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Expr, String> {
-        let mut list = vec![self.and()?];
-        while self.peek() == Some(&Tok::Or) {
-            self.pos += 1;
-            list.push(self.and()?);
-        }
-        Ok(if list.len() == 1 { list.remove(0) } else { Expr::Any(list) })
+        self.joined(Tok::Or, Self::and, Expr::Any)
     }
 
     fn and(&mut self) -> Result<Expr, String> {
-        let mut list = vec![self.atom()?];
-        while self.peek() == Some(&Tok::And) {
+        self.joined(Tok::And, Self::atom, Expr::All)
+    }
+
+    /// `next (op next)*`: one operand as it is, several joined by `wrap`.
+    fn joined(&mut self, op: Tok, next: fn(&mut Self) -> Result<Expr, String>, wrap: fn(Vec<Expr>) -> Expr) -> Result<Expr, String> {
+        let mut list = vec![next(self)?];
+        while self.peek() == Some(&op) {
             self.pos += 1;
-            list.push(self.atom()?);
+            list.push(next(self)?);
         }
-        Ok(if list.len() == 1 { list.remove(0) } else { Expr::All(list) })
+        Ok(if list.len() == 1 { list.remove(0) } else { wrap(list) })
     }
 
     fn atom(&mut self) -> Result<Expr, String> {

@@ -4,8 +4,6 @@
 
 use super::hosted::{self, Claims};
 use crate::Denial;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 /// The key in dalek's form; None when the bytes are not a point of the curve.
@@ -16,9 +14,7 @@ pub fn key(bytes: &[u8]) -> Option<VerifyingKey> {
 
 /// Strict verification (RFC 8032 §5.1.7 plus no small-order key or R, canonical S).
 pub fn verify(key: &VerifyingKey, token: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
-    let (signed, sig_b64) = token.rsplit_once('.').ok_or(Denial::Malformed)?;
-    let (_, payload_b64) = signed.split_once('.').ok_or(Denial::Malformed)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| Denial::Malformed)?;
+    let (signed, payload_b64, sig) = hosted::parts(token)?;
     let sig: &[u8; 64] = sig.as_slice().try_into().map_err(|_| Denial::BadSignature)?;
     key.verify_strict(signed.as_bytes(), &Signature::from_bytes(sig)).map_err(|_| Denial::BadSignature)?;
     hosted::claims(payload_b64, now, leeway)

@@ -6,13 +6,9 @@
 use super::hosted::{self, Claims};
 use super::Alg;
 use crate::Denial;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 
 pub fn verify(alg: Alg, secret: &[u8], token: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
-    let (signed, sig_b64) = token.rsplit_once('.').ok_or(Denial::Malformed)?;
-    let (_, payload_b64) = signed.split_once('.').ok_or(Denial::Malformed)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| Denial::Malformed)?;
+    let (signed, payload_b64, sig) = hosted::parts(token)?;
     let input = signed.as_bytes();
     let valid = match alg {
         Alg::HS256 => <&[u8; 32]>::try_from(sig.as_slice()).is_ok_and(|s| hmac_sha256::HMAC::verify(input, secret, s)),

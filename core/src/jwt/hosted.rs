@@ -14,14 +14,24 @@ pub type Claims = JWTClaims<Map<String, Value>>;
 
 /// None when the host could not check the signature (the caller checks it in the VM).
 pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u64, leeway: u64) -> Option<Result<Claims, Denial>> {
-    let Some((signed, sig_b64)) = token.rsplit_once('.') else { return Some(Err(Denial::Malformed)) };
-    let Some((_, payload_b64)) = signed.split_once('.') else { return Some(Err(Denial::Malformed)) };
-    let Ok(signature) = URL_SAFE_NO_PAD.decode(sig_b64) else { return Some(Err(Denial::Malformed)) };
+    let (signed, payload_b64, signature) = match parts(token) {
+        Ok(p) => p,
+        Err(d) => return Some(Err(d)),
+    };
     match crypto::verify_jws(host, alg, spki, &signature, signed.as_bytes()) {
         Verdict::Unavailable => None,
         Verdict::Invalid => Some(Err(Denial::BadSignature)),
         Verdict::Valid => Some(claims(payload_b64, now, leeway)),
     }
+}
+
+/// A compact JWS split for a signature check: the signed part, the payload (base64url) and the
+/// decoded signature.
+pub(crate) fn parts(token: &str) -> Result<(&str, &str, Vec<u8>), Denial> {
+    let (signed, sig_b64) = token.rsplit_once('.').ok_or(Denial::Malformed)?;
+    let (_, payload_b64) = signed.split_once('.').ok_or(Denial::Malformed)?;
+    let signature = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| Denial::Malformed)?;
+    Ok((signed, payload_b64, signature))
 }
 
 pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
