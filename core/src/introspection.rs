@@ -21,6 +21,7 @@ pub const MAX_ENTRY_LIFETIME: u64 = 86_400;
 pub struct IntrospectionRules {
     pub target: HttpTarget,
     pub cluster: String,
+    pub token_in: TokenIn,
     pub timeout_ms: u64,
     pub authorization: Option<Secret>,
     pub token_type_hint: Option<String>,
@@ -34,6 +35,15 @@ pub struct IntrospectionRules {
     pub max_answer_bytes: usize,
     pub max_wait_ms: u64,
     pub shared_key: String,
+}
+
+/// Where the introspection call carries the token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenIn {
+    /// A POST form parameter (RFC 7662: `token`).
+    Form(String),
+    /// A GET with the token in this header, after `prefix` (Janus).
+    Header { name: String, prefix: String },
 }
 
 /// What the IdP said about a token.
@@ -170,7 +180,7 @@ impl IntrospectionRules {
             lock_key: self.lock_key(),
             slot,
             pending_secs: self.timeout_ms.div_ceil(1000) + 1,
-            call: HttpCall { cluster: self.cluster.clone(), headers, body: Some(body), timeout_ms: self.timeout_ms },
+            call: HttpCall { cluster: self.cluster.clone(), headers, body: (!body.is_empty()).then_some(body), timeout_ms: self.timeout_ms },
             max_answer_bytes: self.max_answer_bytes,
         }
     }
@@ -193,13 +203,14 @@ impl IntrospectionRules {
         Digested { lookup, store: slot.encode(), failure }
     }
 
-    /// The introspection call: headers and form body (RFC 7662 §2.1).
+    /// The introspection call: headers and form body (RFC 7662 §2.1), or Janus's GET with
+    /// the token in a header.
     pub fn request(&self, token: &str, req: &Request) -> (Vec<(String, String)>, Vec<u8>) {
+        let method = if matches!(self.token_in, TokenIn::Form(_)) { "POST" } else { "GET" };
         let mut headers = vec![
-            (":method".to_string(), "POST".to_string()),
+            (":method".to_string(), method.to_string()),
             (":path".to_string(), self.target.path.clone()),
             (":authority".to_string(), self.target.authority.clone()),
-            ("content-type".to_string(), "application/x-www-form-urlencoded".to_string()),
             ("accept".to_string(), "application/json".to_string()),
         ];
         if let Some(auth) = &self.authorization {
@@ -212,7 +223,15 @@ impl IntrospectionRules {
             headers.push(("x-request-path".to_string(), req.path().to_string()));
             headers.push(("x-request-http-method".to_string(), req.method().to_string()));
         }
-        let mut body = format!("token={}", percent_encode(token));
+        let param = match &self.token_in {
+            TokenIn::Form(param) => param,
+            TokenIn::Header { name, prefix } => {
+                headers.push((name.clone(), format!("{prefix}{token}")));
+                return (headers, Vec::new());
+            }
+        };
+        headers.push(("content-type".to_string(), "application/x-www-form-urlencoded".to_string()));
+        let mut body = format!("{}={}", percent_encode(param), percent_encode(token));
         if let Some(hint) = &self.token_type_hint {
             body.push_str(&format!("&token_type_hint={}", percent_encode(hint)));
         }
@@ -296,6 +315,7 @@ mod tests {
         IntrospectionRules {
             target: HttpTarget::parse("https://idp.test/oauth/introspect").unwrap(),
             cluster: "idp".into(),
+            token_in: TokenIn::Form("token".into()),
             timeout_ms: 10_000,
             authorization: Some(Secret::new("Basic Z3c6cw==")),
             token_type_hint: Some("access_token".into()),

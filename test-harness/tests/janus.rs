@@ -123,3 +123,85 @@ fn a_client_id_in_the_query_gets_its_secret_as_janus_does() {
     let out = vm.send(Request::get("/auth/token?grant_type=client_credentials&client_id=ghost"));
     assert_eq!(out.status(), 401);
 }
+
+/// A server as `GET /oauth/servers` of a real Janus returns it: every endpoint written (unused
+/// ones with an empty listen path), Go's nulls and empty strings, `cors_meta`, `rate_limit`
+/// and `access_rules` on the server; and Janus's introspection strategy settings.
+fn janus_export(settings: serde_json::Value) -> serde_json::Value {
+    let unused = json!({"preserve_host": false, "listen_path": "", "upstreams": {"balancing": "", "targets": []},
+        "insecure_skip_verify": false, "strip_path": false, "append_path": false, "enable_load_balancing": false,
+        "methods": ["GET"], "hosts": [], "forwarding_timeouts": {"dial_timeout": "0s", "response_header_timeout": "0s"}});
+    json!({
+        "name": "remote", "oauth_endpoints": {
+            "authorize": unused, "token": unused, "revoke": unused,
+            "introspect": {"preserve_host": false, "listen_path": "", "insecure_skip_verify": false, "strip_path": false,
+                "append_path": false, "enable_load_balancing": false, "methods": null, "hosts": null,
+                "upstreams": {"balancing": "roundrobin", "targets": [{"target": "http://auth-service:8080/token/info", "weight": 0}]}}},
+        "oauth_client_endpoints": {"create": null, "remove": null},
+        "allowed_access_types": null, "allowed_authorize_types": null, "auth_login_redirect": "", "secrets": null,
+        "cors_meta": {"domains": null, "methods": null, "request_headers": null, "exposed_headers": null, "options_passthrough": false, "enabled": false},
+        "rate_limit": {"limit": "", "enabled": false},
+        "token_strategy": {"name": "introspection", "settings": settings, "leeway": 0},
+        "access_rules": [{"predicate": "country == 'de'", "action": "deny"}]
+    })
+}
+
+fn introspecting(settings: serde_json::Value) -> Vm {
+    let cfg = json!({"oauth_servers": {"remote": janus_export(settings)}, "policies": {"api": {"oauth_server": "remote"}}, "default_policy": "api"});
+    Host::new().vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()))
+}
+
+fn asked(vm: &mut Vm, token: &str) -> (u32, test_harness::HttpCall) {
+    let out = vm.send(Request::get("/orders").bearer(token));
+    let test_harness::Outcome::Paused { context: ctx } = out else { panic!("{out:?}") };
+    let calls = vm.pending_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    (ctx, calls[0].clone())
+}
+
+#[test]
+fn janus_introspection_with_the_token_in_the_authorization_header_is_a_get_to_the_introspect_upstream() {
+    let mut vm = introspecting(json!({"use_auth_header": true, "auth_header_type": "Bearer", "use_custom_header": false,
+        "header_name": "", "use_body": false, "param_name": ""}));
+    let (ctx, call) = asked(&mut vm, "opaque-1");
+    assert_eq!(call.cluster, "auth-service:8080", "the cluster named after the upstream's host");
+    for (k, v) in [(":method", "GET"), (":path", "/token/info"), (":authority", "auth-service:8080"), ("authorization", "Bearer opaque-1")] {
+        assert_eq!(call.header(k), Some(v), "{k}");
+    }
+    assert!(call.body.is_empty() && call.header("content-type").is_none());
+    vm.answer(call.token, 200, &[], br#"{"active": true, "sub": "alice", "country": "fr"}"#);
+    assert!(vm.poll(ctx).is_forwarded());
+    let (ctx, call) = asked(&mut vm, "opaque-2");
+    vm.answer(call.token, 200, &[], br#"{"active": true, "sub": "bob", "country": "de"}"#);
+    assert_eq!(vm.poll(ctx).status(), 403, "the server's access rules apply to the policy that uses it");
+}
+
+#[test]
+fn janus_introspection_with_a_custom_header_or_a_form_parameter() {
+    let mut vm = introspecting(json!({"use_custom_header": true, "header_name": "X-Token"}));
+    let (_, call) = asked(&mut vm, "opaque-1");
+    assert_eq!((call.header(":method"), call.header("x-token"), call.header("authorization")), (Some("GET"), Some("opaque-1"), None));
+    let mut vm = introspecting(json!({"use_body": true, "param_name": "access_token"}));
+    let (_, call) = asked(&mut vm, "opaque+1");
+    assert_eq!(call.header(":method"), Some("POST"));
+    assert_eq!(String::from_utf8(call.body).unwrap(), "access_token=opaque%2B1");
+    let mut vm = introspecting(json!({}));
+    let (_, call) = asked(&mut vm, "t");
+    assert_eq!(String::from_utf8(call.body).unwrap(), "token=t", "no flag: RFC 7662's form");
+}
+
+#[test]
+fn janus_introspection_settings_that_cannot_work_are_named() {
+    for (settings, path) in [
+        (json!({"use_custom_header": true, "header_name": ""}), "settings.header_name"),
+        (json!({"use_auth_header": true, "authorization_value": "Basic x"}), "settings.authorization_value"),
+    ] {
+        let cfg = json!({"oauth_servers": {"remote": janus_export(settings)}});
+        let vm = Host::new().vm(&cfg.to_string()).err().expect("refused");
+        assert!(vm.log_text().contains(&format!("oauth_servers.remote.token_strategy.{path}")), "{}", vm.log_text());
+    }
+    let mut no_url = janus_export(json!({"use_auth_header": true}));
+    no_url["oauth_endpoints"]["introspect"] = serde_json::Value::Null;
+    let vm = Host::new().vm(&json!({"oauth_servers": {"remote": no_url}}).to_string()).err().expect("refused");
+    assert!(vm.log_text().contains("settings.introspection_url"), "{}", vm.log_text());
+}

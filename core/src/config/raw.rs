@@ -6,6 +6,15 @@ use serde_json::Value;
 use crate::duration::Millis;
 use std::collections::BTreeMap;
 
+/// Janus exports write `null` (Go's nil slices and maps) where a field is unset.
+pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -83,12 +92,30 @@ pub struct RawConsumer {
 }
 
 /// `token_strategy.settings` for `name: "introspection"`: the oauth2-introspection plugin's
-/// parameters, with the Envoy cluster that reaches `introspection_url`.
+/// parameters, with the Envoy cluster that reaches `introspection_url`; or Janus's settings,
+/// whose URL is the server's `introspect` endpoint upstream.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawIntrospection {
-    pub introspection_url: String,
-    pub cluster: String,
+    /// Janus: the first target of `oauth_endpoints.introspect.upstreams`.
+    pub introspection_url: Option<String>,
+    /// Default: the cluster named after the URL's host and port.
+    pub cluster: Option<String>,
+    /// Janus: a GET with the token in `Authorization: <auth_header_type> <token>`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub use_auth_header: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub auth_header_type: String,
+    /// Janus: a GET with the token in the header `header_name`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub use_custom_header: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub header_name: String,
+    /// Janus: the token as the form parameter `param_name` (a POST, as RFC 7662).
+    #[serde(default, deserialize_with = "null_default")]
+    pub use_body: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub param_name: String,
     pub authorization_value: Option<crate::Secret>,
     pub token_type_hint: Option<String>,
     /// Seconds; 0 = until the token's `exp`.
@@ -116,16 +143,26 @@ pub struct RawServer {
     pub token_strategy: RawStrategy,
     pub oauth_endpoints: Option<RawOAuthEndpoints>,
     pub oauth_client_endpoints: Option<RawClientEndpoints>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub allowed_access_types: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub allowed_authorize_types: Vec<String>,
-    pub auth_login_redirect: Option<String>,
+    /// Janus exports write "" when unset.
+    #[serde(default, deserialize_with = "null_default")]
+    pub auth_login_redirect: String,
     /// The cookie that marks a login session at the authorize endpoint (default "session").
     pub session_cookie: Option<String>,
     /// client_id → client_secret, so a client can authenticate with its id alone.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub secrets: BTreeMap<String, crate::Secret>,
+    /// Janus: rules on the claims of this server's tokens, for the policies that use it and
+    /// have none of their own.
+    #[serde(default, deserialize_with = "null_default")]
+    pub access_rules: Vec<RawAccessRule>,
+    /// Janus: `{domains, methods, …, enabled}`; Envoy's CORS filter does this.
+    pub cors_meta: Option<Value>,
+    /// Janus: `{limit, enabled}`; Envoy's rate limit filters do this.
+    pub rate_limit: Option<Value>,
     /// Where this server's tokens are, when not where the policy says (as jwt_authn
     /// providers have their own `from_headers`).
     pub token_sources: Option<Vec<RawTokenSource>>,
@@ -164,6 +201,7 @@ pub struct RawProxy {
     pub insecure_skip_verify: Option<bool>,
     /// Janus's `{dial_timeout, response_header_timeout}`.
     pub forwarding_timeouts: Option<Value>,
+    pub enable_load_balancing: Option<bool>,
 }
 
 /// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.
@@ -289,7 +327,7 @@ pub struct RawPolicy {
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAccessRule {
     pub predicate: Option<String>,
@@ -304,7 +342,8 @@ pub struct RawClientCredentials {
     pub client_id: String,
     pub client_secret: crate::Secret,
     pub token_url: String,
-    pub cluster: String,
+    /// Default: the cluster named after `token_url`'s host and port.
+    pub cluster: Option<String>,
     /// "a,b" (KrakenD) or ["a", "b"].
     pub scopes: Option<Value>,
     #[serde(default)]

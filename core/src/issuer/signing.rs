@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 pub enum KeyPair {
     RS256(Box<RS256KeyPair>),
-    ES256(ES256KeyPair),
-    EdDSA(Ed25519KeyPair),
+    ES256(Box<ES256KeyPair>),
+    EdDSA(Box<crate::jwt::eddsa::PrivateKey>),
 }
 
 pub struct SigningKey {
@@ -35,8 +35,8 @@ impl SigningKey {
         let bad = |_| format!("not a valid {alg} private key (PKCS#8 PEM)");
         let pair = match alg {
             "RS256" => KeyPair::RS256(Box::new(RS256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid))),
-            "ES256" => KeyPair::ES256(ES256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid)),
-            "EdDSA" => KeyPair::EdDSA(Ed25519KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid)),
+            "ES256" => KeyPair::ES256(Box::new(ES256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid))),
+            "EdDSA" => KeyPair::EdDSA(Box::new(crate::jwt::eddsa::private_from_pem(pem).ok_or_else(|| format!("not a valid {alg} private key (PKCS#8 PEM)"))?)),
             other => return Err(format!("unsupported signing algorithm `{other}` (RS256, ES256, EdDSA)")),
         };
         let mut key = SigningKey { kid, pair, pem: Secret::new(pem), spki: None };
@@ -52,7 +52,11 @@ impl SigningKey {
         let r = match &self.pair {
             KeyPair::RS256(k) => k.sign(claims),
             KeyPair::ES256(k) => k.sign(claims),
-            KeyPair::EdDSA(k) => k.sign(claims),
+            KeyPair::EdDSA(k) => {
+                let input = self.signing_input(Alg::EdDSA, &claims).ok_or("signing failed")?;
+                let sig = k.sign(input.as_bytes());
+                return Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)));
+            }
         };
         r.map_err(|_| "signing failed".to_string())
     }
@@ -66,12 +70,17 @@ impl SigningKey {
             KeyPair::EdDSA(_) => return None,
         };
         let spki = self.spki.as_deref()?;
-        let header = json!({"alg": alg.name(), "typ": "JWT", "kid": self.kid});
-        let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
-        let input = format!("{}.{}", b(header.to_string().as_bytes()), b(&serde_json::to_vec(claims).ok()?));
+        let input = self.signing_input(alg, claims)?;
         let sig = crypto::sign_jws(host, alg, self.pem.expose(), input.as_bytes())?;
         let ok = crypto::verify_jws(host, alg, spki, &sig, input.as_bytes()) == Verdict::Valid;
-        ok.then(|| format!("{input}.{}", b(&sig)))
+        ok.then(|| format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig)))
+    }
+
+    /// `header.payload` of a JWS signed by this key, as jwt-simple writes them.
+    fn signing_input(&self, alg: Alg, claims: &JWTClaims<Map<String, Value>>) -> Option<String> {
+        let header = json!({"alg": alg.name(), "typ": "JWT", "kid": self.kid});
+        let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+        Some(format!("{}.{}", b(header.to_string().as_bytes()), b(&serde_json::to_vec(claims).ok()?)))
     }
 
     /// The public JWK (RFC 7517), with `kid`, `alg` and `use: sig`.
@@ -91,7 +100,7 @@ impl SigningKey {
                 json!({"kty": "EC", "kid": kid, "alg": "ES256", "use": "sig", "crv": "P-256", "x": b(x), "y": b(y)})
             }
             KeyPair::EdDSA(k) => {
-                json!({"kty": "OKP", "kid": kid, "alg": "EdDSA", "use": "sig", "crv": "Ed25519", "x": b(&k.public_key().to_bytes())})
+                json!({"kty": "OKP", "kid": kid, "alg": "EdDSA", "use": "sig", "crv": "Ed25519", "x": b(k.public().as_bytes())})
             }
         }
     }
@@ -102,7 +111,7 @@ impl SigningKey {
         match &self.pair {
             KeyPair::RS256(k) => VerifyKey::new(kid, Alg::RS256, Material::RS256(k.public_key())),
             KeyPair::ES256(k) => VerifyKey::new(kid, Alg::ES256, Material::ES256(k.public_key())),
-            KeyPair::EdDSA(k) => VerifyKey::new(kid, Alg::EdDSA, Material::EdDSA(k.public_key())),
+            KeyPair::EdDSA(k) => VerifyKey::new(kid, Alg::EdDSA, Material::EdDSA(Box::new(*k.public()))),
         }
     }
 }

@@ -23,7 +23,8 @@ pub enum Material {
     PS512(PS512PublicKey),
     ES256(ES256PublicKey),
     ES384(ES384PublicKey),
-    EdDSA(Ed25519PublicKey),
+    /// Checked by `eddsa` (curve25519-dalek), never by jwt-simple.
+    EdDSA(Box<ed25519_dalek::VerifyingKey>),
 }
 
 /// One key usable for one algorithm, with the `kid` it is known by (if any).
@@ -33,8 +34,6 @@ pub struct VerifyKey {
     pub material: Material,
     /// The public key as DER SubjectPublicKeyInfo, for the algorithms a host can verify.
     pub spki: Option<Vec<u8>>,
-    /// An Ed25519 key in the form the fast EdDSA check takes.
-    pub ed25519: Option<Box<ed25519_dalek::VerifyingKey>>,
     /// An HMAC secret shorter than jwt-simple takes, checked by `hmac_short` (Janus settings).
     pub short_hmac: Option<crate::Secret>,
 }
@@ -55,11 +54,7 @@ impl VerifyKey {
             Material::ES384(k) => k.to_der().ok(),
             _ => None,
         };
-        let ed25519 = match &material {
-            Material::EdDSA(k) => super::eddsa::key(&k.to_bytes()).map(Box::new),
-            _ => None,
-        };
-        VerifyKey { kid, alg, material, spki, ed25519, short_hmac: None }
+        VerifyKey { kid, alg, material, spki, short_hmac: None }
     }
 
     /// From a Janus setting: an HMAC secret for HS*, a PEM public key for the others.
@@ -109,7 +104,7 @@ fn from_pem(alg: Alg, pem: &str) -> Result<Material, String> {
         Alg::PS512 => Material::PS512(PS512PublicKey::from_pem(pem).map_err(bad)?),
         Alg::ES256 => Material::ES256(ES256PublicKey::from_pem(pem).map_err(bad)?),
         Alg::ES384 => Material::ES384(ES384PublicKey::from_pem(pem).map_err(bad)?),
-        Alg::EdDSA => Material::EdDSA(Ed25519PublicKey::from_pem(pem).map_err(bad)?),
+        Alg::EdDSA => Material::EdDSA(Box::new(super::eddsa::public_from_pem(pem).ok_or_else(|| format!("not a valid {} public key", alg.name()))?)),
         Alg::HS256 | Alg::HS384 | Alg::HS512 => return Err("HMAC keys are not PEM".into()),
     })
 }
@@ -230,8 +225,8 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
                 return Err(format!("unsupported OKP curve/alg `{crv}`"));
             }
             let x = b64(jwk, "x")?;
-            let key = Ed25519PublicKey::from_bytes(&x).map_err(|_| "not a valid Ed25519 key")?;
-            Ok(one(Alg::EdDSA, Material::EdDSA(key)))
+            let key = super::eddsa::key(&x).ok_or("not a valid Ed25519 key")?;
+            Ok(one(Alg::EdDSA, Material::EdDSA(Box::new(key))))
         }
         other => Err(format!("unsupported kty `{other}`")),
     }

@@ -139,11 +139,11 @@ impl JwtRules {
                 (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, token, now, self.leeway_secs),
                 _ => None,
             };
-            outcome = match (hosted, &key.ed25519, &key.short_hmac) {
+            outcome = match (hosted, &key.material, &key.short_hmac) {
                 (Some(r), _, _) => r,
-                (None, Some(ed), _) => super::eddsa::verify(ed, token, now, self.leeway_secs),
-                (None, None, Some(secret)) => super::hmac_short::verify(alg, secret.expose().as_bytes(), token, now, self.leeway_secs),
-                (None, None, None) => verify_with(key, token, options.clone()).map_err(to_denial),
+                (None, Material::EdDSA(ed), _) => super::eddsa::verify(ed, token, now, self.leeway_secs),
+                (None, _, Some(secret)) => super::hmac_short::verify(alg, secret.expose().as_bytes(), token, now, self.leeway_secs),
+                (None, _, None) => verify_with(key, token, options.clone()).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {
                 break;
@@ -221,7 +221,8 @@ fn verify_with(key: &VerifyKey, token: &str, o: VerificationOptions) -> Result<C
         Material::PS512(k) => k.verify_token(token, o),
         Material::ES256(k) => k.verify_token(token, o),
         Material::ES384(k) => k.verify_token(token, o),
-        Material::EdDSA(k) => k.verify_token(token, o),
+        // Checked by `eddsa` before this is reached.
+        Material::EdDSA(_) => Err(JWTError::InvalidSignature.into()),
     }
 }
 

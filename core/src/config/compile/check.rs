@@ -68,12 +68,15 @@ pub fn url(path: impl Into<String>, url: &str) -> Res<HttpTarget> {
     HttpTarget::parse(url).map_or_else(|| err(path, "not an http(s) URL"), Ok)
 }
 
-/// The Envoy cluster a call goes through.
-pub fn cluster(path: impl Into<String>, cluster: &str) -> Res<()> {
-    if cluster.is_empty() {
-        return err(path, "must name the Envoy cluster that reaches the IdP");
+/// The Envoy cluster a call to `target` goes through: the one named, or else the one named
+/// after the URL's host (and port), so a Kong, KrakenD or Janus block that names only a URL
+/// loads as written.
+pub fn cluster(path: impl Into<String>, cluster: Option<String>, target: &HttpTarget) -> Res<String> {
+    match cluster {
+        Some(c) if c.is_empty() => err(path, "must name the Envoy cluster that reaches the IdP"),
+        Some(c) => Ok(c),
+        None => Ok(target.authority.clone()),
     }
-    Ok(())
 }
 
 /// A regex matched against a whole value (anchored at both ends).

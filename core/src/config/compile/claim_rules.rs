@@ -33,7 +33,7 @@ pub fn claim_rules(path: &str, raw: &mut RawPolicy) -> Res<ClaimRules> {
     Ok(ClaimRules { access_rules, roles, any_scope })
 }
 
-fn rule(path: &str, r: RawAccessRule) -> Res<Rule> {
+pub fn rule(path: &str, r: RawAccessRule) -> Res<Rule> {
     let action = match r.action.as_str() {
         "allow" => Action::Allow,
         "deny" => Action::Deny,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCredentials> {
     let target = check::url(format!("{path}.token_url"), &raw.token_url)?;
-    check::cluster(format!("{path}.cluster"), &raw.cluster)?;
+    let cluster = check::cluster(format!("{path}.cluster"), raw.cluster, &target)?;
     if raw.client_id.is_empty() {
         return err(format!("{path}.client_id"), "must not be empty");
     }
@@ -43,14 +43,14 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
     let endpoint_params: Vec<(String, Vec<String>)> = raw.endpoint_params.into_iter().collect();
     let timeout_ms = check::timeout_ms(format!("{path}.timeout"), raw.timeout.map_or(cc::DEFAULT_TIMEOUT_MS, |m| m.0))?;
     // The key covers what makes a token different; hashed, since params may carry a secret.
-    let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, raw.cluster);
+    let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, cluster);
     let digest = hmac_sha256::Hash::hash(identity.as_bytes());
     let shared_key = crate::shared::client_token(&digest);
     Ok(ClientCredentials {
         client_id: raw.client_id,
         client_secret: raw.client_secret,
         target,
-        cluster: raw.cluster,
+        cluster,
         scopes,
         endpoint_params,
         auth_style,

@@ -3,10 +3,11 @@
 
 use super::super::raw::{RawIntrospection, RawStrategy};
 use super::check::{self, err, Res};
-use crate::introspection::{self, IntrospectionRules};
+use crate::introspection::{self, IntrospectionRules, TokenIn};
 
 /// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
-pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<IntrospectionRules> {
+/// `upstream` is the URL of the server's Janus `introspect` endpoint, if it has one.
+pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream: Option<&str>) -> Res<IntrospectionRules> {
     let jwt_only = [("allowed_algorithms", raw.allowed_algorithms.is_some()), ("issuers", raw.issuers.is_some()),
         ("trust_token_issuer", raw.trust_token_issuer), ("verified_cache_size", raw.verified_cache_size.is_some()),
         ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
@@ -18,8 +19,13 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<In
     let settings_path = format!("{path}.settings");
     let Some(settings) = raw.settings else { return err(settings_path, "required: {\"introspection_url\", \"cluster\", …}") };
     let s: RawIntrospection = check::from_value(&settings_path, settings)?;
-    let target = check::url(format!("{settings_path}.introspection_url"), &s.introspection_url)?;
-    check::cluster(format!("{settings_path}.cluster"), &s.cluster)?;
+    let url_path = format!("{settings_path}.introspection_url");
+    let Some(url) = s.introspection_url.as_deref().or(upstream) else {
+        return err(url_path, "required (or, as in Janus, the first target of `oauth_endpoints.introspect.upstreams`)");
+    };
+    let target = check::url(url_path, url)?;
+    let token_in = token_in(&settings_path, &s)?;
+    let cluster = check::cluster(format!("{settings_path}.cluster"), s.cluster.clone(), &target)?;
     // Kong's `timeout` is in milliseconds.
     let timeout_ms = check::timeout_ms(format!("{settings_path}.timeout"), s.timeout.unwrap_or(introspection::DEFAULT_TIMEOUT_MS))?;
     let custom_headers = check::header_map(
@@ -35,10 +41,11 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<In
         return err(format!("{settings_path}.cache_slots"), "must be between 1 and 1000000");
     }
     let _ = s.keepalive; // the Envoy cluster's connection settings govern keep-alive
-    let shared_key = crate::shared::introspection_prefix(server, &s.introspection_url);
+    let shared_key = crate::shared::introspection_prefix(server, url);
     Ok(IntrospectionRules {
         target,
-        cluster: s.cluster,
+        cluster,
+        token_in,
         timeout_ms,
         authorization: s.authorization_value,
         token_type_hint: s.token_type_hint,
@@ -53,4 +60,23 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy) -> Res<In
         max_wait_ms: s.max_wait.map_or(timeout_ms + 1000, |m| m.0),
         shared_key,
     })
+}
+
+/// Where the call carries the token: Janus's `use_auth_header` / `use_custom_header` (a GET,
+/// as Janus calls), else a form parameter (`param_name`, default `token`: RFC 7662's POST).
+fn token_in(path: &str, s: &RawIntrospection) -> Res<TokenIn> {
+    if s.use_auth_header {
+        if s.authorization_value.is_some() {
+            return err(format!("{path}.authorization_value"), "cannot be set with `use_auth_header` (the token goes in `Authorization`)");
+        }
+        let scheme = if s.auth_header_type.is_empty() { "Bearer" } else { s.auth_header_type.as_str() };
+        check::no_control(format!("{path}.auth_header_type"), scheme)?;
+        return Ok(TokenIn::Header { name: "authorization".into(), prefix: format!("{scheme} ") });
+    }
+    if s.use_custom_header {
+        let name = check::header_name(&format!("{path}.header_name"), &s.header_name)?;
+        return Ok(TokenIn::Header { name, prefix: String::new() });
+    }
+    let param = if s.param_name.is_empty() { "token" } else { s.param_name.as_str() };
+    Ok(TokenIn::Form(param.to_string()))
 }

@@ -13,7 +13,7 @@ mod policy;
 mod remote_keys;
 mod routes;
 
-use super::raw::{RawConfig, RawServer};
+use super::raw::{RawAccessRule, RawConfig, RawServer};
 use super::{Config, Consumer, LogLevel, Server, Strategy};
 use crate::issuer::TokenIssuer;
 use crate::remote::{RemoteSource, SourceKind};
@@ -26,8 +26,16 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
     };
     let mut servers = Vec::new();
     let mut notices = Vec::new();
-    for (name, s) in raw.oauth_servers {
+    // Janus keeps access rules on the server: they apply to the policies that use it and
+    // have none of their own.
+    let mut server_rules: Vec<(String, Vec<RawAccessRule>)> = Vec::new();
+    for (name, mut s) in raw.oauth_servers {
         let path = format!("oauth_servers.{name}");
+        let rules = std::mem::take(&mut s.access_rules);
+        for (i, r) in rules.iter().enumerate() {
+            claim_rules::rule(&format!("{path}.access_rules[{i}]"), r.clone())?;
+        }
+        server_rules.push((name.clone(), rules));
         servers.push(server(&path, name, s, token_issuer.as_ref(), &mut notices)?);
     }
     let mut consumers: Vec<Consumer> = Vec::new();
@@ -43,8 +51,13 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         consumers.push(Consumer { id: c.id, custom_id: c.custom_id, username: c.username });
     }
     let mut policies = Vec::new();
-    for (name, p) in raw.policies {
+    for (name, mut p) in raw.policies {
         let path = format!("policies.{name}");
+        if p.access_rules.is_empty() {
+            let used = p.oauth_server.iter().chain(p.oauth_servers.iter().flatten());
+            let inherited = used.filter_map(|u| server_rules.iter().find(|(n, _)| n == u)).flat_map(|(_, r)| r.iter().cloned());
+            p.access_rules = inherited.collect();
+        }
         policies.push(policy::policy(&path, name, p, &servers, &consumers, &mut notices)?);
     }
     let find = |path: &str, name: &str| -> Res<usize> {
@@ -133,7 +146,8 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
             Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources, front })
         }
         "introspection" => {
-            let rules = introspection::introspection_rules(&path, &name, raw.token_strategy)?;
+            let upstream = front::introspect_upstream(&raw);
+            let rules = introspection::introspection_rules(&path, &name, raw.token_strategy, upstream.as_deref())?;
             let token_sources = match raw.token_sources {
                 Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
                 None => None,

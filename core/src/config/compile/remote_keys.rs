@@ -25,7 +25,9 @@ pub fn remote_source(path: &str, server: &str, raw: &RawStrategy) -> Res<Option<
         }
     };
     let field = if raw.jwks_uri.is_some() { "jwks_uri" } else { "discovery" };
-    check::cluster(format!("{path}.{field}.cluster"), &cluster)?;
+    if cluster.is_empty() {
+        return err(format!("{path}.{field}.cluster"), "must name the Envoy cluster that reaches the IdP");
+    }
     let timeout_ms = check::timeout_ms(format!("{path}.{field}.timeout"), timeout.unwrap_or(Millis(remote::DEFAULT_TIMEOUT_MS)).0)?;
     let secs = |v: Option<Millis>, default: u64| v.map_or(default, Millis::secs);
     let cache_duration = secs(raw.cache_duration, remote::DEFAULT_CACHE_DURATION);
