@@ -3,7 +3,7 @@
 
 use crate::phase::{self, Phase};
 use crate::worker::Worker;
-use crate::{fetch, host, metrics};
+use crate::{admin, fetch, host, metrics};
 use oauth_core::endpoints::{self, OAuthEndpoint};
 use oauth_core::janus::Action as FrontAction;
 use oauth_core::{Config, Denial, Request};
@@ -42,6 +42,10 @@ impl HttpContext for Http {
         let Some(cell) = self.worker.clone() else { return unconfigured() };
         let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
         let request = read_request(&w.config);
+        if let Some(op) = w.config.admin.as_ref().and_then(|a| a.op(&request)) {
+            let Ok(mut phase) = self.phase.try_borrow_mut() else { return unconfigured() };
+            return admin::on_headers(&mut w, self.id, &mut phase, op, &request, end_of_stream);
+        }
         if let Some(ep) = endpoints::find(&w.config, &request) {
             return self.endpoint_headers(&w, ep, request, end_of_stream);
         }
@@ -49,6 +53,9 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.phase_is(|p| matches!(p, Phase::Admin { .. })) {
+            return self.admin_body(body_size, end_of_stream);
+        }
         if !self.phase_is(|p| matches!(p, Phase::Endpoint { .. })) {
             // A request still waiting for its decision must not let its body (and so itself)
             // go on: Envoy would resume the request on Continue.
@@ -61,6 +68,10 @@ impl HttpContext for Http {
         let Ok(Phase::Endpoint { ep, request }) = taken else { return Action::Continue };
         let Some(cell) = self.worker.clone() else { return unconfigured() };
         let Ok(w) = cell.try_borrow() else { return unconfigured() };
+        if endpoints::find(&w.config, &request) != Some(ep) {
+            // The admin API changed the servers while the body came: decide on nothing stale.
+            return unconfigured();
+        }
         let body = host::request_body(body_size, endpoints::MAX_BODY + 1);
         endpoint_body(&w, self.id, ep, &request, &body, body_size)
     }
@@ -82,6 +93,20 @@ impl HttpContext for Http {
 }
 
 impl Http {
+    /// An admin API request's body: buffered here, then answered.
+    fn admin_body(&self, body_size: usize, end_of_stream: bool) -> Action {
+        let too_large = body_size > endpoints::MAX_BODY;
+        if !end_of_stream && !too_large {
+            return Action::Pause;
+        }
+        let taken = self.phase.try_borrow_mut().map(|mut p| std::mem::replace(&mut *p, Phase::Answered));
+        let Ok(Phase::Admin { op }) = taken else { return Action::Continue };
+        let Some(cell) = self.worker.clone() else { return unconfigured() };
+        let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
+        let body = if too_large { Vec::new() } else { host::request_body(body_size, endpoints::MAX_BODY) };
+        admin::on_body(&mut w, self.id, &op, &body, too_large)
+    }
+
     /// An OAuth endpoint request's headers: answered now, or let go on, its header changes made.
     /// One that reads a body goes on too (never paused here: without the host's
     /// `allow_on_headers_stop_iteration` a pause would hold its body back for good) and is

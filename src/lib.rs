@@ -1,6 +1,7 @@
 //! oauth-filter: the proxy-wasm adapter. It reads what the host knows, asks the core, and
 //! carries out the decision. Nothing here decides.
 
+mod admin;
 mod apply;
 mod crypto;
 mod fetch;

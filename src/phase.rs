@@ -16,6 +16,8 @@ pub enum Phase {
     Start,
     /// An OAuth endpoint request waiting for its body.
     Endpoint { ep: OAuthEndpoint, request: Request },
+    /// An admin API request (already authenticated) waiting for its body.
+    Admin { op: oauth_core::admin::Op },
     /// Paused until what it waits for arrives, or its deadline.
     Waiting(Waiting),
     /// Let through; the client-credentials token sent upstream, if any: (policy, version).

@@ -4,7 +4,7 @@
 use crate::host::{self, SetShared};
 use crate::http::Http;
 use crate::worker::Worker;
-use crate::{fetch, introspect, metrics, waiters};
+use crate::{admin, fetch, introspect, metrics, waiters};
 use oauth_core::config::LogLevel;
 use oauth_core::{shared, Config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -75,7 +75,11 @@ impl RootContext for Root {
                     }
                 }
                 metrics::define_all();
-                let worker = Worker::new(Rc::new(cfg), vm_id());
+                let admin = cfg.admin.is_some();
+                let mut worker = Worker::new(Rc::new(cfg), vm_id(), bytes);
+                if admin {
+                    admin::init(&mut worker);
+                }
                 if fetch::any(&worker) {
                     fetch::init(&worker);
                     host::set_tick_period_ms(TICK_MS);
@@ -84,6 +88,9 @@ impl RootContext for Root {
                     introspect::init(&worker);
                     // Requests waiting for another worker's introspection learn of it on ticks.
                     host::set_tick_period_ms(INTROSPECTION_TICK_MS);
+                } else if admin {
+                    // Changes made through the admin API reach this worker on its ticks.
+                    host::set_tick_period_ms(TICK_MS);
                 }
                 self.worker = Some(Rc::new(RefCell::new(worker)));
                 true
@@ -101,6 +108,9 @@ impl RootContext for Root {
             if let Ok(mut w) = w.try_borrow_mut() {
                 fetch::tick(&mut w);
                 waiters::resolve(&mut w);
+                if w.config.admin.is_some() {
+                    admin::tick(&mut w);
+                }
             }
         }
     }

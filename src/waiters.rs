@@ -95,3 +95,23 @@ pub fn resolve(w: &mut Worker) {
     still.append(&mut w.waiting);
     w.waiting = still;
 }
+
+/// Requests waiting on a server at `first` or after give up (the admin API changed those).
+/// Whether any did (the effective context then changed).
+pub fn give_up_servers_from(w: &mut Worker, first: usize) -> bool {
+    let mut any = false;
+    for (id, weak) in &w.waiting {
+        let Some(phase) = weak.upgrade() else { continue };
+        let Ok(mut p) = phase.try_borrow_mut() else { continue };
+        let Phase::Waiting(waiting) = &*p else { continue };
+        let server = match &waiting.wait.on {
+            WaitOn::Keys { server, .. } | WaitOn::Introspection { server, .. } => *server,
+            WaitOn::UpstreamToken { .. } => continue,
+        };
+        if server >= first {
+            *p = apply::give_up(*id, &waiting.wait);
+            any = true;
+        }
+    }
+    any
+}

@@ -36,14 +36,19 @@ pub struct Worker {
     pub tokens: Vec<TokenState>,
     /// The host's signature checks, when enabled and the host passed the probe.
     pub crypto: Option<EnvoyCrypto>,
+    /// The plugin configuration as the host gave it (compiled again with the servers of the
+    /// admin API when they change).
+    pub plugin_config: Vec<u8>,
+    /// The CAS of the admin API's stored servers compiled into `config` (0 = none).
+    pub admin_cas: u32,
 }
 
 impl Worker {
-    pub fn new(config: Rc<Config>, vm_id: u64) -> Worker {
+    pub fn new(config: Rc<Config>, vm_id: u64, plugin_config: Vec<u8>) -> Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
         let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
         let crypto = if config.host_crypto { EnvoyCrypto::probe() } else { None };
-        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), tokens, crypto }
+        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), tokens, crypto, plugin_config, admin_cas: 0 }
     }
 
     pub fn view(&self, now: u64) -> View<'_> {

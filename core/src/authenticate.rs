@@ -144,7 +144,7 @@ fn check_one(
     may_wait: bool,
     answered: Option<&Answered>,
 ) -> Result<Authenticated, Check> {
-    let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::NoPolicy)) };
+    let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::UnknownServer)) };
     let rules = match &server.strategy {
         Strategy::Jwt(rules) => rules,
         Strategy::Introspection(rules) => {

@@ -64,6 +64,24 @@ fn decide_with(
         Ok(i) => i,
         Err(d) => return deny(d, DEFAULT_REALM, ""),
     };
+    decide_in(cfg, index, req, now, state, may_wait, answered)
+}
+
+/// Decides a request under the given policy, without waiting: an admin API request (whose
+/// token must be checkable at once; keys still being fetched are a 503).
+pub fn decide_policy(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
+    decide_in(cfg, index, req, now, state, false, None)
+}
+
+fn decide_in(
+    cfg: &Config,
+    index: usize,
+    req: &Request,
+    now: u64,
+    state: &dyn WorkerState,
+    may_wait: bool,
+    answered: Option<&Answered>,
+) -> Decision {
     let Some(policy) = cfg.policies.get(index) else { return deny(Denial::NoPolicy, DEFAULT_REALM, "") };
     let mut edits = UpstreamEdits { remove: upstream::spoofable_headers(cfg, req), ..UpstreamEdits::default() };
     if policy.public || (!policy.run_on_preflight && is_preflight(req)) {

@@ -1,6 +1,7 @@
 //! The pure core of oauth-filter: no proxy-wasm types here. Everything that decides lives in
 //! this crate and is tested natively; the filter crate only moves data between host and core.
 
+pub mod admin;
 pub mod authenticate;
 pub mod client_credentials;
 pub mod config;

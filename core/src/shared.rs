@@ -7,6 +7,9 @@ use crate::remote::fnv64;
 /// A counter every VM increments once at start, for its id.
 pub const VM_SEQUENCE: &str = "oauth_filter/vm-seq";
 
+/// The OAuth servers added through the admin API (one JSON document for all workers).
+pub const ADMIN_SERVERS: &str = "oauth_filter/admin/servers";
+
 /// The prefix of an introspection server's keys (its slots and its lock).
 pub fn introspection_prefix(server: &str, url: &str) -> String {
     format!("oauth_filter/intro/{:016x}", fnv64(format!("{server}\n{url}").as_bytes()))

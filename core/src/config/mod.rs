@@ -37,6 +37,11 @@ pub struct Config {
     /// Lines for the log at configure time about fields accepted but done elsewhere (never a
     /// value, only paths and field names).
     pub notices: Vec<String>,
+    /// Janus's admin API, when enabled.
+    pub admin: Option<crate::admin::AdminApi>,
+    /// How many of `servers` come from the plugin configuration; those added through the
+    /// admin API follow them.
+    pub static_servers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,13 +136,33 @@ pub enum AllowAnonymous {
     MissingOrFailed,
 }
 
+#[inline(never)]
+fn parse(bytes: &[u8]) -> Result<raw::RawConfig, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| ConfigError::from_serde(e.path().to_string(), e.inner()))
+}
+
 impl Config {
     /// Parses and compiles a plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
-            .map_err(|e| ConfigError::from_serde(e.path().to_string(), e.inner()))?;
+        Config::with_store(bytes, &crate::admin::Store::default())
+    }
+
+    /// The plugin configuration with the servers added through the admin API.
+    pub fn with_store(bytes: &[u8], store: &crate::admin::Store) -> Result<Config, ConfigError> {
+        let mut raw = parse(bytes)?;
+        if !store.servers.is_empty() {
+            // Read as the plugin configuration is read (one parser in the .wasm, and the same
+            // error paths: `oauth_servers.<name>.…`).
+            let added = serde_json::to_vec(&serde_json::json!({ "oauth_servers": store.servers })).unwrap_or_default();
+            raw.dynamic_servers = parse(&added)?.oauth_servers;
+        }
         compile::compile(raw)
+    }
+
+    /// Whether `name` is a server of the plugin configuration.
+    pub fn is_static_server(&self, name: &str) -> bool {
+        self.servers.iter().take(self.static_servers).any(|s| s.name == name)
     }
 
     /// Whether any rule matches on the route name (so the host must be asked for it).

@@ -36,6 +36,23 @@ pub struct RawConfig {
     pub log_level: Option<String>,
     /// Let the host (Envoy's BoringSSL) check RS*/ES* signatures and sign (default true).
     pub host_crypto: Option<bool>,
+    /// Janus's admin API for OAuth servers, served by the filter (off when absent).
+    pub admin_api: Option<RawAdmin>,
+    /// Servers added through the admin API (name, Janus JSON): compiled after the static
+    /// ones, never in place of one.
+    #[serde(skip)]
+    pub dynamic_servers: BTreeMap<String, RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// The policy an admin request's token must pass.
+    pub policy: String,
+    /// Hosts it is served on (a regex, whole host); default any.
+    pub domain: Option<String>,
+    /// Before `/oauth/servers`; default none.
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,7 @@ mod routes;
 
 use super::raw::{RawAccessRule, RawConfig, RawServer};
 use super::{Config, Consumer, LogLevel, Server, Strategy};
+use crate::admin::AdminApi;
 use crate::issuer::TokenIssuer;
 use crate::remote::{RemoteSource, SourceKind};
 use check::{err, Res};
@@ -29,7 +30,11 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
     // Janus keeps access rules on the server: they apply to the policies that use it and
     // have none of their own.
     let mut server_rules: Vec<(String, Vec<RawAccessRule>)> = Vec::new();
-    for (name, mut s) in raw.oauth_servers {
+    let static_servers = raw.oauth_servers.len();
+    // Those added through the admin API follow, checked exactly as the static ones, never
+    // shadowing one.
+    let added = raw.dynamic_servers.into_iter().filter(|(n, _)| !raw.oauth_servers.contains_key(n)).collect::<Vec<_>>();
+    for (name, mut s) in raw.oauth_servers.into_iter().chain(added) {
         let path = format!("oauth_servers.{name}");
         let rules = std::mem::take(&mut s.access_rules);
         for (i, r) in rules.iter().enumerate() {
@@ -38,6 +43,7 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         server_rules.push((name.clone(), rules));
         servers.push(server(&path, name, s, token_issuer.as_ref(), &mut notices)?);
     }
+    let admin_policy = raw.admin_api.as_ref().map(|a| a.policy.clone());
     let mut consumers: Vec<Consumer> = Vec::new();
     for (i, c) in raw.consumers.into_iter().enumerate() {
         if c.id.is_empty() || consumers.iter().any(|x| x.id == c.id) {
@@ -58,7 +64,7 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
             let inherited = used.filter_map(|u| server_rules.iter().find(|(n, _)| n == u)).flat_map(|(_, r)| r.iter().cloned());
             p.access_rules = inherited.collect();
         }
-        policies.push(policy::policy(&path, name, p, &servers, &consumers, &mut notices)?);
+        policies.push(policy::policy(&path, name, p, &servers, admin_policy.is_some(), &consumers, &mut notices)?);
     }
     let find = |path: &str, name: &str| -> Res<usize> {
         match policies.iter().position(|p| p.name == name) {
@@ -97,6 +103,14 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         Some(_) => return err("log_level", "one of trace, debug, info, warn, error, critical"),
     };
     let host_crypto = raw.host_crypto.unwrap_or(true);
+    let admin = match raw.admin_api {
+        Some(a) => Some(AdminApi {
+            domain: a.domain.as_deref().map(|d| check::whole_regex("admin_api.domain", d)).transpose()?,
+            prefix: admin_prefix(a.prefix)?,
+            policy: find("admin_api.policy", &a.policy)?,
+        }),
+        None => None,
+    };
     Ok(Config {
         servers,
         policies,
@@ -109,7 +123,18 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
         log_level,
         host_crypto,
         notices,
+        admin,
+        static_servers,
     })
+}
+
+fn admin_prefix(prefix: Option<String>) -> Res<String> {
+    let p = prefix.unwrap_or_default();
+    if !p.is_empty() && (!p.starts_with('/') || p.ends_with('/')) {
+        return err("admin_api.prefix", "must start with / and not end with one");
+    }
+    check::no_control("admin_api.prefix", &p)?;
+    Ok(p)
 }
 
 fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<Server> {

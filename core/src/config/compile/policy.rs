@@ -5,7 +5,7 @@ use super::super::{AllowAnonymous, Consumer, ConsumerBy, Policy, Server, Strateg
 use super::check::{self, err, Res};
 use crate::extract::TokenSource;
 
-pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], consumers: &[Consumer], notices: &mut Vec<String>) -> Res<Policy> {
+pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], admin: bool, consumers: &[Consumer], notices: &mut Vec<String>) -> Res<Policy> {
     let upstream_headers = match raw.martian.take() {
         Some(m) => super::martian::headers(&format!("{path}.github.com/devopsfaith/krakend-martian"), &m, notices)?,
         None => Vec::new(),
@@ -46,6 +46,9 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
     for (p, s) in &names {
         match servers.iter().position(|x| &x.name == s) {
             Some(i) => server_ids.push(i),
+            // With the admin API, a server may be added later: until then its tokens are
+            // refused (401, `UnknownServer`).
+            None if admin => server_ids.push(usize::MAX),
             None => return err(p.clone(), format!("unknown oauth server `{s}`")),
         }
     }

@@ -1,0 +1,124 @@
+//! Janus's admin API (`/oauth/servers`) as the adapter serves it: the request is checked with
+//! the admin policy, the core runs the operation against the stored servers, and the store
+//! goes back to shared data with compare-and-swap. Every worker picks a change up on its
+//! tick (this one at once) by compiling the plugin configuration with the stored servers.
+
+use crate::fetch::{self, Job};
+use crate::phase::Phase;
+use crate::worker::Worker;
+use crate::{apply, host, waiters};
+use crate::host::SetShared;
+use oauth_core::admin::{self, Op, Store};
+use oauth_core::{shared, Config, Decision, LocalResponse, Request};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
+
+/// The stored servers and the CAS of what was read (0 = none yet).
+fn read() -> (Store, u32) {
+    match host::get_shared(shared::ADMIN_SERVERS) {
+        Some((bytes, cas)) => (Store::decode(&bytes), cas),
+        None => (Store::default(), 0),
+    }
+}
+
+/// At configuration: the store exists (so every write is a compare-and-swap), and the servers
+/// already in it (a reconfigured plugin in a running Envoy keeps them) are compiled in.
+pub fn init(w: &mut Worker) {
+    if host::get_shared(shared::ADMIN_SERVERS).is_none() {
+        host::set_shared(shared::ADMIN_SERVERS, b"{}", 0);
+    }
+    tick(w);
+}
+
+/// Picks up a change another worker made.
+pub fn tick(w: &mut Worker) {
+    let Some((bytes, cas)) = host::get_shared(shared::ADMIN_SERVERS) else { return };
+    if cas == w.admin_cas {
+        return;
+    }
+    match Config::with_store(&w.plugin_config, &Store::decode(&bytes)) {
+        Ok(cfg) => swap(w, cfg, cas, None),
+        Err(e) => {
+            // Only when the plugin configuration changed under stored servers: keep what runs.
+            log::error!("admin api: stored oauth servers no longer compile: {e}");
+            w.admin_cas = cas;
+        }
+    }
+}
+
+/// Runs the new configuration. Static servers keep their place and state; requests waiting on
+/// a server added through the API give up (503: it may have changed), and its fetches in
+/// flight are dropped.
+/// `me`: the request being served, whose context is made effective again.
+fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
+    let first_dynamic = w.config.static_servers;
+    if waiters::give_up_servers_from(w, first_dynamic) {
+        if let Some(id) = me {
+            host::set_effective_context(id);
+        }
+    }
+    w.calls.retain(|_, p| !matches!(p.job, Job::Keys(i) if i >= first_dynamic));
+    w.sources.truncate(first_dynamic);
+    w.sources.resize_with(cfg.servers.len(), Default::default);
+    w.config = Rc::new(cfg);
+    w.admin_cas = cas;
+    if fetch::any(w) {
+        fetch::init(w);
+    }
+    log::info!("admin api: {} oauth servers ({} added through the API)", w.config.servers.len(), w.config.servers.len() - first_dynamic);
+}
+
+/// An admin request's headers: refused, answered, or (to read its body) let go on.
+pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &Request, end_of_stream: bool) -> Action {
+    let Some(policy) = w.config.admin.as_ref().map(|a| a.policy) else { return Action::Continue };
+    let now = host::now_secs();
+    let decision = oauth_core::decide::decide_policy(&w.config, policy, request, now, &w.view(now));
+    if !matches!(decision, Decision::Allow { .. }) {
+        let (action, next) = apply::now(id, &decision);
+        *phase = next;
+        return action;
+    }
+    if op.needs_body() && !end_of_stream {
+        // The headers go on (a pause here would hold the body back under a plain WasmPlugin)
+        // without the admin's token; the answer is sent from the body.
+        host::remove_request_header("authorization");
+        *phase = Phase::Admin { op };
+        return Action::Continue;
+    }
+    respond(&run(w, id, &op, &[]))
+}
+
+/// An admin request's whole body.
+pub fn on_body(w: &mut Worker, id: u32, op: &Op, body: &[u8], too_large: bool) -> Action {
+    if too_large {
+        return respond(&admin::too_large());
+    }
+    respond(&run(w, id, op, body))
+}
+
+fn run(w: &mut Worker, id: u32, op: &Op, body: &[u8]) -> LocalResponse {
+    for _ in 0..8 {
+        let (store, cas) = read();
+        let config = w.config.clone();
+        let out = admin::apply(op, &store, body, |n| config.is_static_server(n), |s| Config::with_store(&w.plugin_config, s));
+        let (Some(next), Some(cfg)) = (out.store, out.compiled) else { return out.response };
+        let bytes = next.encode();
+        match host::set_shared(shared::ADMIN_SERVERS, &bytes, cas) {
+            SetShared::Done => {
+                // The CAS of this write, unless another came in between (then the tick
+                // compiles that one).
+                let cas = host::get_shared(shared::ADMIN_SERVERS).filter(|(b, _)| *b == bytes).map_or(0, |(_, c)| c);
+                swap(w, cfg, cas, Some(id));
+                return out.response;
+            }
+            SetShared::CasMismatch => continue,
+            SetShared::Failed => break,
+        }
+    }
+    admin::unavailable()
+}
+
+fn respond(r: &LocalResponse) -> Action {
+    host::send_local_response(r.status, &r.headers, &r.body, "oauth_filter_admin");
+    Action::Pause
+}
