@@ -170,6 +170,10 @@ impl ClientCredentials {
             form.push(("scope".to_string(), self.scopes.join(" ")));
         }
         for (name, values) in &self.endpoint_params {
+            // As KrakenD's client: the body's credentials are the configured ones, once.
+            if self.auth_style == AuthStyle::Body && (name == "client_id" || name == "client_secret") {
+                continue;
+            }
             for v in values {
                 form.push((name.clone(), v.clone()));
             }

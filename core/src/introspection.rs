@@ -66,7 +66,7 @@ pub struct Slot {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "s", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SlotState {
     /// One worker is asking the IdP (`holder`); the others wait.
     Pending { holder: u64 },

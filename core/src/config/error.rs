@@ -14,6 +14,15 @@ impl ConfigError {
         ConfigError { path: path.into(), reason: reason.into() }
     }
 
+    /// The same error with the path's prefix `from` written as `to` (a field that was moved
+    /// before compiling is named where the user wrote it).
+    pub fn rebase(self, from: &str, to: &str) -> Self {
+        match self.path.strip_prefix(from) {
+            Some(rest) => ConfigError { path: format!("{to}{rest}"), reason: self.reason },
+            None => self,
+        }
+    }
+
     /// From a serde error at `path`; values quoted in serde's message are cut out.
     pub fn from_serde(path: String, err: &serde_json::Error) -> Self {
         ConfigError::new(if path == "." { "(root)".into() } else { path }, redact(&err.to_string()))

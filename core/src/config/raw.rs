@@ -31,6 +31,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub consumers: Vec<RawConsumer>,
     /// The filter issues tokens itself (Otoroshi's Client Credential Service).
+    #[serde(alias = "ClientCredentialService")]
     pub token_issuer: Option<RawIssuer>,
     /// trace, debug, info (default), warn, error or critical.
     pub log_level: Option<String>,
@@ -152,7 +153,7 @@ pub struct RawIntrospection {
     pub max_wait: Option<Millis>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Janus names its servers inside the object too; accepted, the map key is the name.
@@ -222,7 +223,7 @@ pub struct RawProxy {
 }
 
 /// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStrategy {
     pub name: String,
@@ -302,7 +303,9 @@ pub struct RawPolicy {
     pub run_on_preflight: Option<bool>,
     /// `username` (default) or `client_id`.
     pub consumer_by: Option<String>,
-    /// The gateway fetches a client-credentials token and sends it upstream (KrakenD).
+    /// The gateway fetches a client-credentials token and sends it upstream (KrakenD, whose
+    /// namespaces name it too: a backend's `extra_config` is a policy as written).
+    #[serde(alias = "github.com/devopsfaith/krakend-oauth2-clientcredentials", alias = "auth/client-credentials")]
     pub upstream_client_credentials: Option<RawClientCredentials>,
     #[serde(default)]
     pub hide_credentials: bool,
@@ -341,6 +344,21 @@ pub struct RawPolicy {
     pub martian: Option<Value>,
     /// "oauth" (default: RFC 6749/6750 JSON) or "otoroshi" (`{"Otoroshi-Error": "…"}`).
     pub error_format: Option<String>,
+    /// Kong: a plugin entry as Kong's declarative configuration writes it (`name:
+    /// oauth2-introspection` and its `config`) is a policy with its introspecting server.
+    pub name: Option<String>,
+    pub config: Option<Value>,
+    /// Kong: `false` and the plugin does not run (requests pass without a token).
+    pub enabled: Option<bool>,
+    /// Kong: the route the plugin is on (an Envoy route name here).
+    pub route: Option<String>,
+    /// Kong's other plugin-entry fields: accepted, Envoy's routes do their job.
+    pub service: Option<Value>,
+    pub consumer: Option<Value>,
+    pub protocols: Option<Value>,
+    pub tags: Option<Value>,
+    pub id: Option<Value>,
+    pub instance_name: Option<Value>,
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.

@@ -27,6 +27,9 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
         Some(_) => return err(format!("{path}.scopes"), "a comma-separated string or a list of strings"),
     };
     let auth_style = match raw.auth_style.as_deref() {
+        // KrakenD's Auth0 variant puts the credentials in `endpoint_params`: the server wants
+        // them in the body, and a strict one refuses a request that also has Basic.
+        None if raw.endpoint_params.contains_key("client_secret") => AuthStyle::Body,
         None | Some("basic") => AuthStyle::Basic,
         Some("body") => AuthStyle::Body,
         Some(_) => return err(format!("{path}.auth_style"), "must be \"basic\" or \"body\""),

@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
     let domain = match raw.domain.as_deref() {
         None | Some("*") | Some(".*") => None,
+        // Otoroshi's wildcards (`*.oto.tools`), where the text is not a regex.
+        Some(d) if d.contains('*') && regex_lite::Regex::new(d).is_err() => {
+            Some(check::whole_regex(format!("{path}.domain"), &d.replace('.', "\\.").replace('*', ".*"))?)
+        }
         Some(d) => Some(check::whole_regex(format!("{path}.domain"), d)?),
     };
     let prefix = raw.prefix.unwrap_or_else(|| DEFAULT_PREFIX.into()).trim_end_matches('/').to_string();

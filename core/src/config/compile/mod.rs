@@ -8,6 +8,7 @@ mod front;
 mod introspection;
 mod issuer;
 mod jwt_keys;
+mod kong;
 mod martian;
 mod policy;
 mod remote_keys;
@@ -20,13 +21,14 @@ use crate::issuer::TokenIssuer;
 use crate::remote::{RemoteSource, SourceKind};
 use check::{err, Res};
 
-pub fn compile(raw: RawConfig) -> Res<Config> {
+pub fn compile(mut raw: RawConfig) -> Res<Config> {
+    let mut notices = Vec::new();
+    let kong_names = kong::expand(&mut raw, &mut notices)?;
     let token_issuer = match raw.token_issuer {
         Some(i) => Some(issuer::compile("token_issuer", i)?),
         None => None,
     };
     let mut servers = Vec::new();
-    let mut notices = Vec::new();
     // Janus keeps access rules on the server: they apply to the policies that use it and
     // have none of their own.
     let mut server_rules: Vec<(String, Vec<RawAccessRule>)> = Vec::new();
@@ -41,7 +43,13 @@ pub fn compile(raw: RawConfig) -> Res<Config> {
             claim_rules::rule(&format!("{path}.access_rules[{i}]"), r.clone())?;
         }
         server_rules.push((name.clone(), rules));
-        servers.push(server(&path, name, s, token_issuer.as_ref(), &mut notices)?);
+        // A Kong plugin entry's settings are its `config`: errors say so.
+        let kong = kong_names.contains(&name).then(|| (format!("{path}.token_strategy.settings"), format!("policies.{name}.config")));
+        let compiled = server(&path, name, s, token_issuer.as_ref(), &mut notices);
+        servers.push(compiled.map_err(|e| match &kong {
+            Some((from, to)) => e.rebase(from, to),
+            None => e,
+        })?);
     }
     let admin_policy = raw.admin_api.as_ref().map(|a| a.policy.clone());
     let mut consumers: Vec<Consumer> = Vec::new();

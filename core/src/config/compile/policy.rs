@@ -52,9 +52,12 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
             None => return err(p.clone(), format!("unknown oauth server `{s}`")),
         }
     }
-    if server_ids.is_empty() && !raw.public {
+    // KrakenD: a backend with client credentials alone is public ("unless you protect it
+    // with JWT"): the policy says only what goes upstream.
+    if server_ids.is_empty() && !raw.public && raw.upstream_client_credentials.is_none() {
         return err(format!("{path}.oauth_server"), "required unless the policy is public");
     }
+    raw.public |= server_ids.is_empty();
     for (i, scope) in raw.required_scopes.iter().enumerate() {
         // RFC 6749 §3.3 scope-token characters, so the challenge's quoted string stays intact.
         if scope.is_empty() || !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
