@@ -104,7 +104,9 @@ pub struct RawIssuerClient {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumer {
-    pub id: String,
+    /// Kong's consumer id; default the username, else the custom_id (Kong's declarative
+    /// consumers often name neither id).
+    pub id: Option<String>,
     pub custom_id: Option<String>,
     pub username: Option<String>,
 }

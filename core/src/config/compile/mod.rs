@@ -54,15 +54,16 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
     let admin_policy = raw.admin_api.as_ref().map(|a| a.policy.clone());
     let mut consumers: Vec<Consumer> = Vec::new();
     for (i, c) in raw.consumers.into_iter().enumerate() {
-        if c.id.is_empty() || consumers.iter().any(|x| x.id == c.id) {
+        let id = c.id.or_else(|| c.username.clone()).or_else(|| c.custom_id.clone()).unwrap_or_default();
+        if id.is_empty() || consumers.iter().any(|x| x.id == id) {
             return err(format!("consumers[{i}].id"), "must be non-empty and unique");
         }
-        for (field, v) in [("id", Some(&c.id)), ("custom_id", c.custom_id.as_ref()), ("username", c.username.as_ref())] {
+        for (field, v) in [("id", Some(&id)), ("custom_id", c.custom_id.as_ref()), ("username", c.username.as_ref())] {
             if let Some(v) = v {
                 check::no_control(format!("consumers[{i}].{field}"), v)?;
             }
         }
-        consumers.push(Consumer { id: c.id, custom_id: c.custom_id, username: c.username });
+        consumers.push(Consumer { id, custom_id: c.custom_id, username: c.username });
     }
     let mut policies = Vec::new();
     for (name, mut p) in raw.policies {
