@@ -141,3 +141,30 @@ fn without_admin_api_the_paths_are_ordinary_requests() {
     let bad = json!({"oauth_servers": {}, "policies": {"api": {"oauth_server": "nowhere"}}});
     assert!(host.vm(&bad.to_string()).is_err(), "an unknown server is an error without the admin API");
 }
+
+#[test]
+fn a_new_plugin_configuration_keeps_the_stored_servers_and_its_static_ones_win() {
+    let (host, mut a, _) = workers();
+    assert_eq!(a.send(admin("POST", "/oauth/servers").body(auth_json("secret").to_string())).status(), 201);
+    // A new configuration in the same Envoy (its shared data stays): the server is there at once.
+    let mut b = host.vm(&config()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    assert!(b.send(Request::get("/orders").bearer(&hs256(b"secret", "r"))).is_forwarded());
+    // One whose plugin configuration now has its own `local`: the static one is used.
+    let mut cfg: Value = serde_json::from_str(&config()).unwrap();
+    cfg["oauth_servers"]["local"] = json!({"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "static-local-key-0123"}]}});
+    let mut c = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    assert_eq!(c.send(Request::get("/orders").bearer(&hs256(b"secret", "r"))).status(), 401);
+    assert!(c.send(Request::get("/orders").bearer(&hs256(b"static-local-key-0123", "r"))).is_forwarded());
+    assert_eq!(c.send(admin("DELETE", "/oauth/servers/local")).status(), 409, "static here");
+}
+
+#[test]
+fn requests_waiting_for_an_added_servers_keys_get_503_when_it_changes() {
+    let (_h, mut a, _) = workers();
+    let remote = json!({"name": "local", "token_strategy": {"name": "jwt", "jwks_uri": {"uri": "https://idp.test/jwks", "cluster": "idp"}}});
+    assert_eq!(a.send(admin("POST", "/oauth/servers").body(remote.to_string())).status(), 201);
+    let out = a.send(Request::get("/orders").bearer(&sign("RS256", Some("rsa"), claims(json!({})))));
+    let test_harness::Outcome::Paused { context } = out else { panic!("waits for the first keys: {out:?}") };
+    assert_eq!(a.send(admin("PUT", "/oauth/servers/local").body(r#"{"token_strategy": {"max_wait": "20s"}}"#)).status(), 200);
+    assert_eq!(a.poll(context).status(), 503);
+}

@@ -94,3 +94,23 @@ fn otoroshis_client_credential_service_block_with_its_defaults_and_wildcards() {
         }
     }
 }
+
+#[test]
+fn a_disabled_kong_plugin_lets_requests_through_and_says_so() {
+    let plugin = json!({"name": "oauth2-introspection", "enabled": false, "config": {"introspection_url": "https://idp.test/introspect"}});
+    let mut vm = vm(json!({"policies": {"kong": plugin}, "default_policy": "kong"}));
+    assert!(vm.send(Request::get("/orders")).is_forwarded());
+    assert!(vm.log_text().contains("policies.kong: enabled is false: requests pass without a token"), "{}", vm.log_text());
+}
+
+#[test]
+fn janus_cors_and_rate_limits_are_named_when_enabled() {
+    let server = json!({"token_strategy": {"name": "jwt", "settings": {"secret": "janus-signing-secret"}},
+        "oauth_endpoints": {"token": {"listen_path": "/auth/token"}},
+        "cors_meta": {"domains": ["*"], "enabled": true}, "rate_limit": {"limit": "10-S", "enabled": true}});
+    let vm = vm(json!({"oauth_servers": {"corp": server}}));
+    let log = vm.log_text();
+    for field in ["cors_meta", "rate_limit"] {
+        assert!(log.contains(&format!("oauth_servers.corp.{field}: Envoy's filters do this")), "{field}: {log}");
+    }
+}
