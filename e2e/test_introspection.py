@@ -96,3 +96,15 @@ def test_a_request_body_never_carries_a_waiting_request_through(setup):
              method="POST", body=b'{"order": 1}' * 1000)
     assert r.status == 401
     assert envoy.echo.count == before, "the upstream saw nothing"
+
+
+def test_a_janus_introspection_server_calls_its_introspect_upstream(setup):
+    """Janus's introspection strategy: the URL is the `introspect` endpoint's upstream target and
+    the cluster is named after its host (`idp.test`); `use_body` puts the token in a form."""
+    idp, envoy = setup
+    token = idp.token("orders:read", resource="urn:opaque")
+    r = get(envoy, token, "/janus/x")
+    assert r.status == 200, r.body
+    assert r.upstream("x-credential-client-id") == "gateway"
+    assert idp.requests("/token/introspection") == 1
+    assert get(envoy, "not-a-token", "/janus/x").status == 401

@@ -70,6 +70,23 @@ fn cases() -> Vec<(Value, &'static str, &'static str)> {
         (json!({"consumers": [{"id": ""}]}), "consumers[0].id", "non-empty"),
         (json!({"consumers": [{"id": "a"}, {"id": "a"}]}), "consumers[1].id", "unique"),
         (json!({"consumers": [{"id": "a", "username": "x\ny"}]}), "consumers[0].username", "control"),
+        // the admin API
+        (json!({"admin_api": {"policy": "nope"}}), "admin_api.policy", "unknown policy"),
+        (json!({"admin_api": {"policy": "p", "prefix": "admin"}}), "admin_api.prefix", "start with /"),
+        (json!({"admin_api": {"policy": "p", "domain": "("}}), "admin_api.domain", "regex"),
+        (json!({"policies": {"p": {"oauth_server": "later"}}}), "policies.p.oauth_server", "unknown oauth server"),
+        // Kong plugin entries as policies
+        (json!({"policies": {"k": {"name": "key-auth", "config": {}}}}), "policies.k.name", "oauth2-introspection"),
+        (json!({"policies": {"k": {"name": "oauth2-introspection"}}}), "policies.k.config", "required"),
+        (json!({"policies": {"k": {"name": "oauth2-introspection", "config": {"introspection_url": "http://i/x", "anonymous": 5}}}}),
+            "policies.k.config.anonymous", "string"),
+        (json!({"policies": {"k": {"name": "oauth2-introspection", "config": {"introspection_url": "ftp://i/x"}}}}),
+            "policies.k.config.introspection_url", "URL"),
+        (json!({"policies": {"s": {"name": "oauth2-introspection", "config": {"introspection_url": "http://i/x"}}}}),
+            "policies.s.config", "same name"),
+        // Janus introspection settings
+        (intro(json!({"introspection_url": null, "use_auth_header": true})), "oauth_servers.i.token_strategy.settings.introspection_url", "required"),
+        (intro(json!({"use_custom_header": true, "header_name": "bad header"})), "oauth_servers.i.token_strategy.settings.header_name", "header"),
         // servers
         (jwt(json!({"name": "saml"})), "oauth_servers.s.token_strategy.name", "unsupported"),
         (jwt(json!({"trust_token_issuer": true})), "oauth_servers.s.token_strategy.trust_token_issuer", "token_issuer"),
