@@ -53,6 +53,7 @@ def test_missing_token_is_401_with_a_bare_challenge(envoy):
     ("bad_signature", "the token's signature is invalid"),
     ("alg_none", "unsigned tokens are not accepted"),
     ("garbage", "the access token is malformed"),
+    ("zip", "a compressed (zip) token is not accepted"),
 ])
 def test_bad_tokens_are_401_invalid_token(envoy, case, description):
     token = {
@@ -61,6 +62,7 @@ def test_bad_tokens_are_401_invalid_token(envoy, case, description):
         "alg_none": lambda: ".".join(base64.urlsafe_b64encode(json.dumps(p).encode()).decode().rstrip("=")
                                      for p in ({"alg": "none"}, {"sub": "root", "exp": 4102444800})) + ".",
         "garbage": lambda: "not.a.jwt",
+        "zip": lambda: mint("ES256", headers={"zip": "DEF"}),
     }[case]()
     r = get(envoy, "/api/items", token)
     assert r.status == 401
@@ -173,3 +175,10 @@ def test_optional_authentication_goes_on_anonymous(envoy):
     assert r.status == 200 and r.upstream("x-anonymous-consumer") == "true", "a failed token goes on anonymous"
     r = get(envoy, "/optional/x", mint("RS256"))
     assert r.status == 200 and r.upstream("x-credential-sub") == "alice" and r.upstream("x-anonymous-consumer") is None
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_a_token_without_kid_is_checked_against_every_key_of_its_alg(envoy, alg):
+    """Every key of the inline JWKS has a kid; PyJWT's token names none."""
+    r = get(envoy, "/api/items", mint(alg, kid=None))
+    assert r.status == 200, r.body

@@ -101,6 +101,33 @@ fn keys_without_kid_are_all_tried() {
 }
 
 #[test]
+fn a_token_without_kid_is_tried_against_every_key_of_its_alg() {
+    // Every key has a kid (a JWKS): a kid-less token is checked with each RS256 key, as
+    // jwt_authn, jose, PyJWT and jwcrypto do; never with a key of another algorithm.
+    let r = rules(json!({"name": "jwt", "settings": [
+        {"alg": "RS256", "key": fixture("rsa2.pub"), "kid": "old"},
+        {"alg": "ES256", "key": fixture("ec256.pub"), "kid": "ec"},
+        {"alg": "RS256", "key": fixture("rsa.pub"), "kid": "new"}]}));
+    assert!(r.verify(&sign("RS256", None, claims(json!({}))), NOW).is_ok());
+    assert!(r.verify(&sign("ES256", None, claims(json!({}))), NOW).is_ok());
+    assert_eq!(r.verify(&sign("PS256", None, claims(json!({}))), NOW).unwrap_err(), Denial::NoMatchingKey);
+    let jwks: Value = serde_json::from_str(&fixture("jwks.json")).unwrap();
+    let r = rules(json!({"name": "jwt", "settings": jwks}));
+    for alg in ["RS256", "ES256", "ES384", "EdDSA"] {
+        assert!(r.verify(&sign(alg, None, claims(json!({}))), NOW).is_ok(), "{alg}");
+    }
+}
+
+#[test]
+fn a_compressed_jws_is_refused() {
+    let r = rules(json!({"name": "jwt", "settings": {"secret": "hs-secret-for-tests"}}));
+    let zipped = hs256_raw(b"hs-secret-for-tests", json!({"alg": "HS256", "zip": "DEF"}), json!({"exp": NOW + 5}));
+    assert_eq!(r.verify(&zipped, NOW).unwrap_err(), Denial::Compressed);
+    let plain = hs256_raw(b"hs-secret-for-tests", json!({"alg": "HS256"}), json!({"exp": NOW + 5}));
+    assert!(r.verify(&plain, NOW).is_ok());
+}
+
+#[test]
 fn issuer_audience_required_claims() {
     let r = rules(json!({"name": "jwt", "settings": {"secret": "hs-secret-for-tests"},
         "issuers": ["https://a", "https://b"], "audiences": ["api1", "api2"], "required_claims": ["tenant.id"]}));

@@ -1,5 +1,5 @@
-//! The JOSE header of a compact JWS, read before any key is chosen. Only `alg`, `kid` and
-//! `crit` matter; `jku`, `x5u` and `jwk` are never followed.
+//! The JOSE header of a compact JWS, read before any key is chosen. Only `alg`, `kid`, `typ`,
+//! `crit` and `zip` matter; `jku`, `x5u` and `jwk` are never followed.
 
 use crate::Denial;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +15,8 @@ pub struct Header {
     pub kid: Option<String>,
     pub typ: Option<String>,
     pub has_crit: bool,
+    /// A `zip` member: a compressed payload (JWE's), never accepted in a JWS.
+    pub has_zip: bool,
 }
 
 /// Checks the compact shape (three non-empty-header segments) and decodes the header.
@@ -43,7 +45,7 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
         Some(Value::String(t)) => Some(t.clone()),
         Some(_) => return Err(Denial::Malformed),
     };
-    Ok(Header { alg, kid, typ, has_crit: map.contains_key("crit") })
+    Ok(Header { alg, kid, typ, has_crit: map.contains_key("crit"), has_zip: map.contains_key("zip") })
 }
 
 #[cfg(test)]
@@ -57,7 +59,7 @@ mod tests {
     #[test]
     fn reads_alg_and_kid() {
         let t = format!("{}.e30.sig", enc(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#));
-        assert_eq!(parse(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), typ: Some("JWT".into()), has_crit: false }));
+        assert_eq!(parse(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), typ: Some("JWT".into()), has_crit: false, has_zip: false }));
     }
 
     #[test]

@@ -113,6 +113,9 @@ impl JwtRules {
         if head.has_crit {
             return Err(Denial::UnsupportedCritical);
         }
+        if head.has_zip {
+            return Err(Denial::Compressed);
+        }
         if let Some(want) = &self.require_typ {
             let typ = head.typ.as_deref().unwrap_or("");
             let typ = typ.strip_prefix("application/").unwrap_or(typ);
@@ -197,14 +200,22 @@ impl JwtRules {
     }
 }
 
-/// Keys with the token's kid, else (a token without kid, or a kid nobody has) the keys
-/// configured without a kid; always only those bound to the token's algorithm.
+/// The keys a token may be checked with, always only those bound to its algorithm: with a
+/// `kid`, the keys of that kid (else, a kid nobody has, the keys configured without one);
+/// without a `kid`, every key (as jwt_authn, jose, PyJWT and jwcrypto do).
 fn candidates<'a, I>(keys: I, alg: Alg, kid: Option<&'a str>) -> impl Iterator<Item = &'a VerifyKey>
 where
     I: Iterator<Item = &'a VerifyKey> + Clone,
 {
     let by_kid = kid.is_some() && keys.clone().any(|k| k.alg == alg && k.kid.as_deref() == kid);
-    keys.filter(move |k| k.alg == alg && if by_kid { k.kid.as_deref() == kid } else { k.kid.is_none() })
+    keys.filter(move |k| {
+        k.alg == alg
+            && match kid {
+                None => true,
+                Some(_) if by_kid => k.kid.as_deref() == kid,
+                Some(_) => k.kid.is_none(),
+            }
+    })
 }
 
 fn verify_with(key: &VerifyKey, token: &str, o: VerificationOptions) -> Result<Claims, jwt_simple::Error> {
