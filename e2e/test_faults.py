@@ -257,3 +257,54 @@ def test_flapping_jwks_and_token_endpoints_under_wrk(start_envoy, tmp_path):
     assert (a, c) == (200, 200)
     assert call(envoy.port(WRK_LISTENER), "/api", {"authorization": f"Bearer {forged[0]}"}).status == 401
     idp.shutdown()
+
+
+class TooMany(BaseHTTPRequestHandler):
+    """An introspection endpoint that asks for a pause (429, Retry-After) until told not to."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.server.calls += 1
+        if self.server.limited:
+            status, out, extra = 429, b"{}", [("retry-after", "2")]
+        else:
+            status, extra = 200, []
+            out = json.dumps({"active": True, "sub": "user", "scope": "orders:read", "exp": int(time.time()) + 60}).encode()
+        self.send_response(status)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_a_429_with_retry_after_pauses_introspection_on_both_workers(start_envoy):
+    port = free_port()
+    idp = ThreadingHTTPServer(("127.0.0.1", port), TooMany)
+    idp.daemon_threads, idp.calls, idp.limited = True, 0, True
+    threading.Thread(target=idp.serve_forever, daemon=True).start()
+    envoy = start_envoy("e2e-introspection.yaml", ECHO, fixed_ports={IDP: port})
+    started = time.time()
+    statuses = [call(envoy.port(LISTENER), "/orders", {"authorization": f"Bearer token-{i}"}).status for i in range(12)]
+    assert time.time() - started < 1.8, "the test ran inside the pause"
+    assert statuses == [503] * 12
+    assert idp.calls == 1, "one call, then none until Retry-After, on either worker"
+    idp.limited = False
+    time.sleep(2.2 - (time.time() - started))
+    assert call(envoy.port(LISTENER), "/orders", {"authorization": "Bearer token-after"}).status == 200
+    assert idp.calls == 2
+    idp.shutdown()
+
+
+def test_an_introspection_call_that_cannot_connect_is_made_once_more(start_envoy):
+    envoy = start_envoy("e2e-introspection.yaml", ECHO, fixed_ports={IDP: free_port()})  # nothing listens there
+    r = call(envoy.port(LISTENER), "/orders", {"authorization": "Bearer token-1"})
+    assert r.status == 503
+    stats = envoy.stats()
+    assert stats["cluster.idp.upstream_cx_connect_fail"] == 2, "the call and its one retry"
+    assert stats["wasmcustom.oauth_filter.introspection.calls"] == 2

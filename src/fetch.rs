@@ -99,10 +99,10 @@ fn next<R: Refresh>(w: &mut Worker, job: Job, src: &R, step: Step<R::Value>) {
             Ok(token) => {
                 w.calls.insert(token, Pending { job, stage });
             }
-            Err(status) => finish(w, job, src, Err(format!("cannot call cluster {} ({status:?})", call.cluster))),
+            Err(status) => finish(w, job, src, Err(format!("cannot call cluster {} ({status:?})", call.cluster)), None),
         },
-        Step::Done(value) => finish(w, job, src, Ok(value)),
-        Step::Fail(why) => finish(w, job, src, Err(why)),
+        Step::Done(value) => finish(w, job, src, Ok(value), None),
+        Step::Fail(why) => finish(w, job, src, Err(why), None),
     }
 }
 
@@ -113,13 +113,17 @@ pub fn on_response(w: &mut Worker, pending: Pending, body_size: usize) {
 }
 
 fn answer<R: Refresh>(w: &mut Worker, job: Job, src: &R, stage: Stage, body_size: usize) {
-    let status = host::call_response_status();
+    let (status, retry_after) = host::call_response_head();
     let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, src.max_answer() + 1) };
     let step = src.after_response(stage, status, &body);
+    if let (Step::Fail(why), Some(secs)) = (&step, retry_after) {
+        // The server asked for a pause (429 / 503 with Retry-After): no call before it ends.
+        return finish(w, job, src, Err(format!("{why}; retry after {secs} s")), Some(secs));
+    }
     next(w, job, src, step);
 }
 
-fn finish<R: Refresh>(w: &mut Worker, job: Job, src: &R, outcome: Result<R::Value, String>) {
+fn finish<R: Refresh>(w: &mut Worker, job: Job, src: &R, outcome: Result<R::Value, String>, retry_after: Option<u64>) {
     let now = host::now_secs();
     let (fetches, failures) = match job {
         Job::Keys(_) => (metrics::JWKS_FETCHES, metrics::JWKS_FAILURES),
@@ -149,7 +153,7 @@ fn finish<R: Refresh>(w: &mut Worker, job: Job, src: &R, outcome: Result<R::Valu
                 Job::Token(_) => log::warn!("{}: token request failed: {why}", label(w, job)),
             }
             update(src, |st| {
-                lease::fail(src, st, now);
+                lease::fail(src, st, now, retry_after);
                 true
             });
         }

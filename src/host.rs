@@ -72,13 +72,13 @@ pub fn response_status() -> u32 {
         .unwrap_or(0)
 }
 
-/// The status of the HTTP call answer being delivered (0 when there is none: reset, timeout).
-pub fn call_response_status() -> u32 {
-    header_map(CALL_RESPONSE_HEADERS)
-        .iter()
-        .find(|(k, _)| k == ":status")
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
-        .unwrap_or(0)
+/// The status of the HTTP call answer being delivered (0 when there is none: reset, timeout),
+/// and how long it asks not to be called again (`Retry-After` on a 429 or 503), in one read.
+pub fn call_response_head() -> (u32, Option<u64>) {
+    let headers = header_map(CALL_RESPONSE_HEADERS);
+    let find = |name: &str| headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| std::str::from_utf8(v).ok());
+    let status = find(":status").and_then(|v| v.parse().ok()).unwrap_or(0);
+    (status, oauth_core::lease::retry_after(status, find("retry-after")))
 }
 
 /// The body of the HTTP call answer being delivered, at most `max` bytes.

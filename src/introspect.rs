@@ -51,6 +51,10 @@ fn lock(key: &str, me: u64) -> bool {
 
 pub fn start(w: &Worker, claim: &Claim) -> Started {
     let now = host::now_secs();
+    if Claim::backing_off(host::get_shared(&claim.backoff_key).as_ref().map(|(b, _)| b.as_slice()), now) {
+        // The server answered 429 with Retry-After: no call until then, on any worker.
+        return Started::Failed;
+    }
     let locked = lock(&claim.lock_key, w.vm_id);
     let (current, cas) = match host::get_shared(&claim.slot.key) {
         Some((bytes, cas)) => (Some(bytes), cas),
@@ -78,18 +82,35 @@ pub fn start(w: &Worker, claim: &Claim) -> Started {
     }
 }
 
-/// The IdP's answer to this worker's call for `claim`: stored for everyone, and returned for
-/// the request that asked.
-pub fn answered(w: &Worker, server: usize, claim: &Claim, body_size: usize) -> Lookup {
+pub enum Answer {
+    /// The call failed to connect and was made once more: its new token.
+    Retried(u32),
+    Done(Lookup),
+}
+
+/// The IdP's answer to this worker's call for `claim` (made `elapsed_ms` ago): stored for
+/// everyone, and returned for the request that asked; or, when the call could not connect,
+/// made once more.
+pub fn answered(w: &Worker, server: usize, claim: &Claim, body_size: usize, elapsed_ms: u64, retried: bool) -> Answer {
     let now = host::now_secs();
-    let Some(rules) = w.config.introspection(server) else { return Lookup::Failed };
-    let status = host::call_response_status();
+    let Some(rules) = w.config.introspection(server) else { return Answer::Done(Lookup::Failed) };
+    let (status, retry_after) = host::call_response_head();
     let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, claim.max_answer_bytes + 1) };
-    let digested = rules.digest(&claim.slot.hash, status, &body, now);
+    if claim.retry(status, &body, elapsed_ms, retried) {
+        if let Ok(token) = host::dispatch(&claim.call) {
+            log::info!("introspection: no answer from cluster {}; calling once more", claim.call.cluster);
+            metrics::inc(metrics::INTROSPECTION_CALLS);
+            return Answer::Retried(token);
+        }
+    }
+    let digested = rules.digest(&claim.slot.hash, status, &body, now, retry_after);
     if let Some(why) = &digested.failure {
         metrics::inc(metrics::INTROSPECTION_FAILURES);
         log::warn!("introspection failed: {why}");
     }
+    if let Some((key, until)) = &digested.backoff {
+        host::set_shared(key, until, 0);
+    }
     host::set_shared(&claim.slot.key, &digested.store, 0);
-    digested.lookup
+    Answer::Done(digested.lookup)
 }

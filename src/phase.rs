@@ -35,6 +35,9 @@ pub struct Waiting {
     pub keys_version: u64,
     /// This request's own introspection call, if it made one.
     pub call: Option<u32>,
+    /// When that call was made (ms), and whether it is the one retry.
+    pub call_started_ms: u64,
+    pub retried: bool,
 }
 
 /// What the headers bring: decided now, or paused while waiting.
@@ -67,7 +70,8 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
         WaitOn::UpstreamToken { .. } => {}
     }
     let deadline_ms = host::now_millis() + wait.max_wait_ms;
-    set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now, deadline_ms, keys_version, call }));
+    let call_started_ms = host::now_millis();
+    set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now, deadline_ms, keys_version, call, call_started_ms, retried: false }));
     waiters::add(w, id, phase);
     Action::Pause
 }
@@ -76,12 +80,20 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
 /// stored for everyone else.
 pub fn call_answered(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, token_id: u32, body_size: usize) {
     let Ok(mut p) = phase.try_borrow_mut() else { return };
-    let Phase::Waiting(waiting) = &*p else { return };
+    let Phase::Waiting(waiting) = &mut *p else { return };
     if waiting.call != Some(token_id) {
         return;
     }
     let WaitOn::Introspection { server, claim } = &waiting.wait.on else { return };
-    let lookup = introspect::answered(w, *server, claim, body_size);
+    let elapsed_ms = host::now_millis().saturating_sub(waiting.call_started_ms);
+    let lookup = match introspect::answered(w, *server, claim, body_size, elapsed_ms, waiting.retried) {
+        introspect::Answer::Retried(token) => {
+            waiting.call = Some(token);
+            waiting.retried = true;
+            return;
+        }
+        introspect::Answer::Done(lookup) => lookup,
+    };
     let now = host::now_secs();
     let answered = Answered { server: *server, lookup };
     let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), Some(&answered));

@@ -286,11 +286,11 @@ mod tests {
         assert_eq!(s.usable(1100), None, "never past expiry");
         assert!(!lease::begin(&c, &mut s, 1, 1049));
         assert!(lease::begin(&c, &mut s, 1, 1050), "at half the lifetime");
-        lease::fail(&c, &mut s, 1050);
+        lease::fail(&c, &mut s, 1050, None);
         assert_eq!(s.usable(1050), Some("t"), "kept until it expires");
         assert!(!lease::begin(&c, &mut s, 1, 1050));
         assert!(lease::begin(&c, &mut s, 1, 1051));
-        lease::fail(&c, &mut s, 1051);
+        lease::fail(&c, &mut s, 1051, None);
         assert_eq!(s.lease.next_attempt, 1053);
         assert!(s.drop_token(1));
         assert!(!s.drop_token(1));

@@ -87,6 +87,8 @@ pub struct SlotKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub lock_key: String,
+    /// Where the server's backoff (after a 429) is kept.
+    pub backoff_key: String,
     pub slot: SlotKey,
     /// How long a pending slot holds off other askers.
     pub pending_secs: u64,
@@ -105,6 +107,23 @@ impl Claim {
         Slot { hash: self.slot.hash.clone(), until: now + 1, state: SlotState::Failed }.encode()
     }
 
+    /// Whether a call that could not connect is made once more: no answer at all (`status`
+    /// 0), or Envoy's own 503 for a connection that failed (not the IdP's), that came back
+    /// fast (not a timeout), and was not retried already.
+    pub fn retry(&self, status: u32, body: &[u8], elapsed_ms: u64, retried: bool) -> bool {
+        let not_connected = status == 0
+            || (status == 503
+                && body.starts_with(b"upstream connect error or disconnect/reset before headers")
+                && body.windows(18).any(|w| w == b"connection failure"));
+        not_connected && !retried && elapsed_ms < self.call.timeout_ms / 2
+    }
+
+    /// Whether the server's stored backoff (`Retry-After` of a 429), as read from
+    /// `backoff_key`, forbids a call at `now`.
+    pub fn backing_off(stored: Option<&[u8]>, now: u64) -> bool {
+        stored.and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok()).is_some_and(|until| now < until)
+    }
+
     /// Whether the slot as read (`current`) lets this request claim it: not while another
     /// request's call for the same token is pending.
     pub fn may_claim(&self, current: Option<&[u8]>, now: u64) -> bool {
@@ -121,6 +140,8 @@ pub struct Digested {
     pub store: Vec<u8>,
     /// Why it is unusable, when it is (never the body itself).
     pub failure: Option<String>,
+    /// The server asked not to be called for a while: (key, until) to write for everyone.
+    pub backoff: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,8 +199,10 @@ impl IntrospectionRules {
         let (headers, body) = self.request(token, req);
         Claim {
             lock_key: self.lock_key(),
+            backoff_key: self.backoff_key(),
             slot,
-            pending_secs: self.timeout_ms.div_ceil(1000) + 1,
+            // Long enough for the call and its one retry.
+            pending_secs: 2 * self.timeout_ms.div_ceil(1000) + 1,
             call: HttpCall { cluster: self.cluster.clone(), headers, body: (!body.is_empty()).then_some(body), timeout_ms: self.timeout_ms },
             max_answer_bytes: self.max_answer_bytes,
         }
@@ -188,7 +211,8 @@ impl IntrospectionRules {
     /// What an answer means for the request that asked, and the slot to store for everyone.
     /// An answer that is not cached (inactive without `negative_ttl`) is still stored for
     /// this second, so that concurrent waiters get it.
-    pub fn digest(&self, hash: &str, status: u32, body: &[u8], now: u64) -> Digested {
+    /// `retry_after`: what a 429 or 503 asked for (`lease::retry_after`).
+    pub fn digest(&self, hash: &str, status: u32, body: &[u8], now: u64, retry_after: Option<u64>) -> Digested {
         let answer = self.parse_answer(status, body);
         let slot = self.slot_for(&answer, hash.to_string(), now).unwrap_or(Slot {
             hash: hash.to_string(),
@@ -200,7 +224,13 @@ impl IntrospectionRules {
             Answer::Inactive => (Lookup::Inactive, None),
             Answer::Unavailable(why) => (Lookup::Failed, Some(why)),
         };
-        Digested { lookup, store: slot.encode(), failure }
+        let backoff = retry_after.map(|secs| (self.backoff_key(), now.saturating_add(secs).to_string().into_bytes()));
+        Digested { lookup, store: slot.encode(), failure, backoff }
+    }
+
+    /// The shared-data key of this server's backoff.
+    pub fn backoff_key(&self) -> String {
+        crate::shared::introspection_backoff(&self.shared_key)
     }
 
     /// The introspection call: headers and form body (RFC 7662 §2.1), or Janus's GET with
@@ -333,6 +363,20 @@ mod tests {
     }
 
     #[test]
+    fn only_a_fast_connection_failure_is_retried_once() {
+        let r = rules(60, 0);
+        let claim = r.claim(r.slot_key("t"), "t", &Request::default());
+        let envoy_503 = b"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused";
+        assert!(claim.retry(0, b"", 10, false), "no answer, fast");
+        assert!(claim.retry(503, envoy_503, 10, false), "Envoy's own 503 for a refused connection");
+        assert!(!claim.retry(0, b"", 10, true), "once");
+        assert!(!claim.retry(0, b"", 9_000, false), "a timeout is not repeated");
+        assert!(!claim.retry(503, b"{\"error\": \"busy\"}", 10, false), "the IdP's own 503");
+        assert!(!claim.retry(503, b"upstream connect error or disconnect/reset before headers. reset reason: overflow", 10, false));
+        assert!(!claim.retry(500, b"", 10, false));
+    }
+
+    #[test]
     fn the_request_is_an_rfc7662_form_post() {
         let req = Request { headers: vec![(":method".into(), b"PUT".to_vec()), (":path".into(), b"/a/b?c".to_vec())], ..Default::default() };
         let (h, body) = rules(60, 0).request("to+k/en=", &req);
@@ -396,13 +440,13 @@ mod tests {
         assert!(!claim.may_claim(Some(&pending), 100), "another request is asking");
         assert!(claim.may_claim(Some(&pending), 100 + claim.pending_secs), "its call timed out");
         assert!(claim.may_claim(Some(b"garbage"), 100));
-        let d = r.digest(&claim.slot.hash, 200, br#"{"active":true,"sub":"a","exp":130}"#, 100);
+        let d = r.digest(&claim.slot.hash, 200, br#"{"active":true,"sub":"a","exp":130}"#, 100, None);
         assert!(matches!(d.lookup, Lookup::Hit(_, 130)));
         assert_eq!(Slot::decode(&d.store).map(|s| s.lookup(&claim.slot.hash, 101)), Some(d.lookup.clone()));
-        let d = r.digest(&claim.slot.hash, 200, br#"{"active":false}"#, 100);
+        let d = r.digest(&claim.slot.hash, 200, br#"{"active":false}"#, 100, None);
         assert_eq!((d.lookup, d.failure), (Lookup::Inactive, None));
         assert_eq!(Slot::decode(&d.store).map(|s| s.lookup(&claim.slot.hash, 100)), Some(Lookup::Inactive), "kept a second");
-        let d = r.digest(&claim.slot.hash, 503, b"", 100);
+        let d = r.digest(&claim.slot.hash, 503, b"", 100, None);
         assert_eq!(d.lookup, Lookup::Failed);
         assert!(d.failure.is_some());
     }

@@ -45,12 +45,13 @@ impl Lease {
         self.fetches += 1;
     }
 
-    /// Backs off 1, 2, 4 … `max_backoff` seconds.
-    fn failed(&mut self, now: u64, max_backoff: u64) {
+    /// Backs off 1, 2, 4 … `max_backoff` seconds, or as long as the server asked
+    /// (`Retry-After`), whichever is longer.
+    fn failed(&mut self, now: u64, max_backoff: u64, retry_after: Option<u64>) {
         self.failures = self.failures.saturating_add(1);
         self.last_failure = now;
         let backoff = 1u64.checked_shl(self.failures.saturating_sub(1)).unwrap_or(max_backoff).min(max_backoff);
-        self.next_attempt = now.saturating_add(backoff);
+        self.next_attempt = now.saturating_add(backoff.max(retry_after.unwrap_or(0)));
         self.lease_until = 0;
         self.fetches += 1;
     }
@@ -144,10 +145,29 @@ pub fn succeed<R: Refresh>(source: &R, state: &mut R::State, value: R::Value, no
     state.lease_mut().succeeded();
 }
 
-/// A fetch failed: the last good value stays, the next attempt backs off, the lease is released.
-pub fn fail<R: Refresh>(source: &R, state: &mut R::State, now: u64) {
+/// A fetch failed: the last good value stays, the next attempt backs off (at least
+/// `retry_after` seconds when the server said so), the lease is released.
+pub fn fail<R: Refresh>(source: &R, state: &mut R::State, now: u64, retry_after: Option<u64>) {
     source.on_failure(state);
-    state.lease_mut().failed(now, source.max_backoff());
+    state.lease_mut().failed(now, source.max_backoff(), retry_after);
+}
+
+/// The longest `Retry-After` honoured (a server cannot switch a source off for good).
+pub const MAX_RETRY_AFTER: u64 = 3600;
+
+/// How long an answer asks not to be called again: `Retry-After` in seconds on a 429 or a
+/// 503 (RFC 9110 §10.2.3; an HTTP-date is not read, the usual backoff applies), at most
+/// `MAX_RETRY_AFTER`; a 429 without one: one second.
+pub fn retry_after(status: u32, header: Option<&str>) -> Option<u64> {
+    if status != 429 && status != 503 {
+        return None;
+    }
+    let secs = header.and_then(|h| h.trim().parse::<u64>().ok());
+    match (status, secs) {
+        (_, Some(s)) => Some(s.min(MAX_RETRY_AFTER)),
+        (429, None) => Some(1),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +242,7 @@ mod tests {
         let mut backoffs = Vec::new();
         let mut now = 1100;
         for _ in 0..5 {
-            fail(&Source, &mut s, now);
+            fail(&Source, &mut s, now, None);
             let next = s.lease.next_attempt;
             backoffs.push(next - now);
             assert!(!begin(&Source, &mut s, 1, next - 1));
@@ -234,6 +254,24 @@ mod tests {
         assert!(s.lease.failed_since(1100) && !s.lease.failed_since(now + 1));
         succeed(&Source, &mut s, 8, now);
         assert_eq!((s.lease.failures, s.lease.next_attempt, s.lease.fetches), (0, 0, 7));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_bounded() {
+        assert_eq!(retry_after(429, Some(" 30 ")), Some(30));
+        assert_eq!(retry_after(503, Some("7")), Some(7));
+        assert_eq!(retry_after(429, None), Some(1));
+        assert_eq!(retry_after(429, Some("Wed, 21 Oct 2026 07:28:00 GMT")), Some(1), "a date: the usual backoff");
+        assert_eq!(retry_after(503, None), None);
+        assert_eq!(retry_after(500, Some("30")), None, "only 429 and 503 ask for it");
+        assert_eq!(retry_after(429, Some("999999")), Some(MAX_RETRY_AFTER));
+        let mut s = Counter::default();
+        assert!(begin(&Source, &mut s, 1, 1000));
+        fail(&Source, &mut s, 1000, Some(30));
+        assert!(!begin(&Source, &mut s, 1, 1029), "no call before the server's Retry-After");
+        assert!(begin(&Source, &mut s, 1, 1030));
+        fail(&Source, &mut s, 1030, Some(0));
+        assert_eq!(s.lease.next_attempt, 1032, "never shorter than the usual backoff");
     }
 
     #[test]

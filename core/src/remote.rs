@@ -306,7 +306,7 @@ mod tests {
         assert!(st.request_refetch(&src, 101));
         assert!(!st.request_refetch(&src, 120), "cooldown");
         assert!(lease::begin(&src, &mut st, 1, 101));
-        lease::fail(&src, &mut st, 101);
+        lease::fail(&src, &mut st, 101, None);
         assert!(!st.refetch_wanted && st.usable(&src, 101), "a failure keeps the last good keys");
         assert!(st.usable(&src, 3700) && !st.usable(&src, 3701), "max_stale");
         assert!(lease::begin(&src, &mut st, 1, 700), "cache_duration");

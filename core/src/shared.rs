@@ -25,6 +25,11 @@ pub fn introspection_lock(prefix: &str) -> String {
     format!("{prefix}/lock")
 }
 
+/// Until when (seconds, as text) an introspection server asked not to be called (429).
+pub fn introspection_backoff(prefix: &str) -> String {
+    format!("{prefix}/backoff")
+}
+
 /// The token state of one client-credentials client (token URL, client id, scopes, params),
 /// given as a digest of those.
 pub fn client_token(digest: &[u8]) -> String {

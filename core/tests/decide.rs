@@ -185,7 +185,7 @@ fn introspection_misses_claim_a_call_and_its_answer_is_fed_straight_in() {
     assert_eq!(*fake.events.borrow(), vec![Event::IntrospectionMiss]);
     // The answer arrives: decided with it, not with the (still empty) cache, and not counted again.
     let rules = cfg.introspection(0).unwrap();
-    let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "client_id": "gateway", "sub": "svc"}"#, NOW);
+    let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "client_id": "gateway", "sub": "svc"}"#, NOW, None);
     let answered = Answered { server: 0, lookup: digested.lookup.clone() };
     let d = decide_again(&cfg, &r, NOW, &fake, Some(&answered));
     assert_eq!(header(&d, "x-credential-sub").as_deref(), Some("svc"));

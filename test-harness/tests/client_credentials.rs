@@ -223,3 +223,20 @@ fn credentials_also_go_with_authenticated_policies() {
     fetch(&mut vm, 200, &grant("T-up", Some(100)));
     assert_eq!(vm.send(Request::get("/")).status(), 401, "the client still needs its own token");
 }
+
+#[test]
+fn a_429_from_the_token_endpoint_is_honoured() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({})));
+    vm.tick();
+    let t = vm.pending_calls()[0].token;
+    vm.answer(t, 429, &[("retry-after", "5")], b"{}");
+    for _ in 0..4 {
+        host.clock.advance_secs(1);
+        vm.tick();
+        assert!(vm.pending_calls().is_empty(), "held off as asked");
+    }
+    host.clock.advance_secs(1);
+    fetch(&mut vm, 200, &grant("T1", Some(100)));
+    assert_eq!(bearer(&vm.send(Request::get("/orders"))).as_deref(), Some("Bearer T1"));
+}

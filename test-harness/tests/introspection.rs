@@ -159,12 +159,14 @@ fn an_idp_that_cannot_answer_means_503_never_200() {
         assert_eq!(out.status(), 503, "{status}");
         assert_eq!(out.reply_json()["error"], "temporarily_unavailable");
     }
-    // No answer at all (timeout, reset).
+    // No answer at all (timeout, reset), the one retry included.
     let host = Host::at(NOW);
     let mut vm = start(&host, &config(json!({})));
     let ctx = paused(&vm.send(Request::get("/").bearer("t")));
-    let t = vm.pending_calls()[0].token;
-    vm.fail_call(t);
+    for _ in 0..2 {
+        let t = vm.pending_calls()[0].token;
+        vm.fail_call(t);
+    }
     assert_eq!(vm.poll(ctx).status(), 503);
     // An unknown cluster: Envoy refuses the call.
     let host = Host::at(NOW);
@@ -321,4 +323,51 @@ fn the_token_may_come_in_the_access_token_query_parameter_as_kong_takes_it() {
     assert_eq!(out.upstream(":path").as_deref(), Some("/byclient/x?page=2"), "hide_credentials takes it out of the query");
     let out = vm.send(Request::get("/x?access_token=tok-q").bearer("tok-h"));
     assert_eq!(out.status(), 400, "two tokens");
+}
+
+#[test]
+fn a_429_stops_calls_on_every_worker_until_retry_after() {
+    let host = Host::at(NOW);
+    let mut a = start(&host, &config(json!({})));
+    let mut b = start(&host, &config(json!({})));
+    let out = introspect(&mut a, Request::get("/").bearer("t1"), 429, b"");
+    assert_eq!(out.status(), 503);
+    let calls = a.calls().len();
+    for vm in [&mut a, &mut b] {
+        for token in ["t2", "t3"] {
+            let out = vm.send(Request::get("/").bearer(token));
+            assert_eq!(out.status(), 503, "{out:?}");
+        }
+    }
+    assert_eq!(a.calls().len() + b.calls().len(), calls, "no call while the server asked for a pause");
+    host.clock.advance_secs(1);
+    assert!(introspect(&mut b, Request::get("/").bearer("t2"), 200, &active(json!({}))).is_forwarded(), "then calls again");
+}
+
+#[test]
+fn a_call_that_fails_to_connect_is_made_once_more() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({})));
+    let ctx = paused(&vm.send(Request::get("/").bearer("t1")));
+    let first = vm.pending_calls()[0].token;
+    paused(&vm.fail_call(first));
+    let retry = vm.pending_calls();
+    assert_eq!(retry.len(), 1, "one more call: {retry:?}");
+    vm.answer(retry[0].token, 200, &[], &active(json!({})));
+    assert!(vm.poll(ctx).is_forwarded());
+    // Both attempts fail: 503, and no third call.
+    let ctx = paused(&vm.send(Request::get("/").bearer("t2")));
+    let first = vm.pending_calls()[0].token;
+    vm.fail_call(first);
+    let second = vm.pending_calls()[0].token;
+    vm.fail_call(second);
+    assert_eq!(vm.poll(ctx).status(), 503);
+    assert!(vm.pending_calls().is_empty());
+    // A call that timed out (the full timeout passed) is not repeated.
+    let ctx = paused(&vm.send(Request::get("/").bearer("t3")));
+    let first = vm.pending_calls()[0].token;
+    host.clock.advance_millis(2000);
+    vm.fail_call(first);
+    assert!(vm.pending_calls().is_empty());
+    assert_eq!(vm.poll(ctx).status(), 503);
 }

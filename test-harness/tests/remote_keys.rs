@@ -357,3 +357,24 @@ fn a_cached_verification_does_not_outlive_its_key() {
     let out = vm.send(Request::get("/x").bearer(&t));
     assert!(!out.is_forwarded(), "{out:?}");
 }
+
+#[test]
+fn a_429_with_retry_after_holds_every_worker_off_for_that_long() {
+    let host = Host::at(NOW);
+    let mut a = start(&host, &config(strategy(json!({})), json!({})));
+    let mut b = start(&host, &config(strategy(json!({})), json!({})));
+    a.tick();
+    let call = a.pending_calls()[0].clone();
+    a.answer(call.token, 429, &[("retry-after", "20")], b"slow down");
+    assert!(a.log_text().contains("retry after 20 s"), "{}", a.log_text());
+    for _ in 0..19 {
+        host.clock.advance_secs(1);
+        a.tick();
+        b.tick();
+        assert!(a.pending_calls().is_empty() && b.pending_calls().is_empty(), "no call before the server's Retry-After");
+    }
+    host.clock.advance_secs(1);
+    a.tick();
+    b.tick();
+    assert_eq!(a.pending_calls().len() + b.pending_calls().len(), 1, "then one call");
+}
