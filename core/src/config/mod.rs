@@ -3,6 +3,7 @@
 
 mod compile;
 pub mod error;
+mod json_path;
 pub mod raw;
 
 pub use error::ConfigError;
@@ -138,8 +139,21 @@ pub enum AllowAnonymous {
 
 #[inline(never)]
 fn parse(bytes: &[u8]) -> Result<raw::RawConfig, ConfigError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| ConfigError::from_serde(e.path().to_string(), e.inner()))
+    parse_json(bytes, "")
+}
+
+/// Deserializes `bytes`, an error naming its JSON path below `prefix`.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ConfigError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let inner = json_path::at(bytes, e.line(), e.column());
+        let path = match (prefix, inner.as_str()) {
+            ("", p) => p.to_string(),
+            (pre, "(root)") => pre.to_string(),
+            (pre, p) if p.starts_with('[') => format!("{pre}{p}"),
+            (pre, p) => format!("{pre}.{p}"),
+        };
+        ConfigError::from_serde(path, &e)
+    })
 }
 
 impl Config {

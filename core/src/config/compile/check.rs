@@ -13,11 +13,8 @@ pub fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Res<T> {
 
 /// Deserializes a nested JSON value, with the error's path below `path`.
 pub fn from_value<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Res<T> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let inner = e.path().to_string();
-        let full = if inner == "." { path.to_string() } else { format!("{path}.{inner}") };
-        ConfigError::from_serde(full, e.inner())
-    })
+    let text = serde_json::to_vec(&v).unwrap_or_default();
+    super::super::parse_json(&text, path)
 }
 
 /// A lower-cased HTTP header name (RFC 9110 token), not a pseudo-header.
