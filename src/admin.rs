@@ -6,7 +6,7 @@
 use crate::fetch::{self, Job};
 use crate::phase::Phase;
 use crate::worker::Worker;
-use crate::{apply, host, waiters};
+use crate::{apply, host, introspect, waiters};
 use crate::host::SetShared;
 use oauth_core::admin::{self, Op, Store};
 use oauth_core::{shared, Config, Decision, LocalResponse, Request};
@@ -65,6 +65,10 @@ fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
     if fetch::any(w) {
         fetch::init(w);
     }
+    if introspect::any(w) {
+        introspect::init(w);
+    }
+    crate::shared::init_replay_locks(&w.config);
     log::info!("admin api: {} oauth servers ({} added through the API)", w.config.servers.len(), w.config.servers.len() - first_dynamic);
 }
 

@@ -7,7 +7,6 @@ use crate::host::{self, SetShared};
 use crate::metrics;
 use crate::worker::Worker;
 use oauth_core::introspection::{Claim, Lookup};
-use oauth_core::shared;
 
 pub enum Started {
     /// This request called the IdP: the call's token.
@@ -35,27 +34,13 @@ pub fn init(w: &Worker) {
     }
 }
 
-/// Takes the per-server lock around claiming a slot. Shared data has no "create if absent":
-/// a slot seen empty by two workers at once could be claimed by both, since a write with CAS
-/// 0 always succeeds. The lock key exists from the start, so its CAS is real.
-fn lock(key: &str, me: u64) -> bool {
-    for _ in 0..64 {
-        let Some((bytes, cas)) = host::get_shared(key) else { return false };
-        let now_ms = host::now_millis();
-        if shared::lock_free_for(&bytes, me, now_ms) && host::set_shared(key, &shared::lock_value(me, now_ms), cas) == SetShared::Done {
-            return true;
-        }
-    }
-    false
-}
-
 pub fn start(w: &Worker, claim: &Claim) -> Started {
     let now = host::now_secs();
     if Claim::backing_off(host::get_shared(&claim.backoff_key).as_ref().map(|(b, _)| b.as_slice()), now) {
         // The server answered 429 with Retry-After: no call until then, on any worker.
         return Started::Failed;
     }
-    let locked = lock(&claim.lock_key, w.vm_id);
+    let locked = crate::shared::lock(&claim.lock_key, w.vm_id);
     let (current, cas) = match host::get_shared(&claim.slot.key) {
         Some((bytes, cas)) => (Some(bytes), cas),
         None => (None, 0),

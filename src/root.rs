@@ -75,6 +75,7 @@ impl RootContext for Root {
                     }
                 }
                 metrics::define_all();
+                crate::shared::init_replay_locks(&cfg);
                 let admin = cfg.admin.is_some();
                 let mut worker = Worker::new(Rc::new(cfg), vm_id(), bytes);
                 if admin {

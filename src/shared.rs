@@ -21,3 +21,30 @@ pub fn update<T: Leased>(key: &str, mut change: impl FnMut(&mut T) -> bool) -> O
     }
     None
 }
+
+/// Takes a short lock (a key that exists from the start, so CAS applies to it) around a
+/// read-check-write of a key that may not exist yet: shared data has no "create if absent",
+/// and a write with CAS 0 always succeeds.
+pub fn lock(key: &str, me: u64) -> bool {
+    for _ in 0..64 {
+        let Some((bytes, cas)) = host::get_shared(key) else { return false };
+        let now_ms = host::now_millis();
+        if oauth_core::shared::lock_free_for(&bytes, me, now_ms) && host::set_shared(key, &oauth_core::shared::lock_value(me, now_ms), cas) == SetShared::Done {
+            return true;
+        }
+    }
+    false
+}
+
+
+/// At configuration: the lock keys of the DPoP replay stores exist, so CAS applies to them.
+pub fn init_replay_locks(cfg: &oauth_core::Config) {
+    for server in &cfg.servers {
+        if let Some(d) = &server.binding.dpop {
+            let key = oauth_core::shared::replay_lock(&format!("{}/0", d.prefix));
+            if host::get_shared(&key).is_none() {
+                host::set_shared(&key, b"", 0);
+            }
+        }
+    }
+}

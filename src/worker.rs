@@ -95,6 +95,25 @@ impl WorkerState for View<'_> {
         state.usable(self.now).map(|t| (t, state.version))
     }
 
+    fn first_use(&self, key: &str, hash: &str, until: u64, now: u64) -> bool {
+        // Under the server's lock: a slot that does not exist yet cannot be claimed by CAS.
+        let lock = oauth_core::shared::replay_lock(key);
+        if !crate::shared::lock(&lock, self.worker.vm_id) {
+            return false; // fail closed: the proof cannot be recorded
+        }
+        let seen = host::get_shared(key).is_some_and(|(bytes, _)| oauth_core::dpop::replayed(&bytes, hash, now));
+        if !seen {
+            host::set_shared(key, &oauth_core::dpop::replay_record(hash, until), 0);
+        }
+        host::set_shared(&lock, b"", 0);
+        !seen
+    }
+
+    fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {
+        let hex = host::property(&["connection", "sha256_peer_certificate_digest"])?;
+        oauth_core::binding::from_hex(&hex)
+    }
+
     fn may_refetch(&self, server: usize) -> bool {
         let src = self.worker.config.servers.get(server).and_then(|s| s.remote.as_ref());
         let keys = self.worker.sources.get(server);

@@ -4,6 +4,8 @@
 //! wait for, how long, and what to answer if it never comes.
 
 use crate::authenticate::{self, Answered, Check, Presented};
+use crate::binding::{self, Binding};
+use crate::extract::TokenSource;
 use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
 use crate::introspection::Claim;
 use crate::state::{Event, WorkerState};
@@ -96,11 +98,19 @@ fn decide_in(
         if may_wait && is_introspection(cfg, v.server) {
             state.count(Event::IntrospectionHit);
         }
+        // A bound token proves its holder on every request.
+        if let Err(d) = bound(cfg, &presented, v.server, &v.binding, req, now, state) {
+            return refused(cfg, policy, index, d, req, state, edits, may_wait);
+        }
         edits.identity = Some(v.headers);
         return allowed(policy, index, &presented, req, state, edits, may_wait);
     }
     match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
         Ok(a) => {
+            let binding = Binding::of(&a.identity);
+            if let Err(d) = bound(cfg, &presented, a.server, &binding, req, now, state) {
+                return refused(cfg, policy, index, d, req, state, edits, may_wait);
+            }
             if !authenticate::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
                 return refuse(policy, Denial::InsufficientScope, &policy.scope_challenge);
             }
@@ -110,7 +120,7 @@ fn decide_in(
             let headers = upstream::render(cfg, policy, &a.identity);
             if let Some(d) = single(&presented) {
                 let keys_version = state.keys_version(a.server);
-                let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until };
+                let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding };
                 policy.verdicts.insert(*d, verdict);
             }
             edits.identity = Some(headers);
@@ -133,6 +143,18 @@ fn decide_in(
 
 /// The digest of the token presented, when there is one token (found by one server or
 /// several): the verdict cache's key.
+/// Whether the request holds what the token of `server` is bound to (DPoP key, client
+/// certificate); a token bound to nothing passes unless the server asks for a binding.
+fn bound(cfg: &Config, presented: &Presented, server: usize, binding: &Binding, req: &Request, now: u64, state: &dyn WorkerState) -> Result<(), Denial> {
+    let Some(rules) = cfg.servers.get(server).map(|s| &s.binding) else { return Ok(()) };
+    if binding == &Binding::default() && rules.dpop.is_none() && !rules.certificate_required {
+        return Ok(()); // the common case: nothing to prove
+    }
+    let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
+    let Some((_, found, _)) = found else { return Err(Denial::MissingToken) };
+    binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, req, now, state)
+}
+
 fn single<'p>(p: &'p Presented) -> Option<&'p authenticate::TokenDigest> {
     let (_, _, first) = p.tokens.first()?;
     p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)
@@ -228,6 +250,19 @@ fn refuse(policy: &Policy, denial: Denial, scope: &str) -> Decision {
 
 fn response(policy: &Policy, denial: Denial, scope: &str) -> LocalResponse {
     let mut r = denial.respond(&policy.realm, scope);
+    if !policy.dpop_algs.is_empty() && r.status == 401 {
+        // RFC 9449 §7.1: a DPoP challenge beside the Bearer one, or instead of it when the
+        // refusal is about the proof.
+        let algs = format!("DPoP algs=\"{}\"", policy.dpop_algs);
+        match denial.error_code() {
+            Some(code) if denial.is_dpop() => {
+                let challenge = format!("{algs}, error=\"{code}\", error_description=\"{}\"", denial.description());
+                r.headers.retain(|(k, _)| k != "www-authenticate");
+                r.headers.push(("www-authenticate".into(), challenge));
+            }
+            _ => r.headers.push(("www-authenticate".into(), algs)),
+        }
+    }
     if policy.otoroshi_errors {
         // Otoroshi's shape, for clients that parse it; status and challenge stay.
         r.body = serde_json::json!({ "Otoroshi-Error": denial.description() }).to_string();

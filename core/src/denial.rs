@@ -36,6 +36,18 @@ pub enum Denial {
     UnsupportedCritical,
     /// A `zip` header: compression has no place in a JWS (RFC 7515 leaves it to JWE).
     Compressed,
+    /// RFC 9449: the DPoP proof is missing, malformed, or not for this request and token.
+    DpopProofInvalid,
+    /// The proof's `jti` was seen before.
+    DpopReplay,
+    /// The proof's key is not the one the token is bound to (`cnf.jkt`).
+    DpopKeyMismatch,
+    /// A token bound to a key came as Bearer, or the server takes DPoP only.
+    DpopRequired,
+    /// RFC 8705: the token is bound to another client certificate (or none was presented).
+    CertificateMismatch,
+    /// The server takes only tokens bound to a client certificate.
+    CertificateRequired,
     AlgNone,
     AlgNotAllowed,
     NoMatchingKey,
@@ -86,6 +98,11 @@ impl Denial {
         }
     }
 
+    /// Whether the refusal is about a DPoP proof (its challenge is `DPoP`, RFC 9449 §7.1).
+    pub fn is_dpop(self) -> bool {
+        matches!(self, Denial::DpopProofInvalid | Denial::DpopReplay | Denial::DpopKeyMismatch | Denial::DpopRequired)
+    }
+
     /// The RFC 6750 §3.1 error code, if the challenge carries one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
@@ -95,6 +112,8 @@ impl Denial {
             Denial::InsufficientScope => Some("insufficient_scope"),
             // Not an RFC 6750 code: the token is valid, the claims are refused here.
             Denial::MissingRole | Denial::RuleDenied => Some("access_denied"),
+            // RFC 9449 §7.1.
+            Denial::DpopProofInvalid | Denial::DpopReplay | Denial::DpopKeyMismatch => Some("invalid_dpop_proof"),
             _ => Some("invalid_token"),
         }
     }
@@ -106,6 +125,12 @@ impl Denial {
             Malformed => "malformed",
             UnsupportedCritical => "unsupported_crit",
             Compressed => "compressed",
+            DpopProofInvalid => "dpop_proof_invalid",
+            DpopReplay => "dpop_replay",
+            DpopKeyMismatch => "dpop_key_mismatch",
+            DpopRequired => "dpop_required",
+            CertificateMismatch => "certificate_mismatch",
+            CertificateRequired => "certificate_required",
             AlgNone => "alg_none",
             AlgNotAllowed => "alg_not_allowed",
             NoMatchingKey => "no_matching_key",
@@ -140,6 +165,12 @@ impl Denial {
             Denial::Malformed => "the access token is malformed",
             Denial::UnsupportedCritical => "the token has an unsupported critical header",
             Denial::Compressed => "a compressed (zip) token is not accepted",
+            Denial::DpopProofInvalid => "the DPoP proof is missing or invalid for this request",
+            Denial::DpopReplay => "the DPoP proof was used before",
+            Denial::DpopKeyMismatch => "the DPoP proof is not signed with the key the token is bound to",
+            Denial::DpopRequired => "the access token must be presented with a DPoP proof",
+            Denial::CertificateMismatch => "the access token is bound to another client certificate",
+            Denial::CertificateRequired => "the access token is not bound to a client certificate",
             Denial::AlgNone => "unsigned tokens are not accepted",
             Denial::AlgNotAllowed => "the token's algorithm is not allowed",
             Denial::NoMatchingKey => "no key matches the token's kid and algorithm",

@@ -16,6 +16,11 @@ impl TokenSource {
     pub fn bearer() -> TokenSource {
         TokenSource::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) }
     }
+
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1).
+    pub fn dpop() -> TokenSource {
+        TokenSource::Header { name: "authorization".into(), prefix: Some("DPoP ".into()) }
+    }
 }
 
 /// A token and the source it came from.

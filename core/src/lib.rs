@@ -3,11 +3,13 @@
 
 pub mod admin;
 pub mod authenticate;
+pub mod binding;
 pub mod client_credentials;
 pub mod config;
 pub mod crypto;
 pub mod decide;
 pub mod denial;
+pub mod dpop;
 pub mod duration;
 pub mod endpoints;
 pub mod extract;

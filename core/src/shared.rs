@@ -25,6 +25,17 @@ pub fn introspection_lock(prefix: &str) -> String {
     format!("{prefix}/lock")
 }
 
+/// The DPoP replay slots of a server.
+pub fn dpop_prefix(server: &str) -> String {
+    format!("oauth_filter/dpop/{server}")
+}
+
+/// The lock of a DPoP replay slot's server (`<prefix>/<slot>` → `<prefix>/lock`).
+pub fn replay_lock(slot_key: &str) -> String {
+    let prefix = slot_key.rsplit_once('/').map_or(slot_key, |(p, _)| p);
+    format!("{prefix}/lock")
+}
+
 /// Until when (seconds, as text) an introspection server asked not to be called (429).
 pub fn introspection_backoff(prefix: &str) -> String {
     format!("{prefix}/backoff")

@@ -41,6 +41,15 @@ pub trait WorkerState {
     }
     /// Counts an event (metrics); nothing by default.
     fn count(&self, _event: Event) {}
+    /// Records a DPoP proof's `jti` (as `hash` in the replay slot `key`, kept until `until`);
+    /// false when it was seen before, on any worker.
+    fn first_use(&self, _key: &str, _hash: &str, _until: u64, _now: u64) -> bool {
+        true
+    }
+    /// The SHA-256 of the connection's client certificate (DER), when there is one.
+    fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// For configurations without anything fetched.

@@ -185,6 +185,8 @@ pub struct Request {
     /// If forwarded, the upstream answers with this status (runs the response phase).
     pub upstream_status: Option<u16>,
     pub body: Option<Vec<u8>>,
+    /// Host properties of the request (path parts joined by NUL).
+    pub properties: Vec<(String, Vec<u8>)>,
 }
 
 impl Request {
@@ -236,6 +238,12 @@ impl Request {
 
     pub fn route_name(mut self, name: &str) -> Request {
         self.route_name = Some(name.into());
+        self
+    }
+
+    /// The client certificate's SHA-256 as Envoy gives it (hex), for a TLS connection.
+    pub fn client_certificate_sha256(mut self, hex: &str) -> Request {
+        self.properties.push(("connection\0sha256_peer_certificate_digest".into(), hex.as_bytes().to_vec()));
         self
     }
 
@@ -326,6 +334,9 @@ impl Vm {
             }
             for (path, value) in &req.metadata {
                 s.properties.insert(format!("xds\0route_metadata\0filter_metadata\0{path}"), value.as_bytes().to_vec());
+            }
+            for (path, value) in &req.properties {
+                s.properties.insert(path.clone(), value.clone());
             }
             s.effective_context = ctx;
         }

@@ -65,6 +65,8 @@ pub struct Server {
     pub token_sources: Option<Vec<TokenSource>>,
     /// Janus OAuth endpoints fronted by the filter.
     pub front: Option<Front>,
+    /// DPoP and certificate-bound tokens.
+    pub binding: crate::binding::BindingRules,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,8 @@ pub struct Policy {
     pub client_credentials: Option<ClientCredentials>,
     pub realm: String,
     pub sources: Vec<TokenSource>,
+    /// The `algs` of the `DPoP` challenge, when a server of the policy takes DPoP.
+    pub dpop_algs: String,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.
     pub claim_headers: Vec<(String, String)>,
     /// This worker's verdicts on tokens the policy let through.

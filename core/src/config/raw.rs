@@ -260,6 +260,16 @@ pub struct RawStrategy {
     pub subjects: Option<Value>,
     /// A token without `exp` is refused unless this is false.
     pub require_expiration: Option<bool>,
+    /// RFC 9449: "disabled" (default), "optional" or "required".
+    pub dpop: Option<String>,
+    /// The algorithms a DPoP proof may use (default ES256, ES384, RS256, PS256, EdDSA).
+    pub dpop_algs: Option<Vec<String>>,
+    /// Seconds a DPoP proof's `iat` may be old (default 300).
+    pub dpop_max_age: Option<u64>,
+    /// Slots of the DPoP replay store in shared data (default 10000).
+    pub dpop_replay_slots: Option<u64>,
+    /// RFC 8705: "optional" (default: a bound token is checked) or "required".
+    pub certificate_bound: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

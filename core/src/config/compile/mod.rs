@@ -1,6 +1,7 @@
 //! From the raw configuration to the compiled one, by domain: cross-references resolved, keys
 //! parsed, regexes compiled, header names checked. Every error names the JSON path.
 
+mod binding;
 mod check;
 mod claim_rules;
 mod client_credentials;
@@ -150,6 +151,7 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
     let _ = &raw.name; // Janus's own copy of the map key
     let front = front::front(path, &raw, notices)?;
     let path = format!("{path}.token_strategy");
+    let binding = binding::rules(&path, &name, &raw.token_strategy)?;
     match raw.token_strategy.name.as_str() {
         "jwt" => {
             let remote = remote_keys::remote_source(&path, &name, &raw.token_strategy)?;
@@ -178,7 +180,7 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
                 Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
                 None => None,
             };
-            Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources, front })
+            Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources, front, binding })
         }
         "introspection" => {
             let upstream = front::introspect_upstream(&raw);
@@ -187,7 +189,7 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
                 Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
                 None => None,
             };
-            Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources, front })
+            Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources, front, binding })
         }
         other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt, introspection)")),
     }

@@ -73,11 +73,22 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
     // policies whose servers all introspect, unless `token_sources` says otherwise.
     let kong_shaped = !server_ids.is_empty()
         && server_ids.iter().all(|&i| matches!(servers.get(i).map(|s| &s.strategy), Some(Strategy::Introspection(_))));
-    let sources = match raw.token_sources.take() {
+    let mut sources = match raw.token_sources.take() {
         None if kong_shaped => vec![TokenSource::bearer(), TokenSource::Query("access_token".into())],
         None => vec![TokenSource::bearer()],
         Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
     };
+    // RFC 9449: where a server takes DPoP, `Authorization: DPoP <token>` too; its challenge
+    // names the proof algorithms.
+    let dpop_algs = server_ids
+        .iter()
+        .filter_map(|&i| servers.get(i).and_then(|s| s.binding.dpop.as_ref()))
+        .map(|d| d.algs.clone())
+        .next()
+        .unwrap_or_default();
+    if !dpop_algs.is_empty() && sources.contains(&TokenSource::bearer()) {
+        sources.push(TokenSource::dpop());
+    }
     let requires_all = match raw.requires.as_deref() {
         None | Some("any") => false,
         Some("all") => true,
@@ -131,6 +142,7 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         },
         realm,
         sources,
+        dpop_algs,
         claim_headers,
         claim_rules,
         filter_state,

@@ -1,0 +1,246 @@
+//! DPoP proofs (RFC 9449): a JWS the client signs with the key its access token is bound to,
+//! for this request (`htm`, `htu`), this token (`ath`), now (`iat`), once (`jti`). Checked
+//! here without I/O; the replay store is the caller's (`WorkerState::first_use`).
+
+use crate::crypto::CryptoHost;
+use crate::jwt::keys::{parse_jwk, Material, VerifyKey};
+use crate::jwt::{header, hosted, Alg, AlgSet};
+use crate::{Denial, Request};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// How a server takes DPoP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only Bearer tokens; a DPoP-bound one is refused (it cannot be checked).
+    Disabled,
+    /// DPoP and unbound Bearer tokens.
+    Optional,
+    /// DPoP only.
+    Required,
+}
+
+#[derive(Debug)]
+pub struct DpopRules {
+    pub mode: Mode,
+    /// The algorithms a proof may be signed with.
+    pub proof_algs: AlgSet,
+    /// How old a proof's `iat` may be.
+    pub max_age: u64,
+    pub leeway: u64,
+    /// The `algs` of the `WWW-Authenticate: DPoP` challenge.
+    pub algs: String,
+    /// Replay store: `slots` keys under `prefix`.
+    pub prefix: String,
+    pub slots: u64,
+}
+
+pub const DEFAULT_ALGS: [&str; 5] = ["ES256", "ES384", "RS256", "PS256", "EdDSA"];
+pub const DEFAULT_MAX_AGE: u64 = 300;
+pub const DEFAULT_SLOTS: u64 = 10_000;
+
+/// A proof that checked out: the thumbprint of its key, and where its `jti` is recorded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub jkt: String,
+    pub replay_key: String,
+    /// The `jti`'s hash (what the slot holds) and until when it must not come back.
+    pub replay_hash: String,
+    pub until: u64,
+}
+
+fn b64url_sha256(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(hmac_sha256::Hash::hash(bytes))
+}
+
+/// RFC 7638: the SHA-256 thumbprint of a public JWK's required members, in order.
+pub fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let s = |k: &str| jwk.get(k).and_then(Value::as_str);
+    let canonical = match s("kty")? {
+        "EC" => serde_json::json!({"crv": s("crv")?, "kty": "EC", "x": s("x")?, "y": s("y")?}),
+        "RSA" => serde_json::json!({"e": s("e")?, "kty": "RSA", "n": s("n")?}),
+        "OKP" => serde_json::json!({"crv": s("crv")?, "kty": "OKP", "x": s("x")?}),
+        _ => return None,
+    };
+    // serde_json's map is ordered by key: the members come out in RFC 7638's order.
+    Some(b64url_sha256(canonical.to_string().as_bytes()))
+}
+
+/// The request's URL as `htu` names it: scheme, host (lower case, default port dropped) and
+/// path, without query or fragment (RFC 9449 §4.3).
+pub fn request_htu(req: &Request) -> String {
+    let scheme = req.header(":scheme").unwrap_or("https").to_ascii_lowercase();
+    let host = req.header(":authority").or_else(|| req.header("host")).unwrap_or("");
+    normalize(&format!("{scheme}://{host}{}", req.path()))
+}
+
+/// `scheme://host[:port]/path` in lower-case scheme and host, without default port, query
+/// and fragment.
+pub fn normalize(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or("");
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let scheme = scheme.to_ascii_lowercase();
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    let mut authority = authority.to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    if authority.ends_with(default_port) {
+        authority.truncate(authority.len() - default_port.len());
+    }
+    format!("{scheme}://{authority}{path}")
+}
+
+impl DpopRules {
+    /// Checks the request's one `DPoP` header as the proof for `token`.
+    pub fn check(&self, req: &Request, token: &str, now: u64, host: Option<&dyn CryptoHost>) -> Result<Checked, Denial> {
+        let mut proofs = req.header_values("dpop");
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else { return Err(Denial::DpopProofInvalid) };
+        let proof = std::str::from_utf8(proof).map_err(|_| Denial::DpopProofInvalid)?;
+        let jwk = embedded_jwk(proof)?;
+        let keys = parse_jwk(&Value::Object(jwk.clone())).map_err(|_| Denial::DpopProofInvalid)?;
+        let verified = self.verify_signature(proof, &keys, now, host)?;
+        let claims = &verified.custom;
+        let text = |k: &str| claims.get(k).and_then(Value::as_str);
+        if text("htm") != Some(req.method()) || text("htu").map(normalize) != Some(request_htu(req)) {
+            return Err(Denial::DpopProofInvalid);
+        }
+        let iat = verified.issued_at.map(|t| t.as_secs()).ok_or(Denial::DpopProofInvalid)?;
+        if now > iat.saturating_add(self.max_age).saturating_add(self.leeway) || iat > now.saturating_add(self.leeway) {
+            return Err(Denial::DpopProofInvalid);
+        }
+        if text("ath") != Some(b64url_sha256(token.as_bytes()).as_str()) {
+            return Err(Denial::DpopProofInvalid);
+        }
+        let jti = verified.jwt_id.as_deref().filter(|j| !j.is_empty() && j.len() <= 256).ok_or(Denial::DpopProofInvalid)?;
+        let jkt = thumbprint(&jwk).ok_or(Denial::DpopProofInvalid)?;
+        let hash = b64url_sha256(format!("{jkt}\n{jti}").as_bytes());
+        let slot = u64::from_be_bytes(hmac_sha256::Hash::hash(hash.as_bytes()).get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))
+            % self.slots.max(1);
+        Ok(Checked {
+            jkt,
+            replay_key: format!("{}/{slot}", self.prefix),
+            replay_hash: hash,
+            until: iat.saturating_add(self.max_age).saturating_add(2 * self.leeway),
+        })
+    }
+}
+
+/// A replay slot's record of a `jti` (its hash) seen until `until`.
+pub fn replay_record(hash: &str, until: u64) -> Vec<u8> {
+    format!("{hash} {until}").into_bytes()
+}
+
+/// Whether the slot as stored records `hash` still in its window at `now`.
+pub fn replayed(stored: &[u8], hash: &str, now: u64) -> bool {
+    let text = std::str::from_utf8(stored).unwrap_or("");
+    match text.split_once(' ') {
+        Some((h, until)) => h == hash && until.parse::<u64>().is_ok_and(|u| now <= u),
+        None => false,
+    }
+}
+
+impl DpopRules {
+    /// The proof's JOSE header (`typ` `dpop+jwt`, an allowed algorithm, no `crit`, no `zip`)
+    /// and its signature by the embedded key: checked by the host where it can (RS*, PS*,
+    /// ES*), else in the filter (ES256 with p256, EdDSA with dalek). jwt-simple cannot read a
+    /// JWS whose header holds a JWK object, so it is not used here.
+    fn verify_signature(&self, proof: &str, keys: &[VerifyKey], now: u64, host: Option<&dyn CryptoHost>) -> Result<hosted::Claims, Denial> {
+        let head = header::parse(proof).map_err(|_| Denial::DpopProofInvalid)?;
+        let alg = Alg::parse(&head.alg).filter(|a| self.proof_algs.contains(*a)).ok_or(Denial::DpopProofInvalid)?;
+        if !head.typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) || head.has_crit || head.has_zip {
+            return Err(Denial::DpopProofInvalid);
+        }
+        let key = keys.iter().find(|k| k.alg == alg).ok_or(Denial::DpopProofInvalid)?;
+        let hosted = match (host, &key.spki) {
+            (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, proof, now, self.leeway),
+            _ => None,
+        };
+        let verified = match (hosted, &key.material) {
+            (Some(r), _) => r,
+            (None, Material::EdDSA(k)) => crate::jwt::eddsa::verify(k, proof, now, self.leeway),
+            (None, Material::ES256(k)) => es256(k, proof, now, self.leeway),
+            (None, _) => Err(Denial::DpopProofInvalid),
+        };
+        verified.map_err(|_| Denial::DpopProofInvalid)
+    }
+}
+
+/// An ES256 signature over a JWS checked with the key's P-256 point (what jwt-simple does
+/// inside `verify_token`, without its header parser).
+fn es256(key: &jwt_simple::prelude::ES256PublicKey, token: &str, now: u64, leeway: u64) -> Result<hosted::Claims, Denial> {
+    use jwt_simple::prelude::ECDSAP256PublicKeyLike;
+    use p256::ecdsa::signature::DigestVerifier;
+    let (signed, payload_b64, sig) = hosted::parts(token)?;
+    let sig = p256::ecdsa::Signature::try_from(sig.as_slice()).map_err(|_| Denial::BadSignature)?;
+    key.public_key()
+        .as_ref()
+        .verify_digest(
+            |d: &mut hmac_sha256::Hash| {
+                d.update(signed.as_bytes());
+                Ok(())
+            },
+            &sig,
+        )
+        .map_err(|_| Denial::BadSignature)?;
+    hosted::claims(payload_b64, now, leeway)
+}
+
+/// The public key in the proof's header: an asymmetric JWK without private members.
+fn embedded_jwk(proof: &str) -> Result<Map<String, Value>, Denial> {
+    let head = proof.split('.').next().ok_or(Denial::DpopProofInvalid)?;
+    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| Denial::DpopProofInvalid)?;
+    let header: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| Denial::DpopProofInvalid)?;
+    let Some(Value::Object(jwk)) = header.get("jwk") else { return Err(Denial::DpopProofInvalid) };
+    let public = matches!(jwk.get("kty").and_then(Value::as_str), Some("EC" | "RSA" | "OKP"));
+    let private = ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|m| jwk.contains_key(*m));
+    if !public || private {
+        return Err(Denial::DpopProofInvalid);
+    }
+    Ok(jwk.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_replay_slot_remembers_one_jti_for_its_window() {
+        let r = replay_record("h1", 100);
+        assert!(replayed(&r, "h1", 100) && !replayed(&r, "h1", 101) && !replayed(&r, "h2", 50));
+        assert!(!replayed(b"", "h1", 0) && !replayed(b"garbage", "h1", 0));
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_example() {
+        // RFC 7638 §3.1.
+        let jwk = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+        assert_eq!(thumbprint(jwk.as_object().unwrap()).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(thumbprint(json!({"kty": "oct", "k": "x"}).as_object().unwrap()), None);
+    }
+
+    #[test]
+    fn htu_is_compared_without_query_fragment_or_default_port() {
+        assert_eq!(normalize("HTTPS://API.Example.com:443/a/b?x=1#f"), "https://api.example.com/a/b");
+        assert_eq!(normalize("http://h:8080/p"), "http://h:8080/p");
+        assert_eq!(normalize("http://h:80"), "http://h/");
+        let req = Request {
+            headers: vec![(":scheme".into(), b"https".to_vec()), (":authority".into(), b"Api.Test:443".to_vec()), (":path".into(), b"/r?q".to_vec())],
+            ..Default::default()
+        };
+        assert_eq!(request_htu(&req), "https://api.test/r");
+    }
+
+    #[test]
+    fn a_jwk_with_private_members_or_a_symmetric_key_is_refused() {
+        let enc = |h: Value| format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(h.to_string()));
+        assert!(embedded_jwk(&enc(json!({"jwk": {"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}}))).is_ok());
+        assert!(embedded_jwk(&enc(json!({"jwk": {"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}}))).is_err());
+        assert!(embedded_jwk(&enc(json!({"jwk": {"kty": "oct", "k": "c"}}))).is_err());
+        assert!(embedded_jwk(&enc(json!({"alg": "ES256"}))).is_err());
+    }
+}
