@@ -101,12 +101,13 @@ impl WorkerState for View<'_> {
         if !crate::shared::lock(&lock, self.worker.vm_id) {
             return false; // fail closed: the proof cannot be recorded
         }
-        let seen = host::get_shared(key).is_some_and(|(bytes, _)| oauth_core::dpop::replayed(&bytes, hash, now));
-        if !seen {
-            host::set_shared(key, &oauth_core::dpop::replay_record(hash, until), 0);
-        }
+        let stored = host::get_shared(key).map(|(bytes, _)| bytes).unwrap_or_default();
+        let fresh = match oauth_core::dpop::record(&stored, hash, until, now) {
+            Ok(next) => host::set_shared(key, &next, 0) == crate::host::SetShared::Done,
+            Err(_) => false,
+        };
         host::set_shared(&lock, b"", 0);
-        !seen
+        fresh
     }
 
     fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {

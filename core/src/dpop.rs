@@ -128,18 +128,27 @@ impl DpopRules {
     }
 }
 
-/// A replay slot's record of a `jti` (its hash) seen until `until`.
-pub fn replay_record(hash: &str, until: u64) -> Vec<u8> {
-    format!("{hash} {until}").into_bytes()
-}
+/// Live proofs one replay slot remembers; a slot full of them refuses new proofs until one
+/// ages out (never forgets one early).
+pub const SLOT_ENTRIES: usize = 8;
 
-/// Whether the slot as stored records `hash` still in its window at `now`.
-pub fn replayed(stored: &[u8], hash: &str, now: u64) -> bool {
+/// A replay slot as stored (`hash until` lines) with the proof `hash` recorded until
+/// `until`; Err(DpopReplay) when it is there already, in its window.
+pub fn record(stored: &[u8], hash: &str, until: u64, now: u64) -> Result<Vec<u8>, Denial> {
     let text = std::str::from_utf8(stored).unwrap_or("");
-    match text.split_once(' ') {
-        Some((h, until)) => h == hash && until.parse::<u64>().is_ok_and(|u| now <= u),
-        None => false,
+    let mut live: Vec<(&str, u64)> = text
+        .lines()
+        .filter_map(|l| l.split_once(' ').and_then(|(h, u)| Some((h, u.parse::<u64>().ok()?))))
+        .filter(|(_, u)| now <= *u)
+        .collect();
+    if live.iter().any(|(h, _)| *h == hash) {
+        return Err(Denial::DpopReplay);
     }
+    if live.len() >= SLOT_ENTRIES {
+        return Err(Denial::DpopReplay);
+    }
+    live.push((hash, until));
+    Ok(live.iter().map(|(h, u)| format!("{h} {u}\n")).collect::<String>().into_bytes())
 }
 
 impl DpopRules {
@@ -208,10 +217,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_replay_slot_remembers_one_jti_for_its_window() {
-        let r = replay_record("h1", 100);
-        assert!(replayed(&r, "h1", 100) && !replayed(&r, "h1", 101) && !replayed(&r, "h2", 50));
-        assert!(!replayed(b"", "h1", 0) && !replayed(b"garbage", "h1", 0));
+    fn a_replay_slot_remembers_its_proofs_for_their_window() {
+        let one = record(b"", "h1", 100, 50).unwrap();
+        assert_eq!(record(&one, "h1", 100, 60), Err(Denial::DpopReplay));
+        assert_eq!(record(&one, "h1", 200, 101).unwrap(), b"h1 200\n", "its window ended");
+        let mut slot = one;
+        for i in 2..=SLOT_ENTRIES {
+            slot = record(&slot, &format!("h{i}"), 100, 60).unwrap();
+        }
+        assert_eq!(record(&slot, "new", 100, 60), Err(Denial::DpopReplay), "full: refused, nothing forgotten early");
+        assert!(record(&slot, "new", 300, 101).is_ok(), "room again once they age out");
+        assert!(record(b"garbage", "h", 1, 0).is_ok());
     }
 
     #[test]
