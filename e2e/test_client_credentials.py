@@ -35,8 +35,9 @@ def test_tokens_are_fetched_once_and_accepted_upstream(setup):
     assert {r.json()["client_id"] for r in basic} == {"gateway"}
     assert {r.json()["client_id"] for r in body} == {"gateway-post"}
     assert body[0].json()["scope"] == "orders:read orders:write"
-    assert idp.requests("/token") == 2, "one token request per client for both workers"
-    assert envoy.stats()["wasmcustom.oauth_filter.client_credentials.fetches"] == 2
+    # One token request per client (three policies: Basic, body, private_key_jwt) for both workers.
+    assert idp.requests("/token") == 3, "one token request per client for both workers"
+    assert envoy.stats()["wasmcustom.oauth_filter.client_credentials.fetches"] == 3
     assert envoy.echo.refused == 0
 
 
@@ -54,3 +55,14 @@ def test_an_unreachable_token_endpoint_means_503(start_envoy):
     assert r.status == 503
     assert r.json()["error"] == "temporarily_unavailable"
     assert envoy.echo.count == 0
+
+
+def test_private_key_jwt_client_authentication_at_the_token_endpoint(setup):
+    """The client `gateway-jwt` has no secret at the provider, only its public key: the filter
+    signs a client assertion (RFC 7523) for each token request."""
+    idp, envoy = setup
+    rs = [get(envoy, "/assertion/orders") for _ in range(6)]
+    assert [r.status for r in rs] == [200] * 6, rs[0].body
+    assert {r.json()["client_id"] for r in rs} == {"gateway-jwt"}
+    assert idp.answered("/token", 200) == 3, "each client's one token request (the assertion's too) succeeded"
+    assert idp.answered("/token", 401) == 0

@@ -108,3 +108,12 @@ def test_a_janus_introspection_server_calls_its_introspect_upstream(setup):
     assert r.upstream("x-credential-client-id") == "gateway"
     assert idp.requests("/token/introspection") == 1
     assert get(envoy, "not-a-token", "/janus/x").status == 401
+
+
+def test_private_key_jwt_client_authentication_of_the_introspection_call(setup):
+    idp, envoy = setup
+    token = idp.token("orders:read", resource="urn:opaque")
+    r = get(envoy, token, "/assertion/x")
+    assert r.status == 200, r.body
+    assert r.upstream("x-credential-client-id") == "gateway"
+    assert idp.answered("/token/introspection", 200) == 1

@@ -93,14 +93,25 @@ fn start<R: Refresh>(w: &mut Worker, job: Job, src: &R, now: u64) {
     }
 }
 
+fn dispatch<R: Refresh>(w: &mut Worker, job: Job, src: &R, stage: Stage, call: oauth_core::url::HttpCall) {
+    match host::dispatch(&call) {
+        Ok(token) => {
+            w.calls.insert(token, Pending { job, stage });
+        }
+        Err(status) => finish(w, job, src, Err(format!("cannot call cluster {} ({status:?})", call.cluster)), None),
+    }
+}
+
 fn next<R: Refresh>(w: &mut Worker, job: Job, src: &R, step: Step<R::Value>) {
     match step {
-        Step::Call(stage, call) => match host::dispatch(&call) {
-            Ok(token) => {
-                w.calls.insert(token, Pending { job, stage });
-            }
-            Err(status) => finish(w, job, src, Err(format!("cannot call cluster {} ({status:?})", call.cluster)), None),
-        },
+        Step::Call(stage, call) => {
+            // A client assertion (RFC 7523) is signed as the call goes out.
+            let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
+            let Some(call) = src.finalize(call, host::now_secs(), host::now_nanos() ^ w.vm_id, crypto) else {
+                return finish(w, job, src, Err("the client assertion could not be signed".into()), None);
+            };
+            dispatch(w, job, src, stage, call);
+        }
         Step::Done(value) => finish(w, job, src, Ok(value), None),
         Step::Fail(why) => finish(w, job, src, Err(why), None),
     }

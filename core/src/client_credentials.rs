@@ -23,6 +23,8 @@ pub enum AuthStyle {
     Basic,
     /// client_secret_post: the id and secret as form parameters (the Auth0 variant).
     Body,
+    /// private_key_jwt (RFC 7523): a signed client assertion, added when the call is made.
+    PrivateKeyJwt,
 }
 
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub struct ClientCredentials {
     pub retry_on_401: bool,
     /// Shared-data key for this (token_url, client_id, scopes, params).
     pub shared_key: String,
+    /// With `PrivateKeyJwt`: how the call is signed.
+    pub assertion: Option<crate::client_auth::ClientAssertion>,
 }
 
 /// A token answer (RFC 6749 §5.1).
@@ -143,6 +147,13 @@ impl Refresh for ClientCredentials {
     fn state_key(&self) -> String {
         self.shared_key.clone()
     }
+
+    fn finalize(&self, call: HttpCall, now: u64, nonce: u64, host: Option<&dyn crate::crypto::CryptoHost>) -> Option<HttpCall> {
+        match &self.assertion {
+            Some(a) => a.sign_call(call, now, nonce, host),
+            None => Some(call),
+        }
+    }
 }
 
 impl ClientCredentials {
@@ -165,13 +176,14 @@ impl ClientCredentials {
                 form.push(("client_id".to_string(), self.client_id.clone()));
                 form.push(("client_secret".to_string(), self.client_secret.expose().to_string()));
             }
+            AuthStyle::PrivateKeyJwt => {} // `finalize` adds the assertion
         }
         if !self.scopes.is_empty() {
             form.push(("scope".to_string(), self.scopes.join(" ")));
         }
         for (name, values) in &self.endpoint_params {
             // As KrakenD's client: the body's credentials are the configured ones, once.
-            if self.auth_style == AuthStyle::Body && (name == "client_id" || name == "client_secret") {
+            if self.auth_style != AuthStyle::Basic && (name == "client_id" || name == "client_secret") {
                 continue;
             }
             for v in values {
@@ -246,6 +258,7 @@ mod tests {
             max_wait_ms: 5000,
             retry_on_401: false,
             shared_key: "k".into(),
+            assertion: None,
         }
     }
 

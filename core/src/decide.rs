@@ -133,7 +133,7 @@ fn decide_in(
         }
         Err(Check::Introspect { server, slot, token }) => match cfg.introspection(server) {
             Some(rules) => {
-                let claim = Box::new(rules.claim(slot, &token, req));
+                let claim = Box::new(rules.claim(slot, &token, req, now, state.crypto()));
                 wait(policy, WaitOn::Introspection { server, claim }, rules.max_wait_ms, Denial::IdpUnavailable)
             }
             None => refuse(policy, Denial::IdpUnavailable, ""),
@@ -141,8 +141,6 @@ fn decide_in(
     }
 }
 
-/// The digest of the token presented, when there is one token (found by one server or
-/// several): the verdict cache's key.
 /// Whether the request holds what the token of `server` is bound to (DPoP key, client
 /// certificate); a token bound to nothing passes unless the server asks for a binding.
 fn bound(cfg: &Config, presented: &Presented, server: usize, binding: &Binding, req: &Request, now: u64, state: &dyn WorkerState) -> Result<(), Denial> {
@@ -155,6 +153,8 @@ fn bound(cfg: &Config, presented: &Presented, server: usize, binding: &Binding, 
     binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, req, now, state)
 }
 
+/// The digest of the token presented, when there is one token (found by one server or
+/// several): the verdict cache's key.
 fn single<'p>(p: &'p Presented) -> Option<&'p authenticate::TokenDigest> {
     let (_, _, first) = p.tokens.first()?;
     p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)

@@ -21,6 +21,8 @@ pub const MAX_ENTRY_LIFETIME: u64 = 86_400;
 pub struct IntrospectionRules {
     pub target: HttpTarget,
     pub cluster: String,
+    /// RFC 7523 `private_key_jwt` for the call.
+    pub assertion: Option<crate::client_auth::ClientAssertion>,
     pub token_in: TokenIn,
     pub timeout_ms: u64,
     pub authorization: Option<Secret>,
@@ -195,8 +197,18 @@ impl IntrospectionRules {
     }
 
     /// Everything the adapter needs to claim `slot` and make the call for `token`.
-    pub fn claim(&self, slot: SlotKey, token: &str, req: &Request) -> Claim {
-        let (headers, body) = self.request(token, req);
+    /// `now` and `host` sign a client assertion, when the call carries one.
+    pub fn claim(&self, slot: SlotKey, token: &str, req: &Request, now: u64, host: Option<&dyn crate::crypto::CryptoHost>) -> Claim {
+        let (headers, mut body) = self.request(token, req);
+        if let Some(a) = &self.assertion {
+            // Unique per call: the token's slot hash and the second. Unsigned (the host and
+            // the filter could not sign), the IdP refuses the call: a 503, never a pass.
+            let nonce = slot.hash.bytes().fold(now, |n, b| n.rotate_left(5) ^ u64::from(b));
+            if let Some(form) = a.form(now, nonce, host) {
+                body.push(b'&');
+                body.extend_from_slice(form.as_bytes());
+            }
+        }
         Claim {
             lock_key: self.lock_key(),
             backoff_key: self.backoff_key(),
@@ -346,6 +358,7 @@ mod tests {
             target: HttpTarget::parse("https://idp.test/oauth/introspect").unwrap(),
             cluster: "idp".into(),
             token_in: TokenIn::Form("token".into()),
+            assertion: None,
             timeout_ms: 10_000,
             authorization: Some(Secret::new("Basic Z3c6cw==")),
             token_type_hint: Some("access_token".into()),
@@ -365,7 +378,7 @@ mod tests {
     #[test]
     fn only_a_fast_connection_failure_is_retried_once() {
         let r = rules(60, 0);
-        let claim = r.claim(r.slot_key("t"), "t", &Request::default());
+        let claim = r.claim(r.slot_key("t"), "t", &Request::default(), 0, None);
         let envoy_503 = b"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused";
         assert!(claim.retry(0, b"", 10, false), "no answer, fast");
         assert!(claim.retry(503, envoy_503, 10, false), "Envoy's own 503 for a refused connection");
@@ -433,7 +446,7 @@ mod tests {
     fn a_claim_waits_for_a_pending_call_and_digests_answers() {
         let r = rules(60, 0);
         let req = Request::default();
-        let claim = r.claim(r.slot_key("t"), "t", &req);
+        let claim = r.claim(r.slot_key("t"), "t", &req, 0, None);
         assert_eq!(claim.lock_key, "k/lock");
         assert!(claim.may_claim(None, 100));
         let pending = claim.pending_slot(7, 100);

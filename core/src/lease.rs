@@ -119,6 +119,11 @@ pub trait Refresh {
     fn store(&self, state: &mut Self::State, value: Self::Value, now: u64);
     /// Anything besides the lease that a failure changes.
     fn on_failure(&self, _state: &mut Self::State) {}
+    /// The call as it goes out, made at `now` (`nonce` unique to it): a client assertion is
+    /// signed here (RFC 7523). None when it cannot be made.
+    fn finalize(&self, call: HttpCall, _now: u64, _nonce: u64, _host: Option<&dyn crate::crypto::CryptoHost>) -> Option<HttpCall> {
+        Some(call)
+    }
     /// The shared-data key of the state.
     fn state_key(&self) -> String;
     /// A large part of a fetched value kept under its own key (written before the state that

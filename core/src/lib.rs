@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod authenticate;
 pub mod binding;
+pub mod client_auth;
 pub mod client_credentials;
 pub mod config;
 pub mod crypto;

@@ -5,6 +5,7 @@
 // and every answer as "ANSWERED <method> <path> <status>".
 import Provider from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const [port, issuer, kids] = [Number(process.argv[2]), process.argv[3], (process.argv[4] || 'k1').split(',')];
 const keys = kids.map((kid) => {
@@ -12,8 +13,15 @@ const keys = kids.map((kid) => {
   return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
 });
 
+// The gateway's own key for private_key_jwt (RFC 7523): the public half of the fixture ec256 key.
+const fixtures = JSON.parse(readFileSync(new URL('../../test-harness/fixtures/keys/jwks.json', import.meta.url)));
+const gatewayKey = fixtures.keys.find((k) => k.kid === 'ec256');
+
 const provider = new Provider(issuer, {
   clients: [
+    { client_id: 'gateway-jwt', grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
+      token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256',
+      jwks: { keys: [gatewayKey] } },
     { client_id: 'gateway', client_secret: 'gateway-secret', grant_types: ['client_credentials'],
       redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
     { client_id: 'gateway-post', client_secret: 'gateway-post-secret', grant_types: ['client_credentials'],

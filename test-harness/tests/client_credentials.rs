@@ -240,3 +240,42 @@ fn a_429_from_the_token_endpoint_is_honoured() {
     fetch(&mut vm, 200, &grant("T1", Some(100)));
     assert_eq!(bearer(&vm.send(Request::get("/orders"))).as_deref(), Some("Bearer T1"));
 }
+
+/// The form parameters of a call's body.
+fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
+    String::from_utf8(body.to_vec()).unwrap().split('&').filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%3A", ":").replace("%2D", "-"))).collect()
+}
+
+#[test]
+fn private_key_jwt_signs_a_fresh_client_assertion_for_each_token_request() {
+    use jwt_simple::prelude::*;
+    let key = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/ec256.key")).unwrap();
+    let host = Host::at(NOW);
+    let cfg = json!({"policies": {"p": {"public": true, "upstream_client_credentials": {
+        "client_id": "gateway-jwt", "token_url": "https://idp.test/oauth/token", "cluster": "idp", "auth_style": "private_key_jwt",
+        "client_assertion_key": {"alg": "ES256", "private_key": key, "kid": "gw-1"}}}}, "default_policy": "p"});
+    let mut vm = start(&host, &cfg.to_string());
+    vm.tick();
+    let call = vm.pending_calls()[0].clone();
+    assert_eq!(call.header("authorization"), None, "no shared secret");
+    let f = form(&call.body);
+    assert_eq!(f["client_id"], "gateway-jwt");
+    assert_eq!(f["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    let public = ES256PublicKey::from_pem(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/ec256.pub")).unwrap()).unwrap();
+    let opts = VerificationOptions { artificial_time: Some(UnixTimeStamp::from_secs(NOW)), ..Default::default() };
+    let claims = public.verify_token::<NoCustomClaims>(&f["client_assertion"], Some(opts)).unwrap();
+    assert_eq!((claims.issuer.as_deref(), claims.subject.as_deref()), (Some("gateway-jwt"), Some("gateway-jwt")));
+    assert!(claims.audiences.unwrap().contains(&["https://idp.test/oauth/token".to_string()].into_iter().collect()));
+    assert_eq!(claims.expires_at.unwrap().as_secs() - claims.issued_at.unwrap().as_secs(), 60);
+    assert_eq!(Token::decode_metadata(&f["client_assertion"]).unwrap().key_id(), Some("gw-1"));
+    let first_jti = claims.jwt_id.unwrap();
+    vm.answer(call.token, 500, &[], b"{}");
+    host.clock.advance_secs(1);
+    vm.tick();
+    let again = form(&vm.pending_calls()[0].body);
+    let jti = public.verify_token::<NoCustomClaims>(&again["client_assertion"], Some(VerificationOptions {
+        artificial_time: Some(UnixTimeStamp::from_secs(NOW + 1)), ..Default::default() })).unwrap().jwt_id.unwrap();
+    assert_ne!(jti, first_jti, "a new assertion for each call");
+    assert!(!vm.log_text().contains("PRIVATE KEY"));
+}

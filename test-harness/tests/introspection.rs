@@ -371,3 +371,23 @@ fn a_call_that_fails_to_connect_is_made_once_more() {
     assert!(vm.pending_calls().is_empty());
     assert_eq!(vm.poll(ctx).status(), 503);
 }
+
+#[test]
+fn private_key_jwt_authenticates_the_introspection_call() {
+    use jwt_simple::prelude::*;
+    let key = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/rsa.key")).unwrap();
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({"authorization_value": null, "client_id": "gateway-jwt",
+        "client_assertion_key": {"alg": "RS256", "private_key": key}})));
+    paused(&vm.send(Request::get("/").bearer("t1")));
+    let call = vm.pending_calls()[0].clone();
+    assert_eq!(call.header("authorization"), None);
+    let body = String::from_utf8(call.body).unwrap();
+    assert!(body.starts_with("token=t1&token_type_hint=access_token&client_id=gateway-jwt&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion="), "{body}");
+    let assertion = body.rsplit("client_assertion=").next().unwrap();
+    let public = RS256PublicKey::from_pem(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/rsa.pub")).unwrap()).unwrap();
+    let opts = VerificationOptions { artificial_time: Some(UnixTimeStamp::from_secs(NOW)), ..Default::default() };
+    let claims = public.verify_token::<NoCustomClaims>(assertion, Some(opts)).unwrap();
+    assert!(claims.audiences.unwrap().contains(&["https://idp.test/oauth/introspect".to_string()].into_iter().collect()));
+    assert_eq!(Token::decode_metadata(assertion).unwrap().key_id(), None, "no kid configured, none sent");
+}

@@ -150,6 +150,9 @@ pub struct RawIntrospection {
     pub introspect_request: bool,
     #[serde(default)]
     pub custom_introspection_headers: BTreeMap<String, crate::Secret>,
+    /// RFC 7523 `private_key_jwt` for the call: the client id and the key of its assertion.
+    pub client_id: Option<String>,
+    pub client_assertion_key: Option<RawKeyPair>,
     pub cache_slots: Option<u64>,
     pub max_answer_bytes: Option<usize>,
     pub max_wait: Option<Millis>,
@@ -387,7 +390,10 @@ pub struct RawAccessRule {
 #[serde(deny_unknown_fields)]
 pub struct RawClientCredentials {
     pub client_id: String,
-    pub client_secret: crate::Secret,
+    /// Not with `auth_style: private_key_jwt`.
+    pub client_secret: Option<crate::Secret>,
+    /// RFC 7523 `private_key_jwt`: the key the client assertion is signed with.
+    pub client_assertion_key: Option<RawKeyPair>,
     pub token_url: String,
     /// Default: the cluster named after `token_url`'s host and port.
     pub cluster: Option<String>,

@@ -30,12 +30,21 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// A key pair with its `kid`, when there is one (a client assertion's key may have none).
+fn keyed<K>(pair: K, kid: &str, with: fn(K, &str) -> K) -> K {
+    if kid.is_empty() {
+        pair
+    } else {
+        with(pair, kid)
+    }
+}
+
 impl SigningKey {
     pub fn from_pem(alg: &str, pem: &str, kid: String) -> Result<SigningKey, String> {
         let bad = |_| format!("not a valid {alg} private key (PKCS#8 PEM)");
         let pair = match alg {
-            "RS256" => KeyPair::RS256(Box::new(RS256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid))),
-            "ES256" => KeyPair::ES256(Box::new(ES256KeyPair::from_pem(pem).map_err(bad)?.with_key_id(&kid))),
+            "RS256" => KeyPair::RS256(Box::new(keyed(RS256KeyPair::from_pem(pem).map_err(bad)?, &kid, RS256KeyPair::with_key_id))),
+            "ES256" => KeyPair::ES256(Box::new(keyed(ES256KeyPair::from_pem(pem).map_err(bad)?, &kid, ES256KeyPair::with_key_id))),
             "EdDSA" => KeyPair::EdDSA(Box::new(crate::jwt::eddsa::private_from_pem(pem).ok_or_else(|| format!("not a valid {alg} private key (PKCS#8 PEM)"))?)),
             other => return Err(format!("unsupported signing algorithm `{other}` (RS256, ES256, EdDSA)")),
         };
@@ -78,7 +87,13 @@ impl SigningKey {
 
     /// `header.payload` of a JWS signed by this key, as jwt-simple writes them.
     fn signing_input(&self, alg: Alg, claims: &JWTClaims<Map<String, Value>>) -> Option<String> {
-        let header = json!({"alg": alg.name(), "typ": "JWT", "kid": self.kid});
+        let mut header = Map::new();
+        header.insert("alg".into(), json!(alg.name()));
+        header.insert("typ".into(), json!("JWT"));
+        if !self.kid.is_empty() {
+            header.insert("kid".into(), json!(self.kid));
+        }
+        let header = Value::Object(header);
         let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
         Some(format!("{}.{}", b(header.to_string().as_bytes()), b(&serde_json::to_vec(claims).ok()?)))
     }

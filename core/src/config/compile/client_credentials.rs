@@ -32,7 +32,22 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
         None if raw.endpoint_params.contains_key("client_secret") => AuthStyle::Body,
         None | Some("basic") => AuthStyle::Basic,
         Some("body") => AuthStyle::Body,
-        Some(_) => return err(format!("{path}.auth_style"), "must be \"basic\" or \"body\""),
+        Some("private_key_jwt") => AuthStyle::PrivateKeyJwt,
+        Some(_) => return err(format!("{path}.auth_style"), "must be \"basic\", \"body\" or \"private_key_jwt\""),
+    };
+    let assertion = match (auth_style, raw.client_assertion_key) {
+        (AuthStyle::PrivateKeyJwt, Some(k)) => {
+            Some(super::client_auth::assertion(&format!("{path}.client_assertion_key"), &raw.client_id, &raw.token_url, k)?)
+        }
+        (AuthStyle::PrivateKeyJwt, None) => return err(format!("{path}.client_assertion_key"), "required with `auth_style: private_key_jwt`"),
+        (_, Some(_)) => return err(format!("{path}.client_assertion_key"), "only with `auth_style: private_key_jwt`"),
+        (_, None) => None,
+    };
+    let client_secret = match (auth_style, raw.client_secret) {
+        (AuthStyle::PrivateKeyJwt, None) => crate::Secret::new(""),
+        (AuthStyle::PrivateKeyJwt, Some(_)) => return err(format!("{path}.client_secret"), "not with `auth_style: private_key_jwt`"),
+        (_, Some(s)) => s,
+        (_, None) => return err(format!("{path}.client_secret"), "required"),
     };
     let headers = check::header_map(&format!("{path}.headers"), raw.headers, |v| v.as_str())?;
     let refresh_fraction = raw.refresh_fraction.unwrap_or(0.5);
@@ -51,7 +66,8 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
     let shared_key = crate::shared::client_token(&digest);
     Ok(ClientCredentials {
         client_id: raw.client_id,
-        client_secret: raw.client_secret,
+        client_secret,
+        assertion,
         target,
         cluster,
         scopes,

@@ -18,13 +18,24 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
     check::absent(path, &jwt_only, "not a setting of the introspection strategy")?;
     let settings_path = format!("{path}.settings");
     let Some(settings) = raw.settings else { return err(settings_path, "required: {\"introspection_url\", \"cluster\", …}") };
-    let s: RawIntrospection = check::from_value(&settings_path, settings)?;
+    let mut s: RawIntrospection = check::from_value(&settings_path, settings)?;
     let url_path = format!("{settings_path}.introspection_url");
     let Some(url) = s.introspection_url.as_deref().or(upstream) else {
         return err(url_path, "required (or, as in Janus, the first target of `oauth_endpoints.introspect.upstreams`)");
     };
     let target = check::url(url_path, url)?;
     let token_in = token_in(&settings_path, &s)?;
+    let assertion = match (s.client_assertion_key.take(), &s.client_id) {
+        (Some(key), Some(id)) => {
+            if s.authorization_value.is_some() {
+                return err(format!("{settings_path}.authorization_value"), "not with `client_assertion_key` (the call authenticates with its assertion)");
+            }
+            Some(super::client_auth::assertion(&format!("{settings_path}.client_assertion_key"), id, url, key)?)
+        }
+        (Some(_), None) => return err(format!("{settings_path}.client_id"), "required with `client_assertion_key`"),
+        (None, Some(_)) => return err(format!("{settings_path}.client_assertion_key"), "required with `client_id`"),
+        (None, None) => None,
+    };
     let cluster = check::cluster(format!("{settings_path}.cluster"), s.cluster.clone(), &target)?;
     // Kong's `timeout` is in milliseconds.
     let timeout_ms = check::timeout_ms(format!("{settings_path}.timeout"), s.timeout.unwrap_or(introspection::DEFAULT_TIMEOUT_MS))?;
@@ -46,6 +57,7 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
         target,
         cluster,
         token_in,
+        assertion,
         timeout_ms,
         authorization: s.authorization_value,
         token_type_hint: s.token_type_hint,

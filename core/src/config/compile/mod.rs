@@ -3,6 +3,7 @@
 
 mod binding;
 mod check;
+mod client_auth;
 mod claim_rules;
 mod client_credentials;
 mod front;
