@@ -131,3 +131,86 @@ def test_a_certificate_bound_token_needs_that_client_certificate(start_envoy, tm
     status, body = get(bound, "other")
     assert status == 401 and json.loads(body)["error_description"] == "the access token is bound to another client certificate"
     assert get(mint("ES256"), "other")[0] == 200, "an unbound token: certificate_bound is optional"
+
+
+# --- mTLS client authentication to the IdP: an Envoy cluster with a client certificate -----
+
+def mtls_idp_bootstrap(tmp: pathlib.Path, certs: pathlib.Path) -> pathlib.Path:
+    """e2e-client-credentials.yaml whose `idp` cluster speaks TLS with a client certificate to
+    a listener (port 10300) that requires one before it proxies to the OAuth server."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    text = (root / "envoy-config" / "e2e-client-credentials.yaml").read_text()
+    plain = """  - name: idp
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: idp
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 10200}}}}]}]"""
+    assert plain in text
+    mtls = f"""  - name: idp
+    type: STATIC
+    connect_timeout: 1s
+    # The filter's calls to the IdP authenticate with this client certificate (mTLS).
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        common_tls_context:
+          tls_certificates: [{{certificate_chain: {{filename: {certs}/client.pem}}, private_key: {{filename: {certs}/client.key}}}}]
+          validation_context: {{trusted_ca: {{filename: {certs}/ca.pem}}}}
+    load_assignment:
+      cluster_name: idp
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: 10300}}}}}}}}]}}]
+  - name: idp-plain
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: idp-plain
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: 10200}}}}}}}}]}}]"""
+    front = f"""  listeners:
+  - name: idp-front
+    address: {{socket_address: {{address: 127.0.0.1, port_value: 10300}}}}
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          require_client_certificate: true
+          common_tls_context:
+            tls_certificates: [{{certificate_chain: {{filename: {certs}/server.pem}}, private_key: {{filename: {certs}/server.key}}}}]
+            validation_context: {{trusted_ca: {{filename: {certs}/ca.pem}}}}
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: idp_front
+          route_config:
+            virtual_hosts: [{{name: all, domains: ["*"], routes: [{{match: {{prefix: /}}, route: {{cluster: idp-plain}}}}]}}]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+"""
+    text = text.replace(plain, mtls).replace("  listeners:\n", front, 1)
+    path = tmp / "e2e-client-credentials-mtls.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_filter_authenticates_to_the_idp_with_a_client_certificate(start_envoy, tmp_path):
+    import protected
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    make_certificates(certs)
+    idp = Idp(tmp_path, "k1")
+    try:
+        envoy = start_envoy(str(mtls_idp_bootstrap(tmp_path, certs)), 10104, fixed_ports={IDP: idp.port},
+                            upstream=lambda port: protected.serve(port, idp.port))
+        r = call(envoy.port(10004), "/orders")
+        assert r.status == 200, r.body
+        assert r.json()["client_id"] == "gateway"
+        stats = envoy.stats()
+        assert stats["listener.127.0.0.1_{}.ssl.handshake".format(envoy.port(10300))] >= 1
+        assert stats.get("listener.127.0.0.1_{}.ssl.no_certificate".format(envoy.port(10300)), 0) == 0
+    finally:
+        idp.stop()
