@@ -55,3 +55,30 @@ impl ClientAssertion {
         Some(call)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use jwt_simple::prelude::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/../test-harness/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn the_assertion_is_rfc7523s_and_fresh_per_call() {
+        let key = SigningKey::from_pem("ES256", &fixture("ec256.key"), "gw".into()).unwrap();
+        let a = ClientAssertion { client_id: "gateway jwt".into(), audience: "https://idp.test/token".into(), key };
+        let form = a.form(1_800_000_000, 7, None).unwrap();
+        let (head, jwt) = form.split_once("&client_assertion=").unwrap();
+        assert_eq!(head, "client_id=gateway%20jwt&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer");
+        let public = ES256PublicKey::from_pem(&fixture("ec256.pub")).unwrap();
+        let opts = VerificationOptions { artificial_time: Some(UnixTimeStamp::from_secs(1_800_000_010)), ..Default::default() };
+        let c = public.verify_token::<NoCustomClaims>(jwt, Some(opts)).unwrap();
+        assert_eq!((c.issuer.as_deref(), c.subject.as_deref()), (Some("gateway jwt"), Some("gateway jwt")));
+        assert_eq!(c.expires_at.unwrap().as_secs(), 1_800_000_000 + LIFETIME_SECS);
+        let other = a.form(1_800_000_000, 8, None).unwrap();
+        assert_ne!(form, other, "another nonce, another jti");
+    }
+}
