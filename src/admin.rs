@@ -69,7 +69,7 @@ fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
         introspect::init(w);
     }
     crate::shared::init_replay_locks(&w.config);
-    log::info!("admin api: {} oauth servers ({} added through the API)", w.config.servers.len(), w.config.servers.len() - first_dynamic);
+    log::info!("admin api: {} oauth servers ({} added through the API)", w.config.servers.len(), w.config.servers.len().saturating_sub(first_dynamic));
 }
 
 /// An admin request's headers: refused, answered, or (to read its body) let go on.
