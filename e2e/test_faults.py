@@ -19,6 +19,21 @@ LISTENER, ECHO, IDP = 10003, 10103, 10200
 MODES = ["ok", "500", "garbage", "slow", "reset"]
 
 
+def answer(active):
+    """An introspection answer for a token that is (or is not) active for a minute."""
+    return json.dumps({"active": active, "sub": "user", "scope": "orders:read", "exp": int(time.time()) + 60}).encode()
+
+
+def send_json(handler, status, out, extra=()):
+    handler.send_response(status)
+    for k, v in extra:
+        handler.send_header(k, v)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(out)))
+    handler.end_headers()
+    handler.wfile.write(out)
+
+
 class Flapping(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -40,12 +55,8 @@ class Flapping(BaseHTTPRequestHandler):
         else:
             status = 200
             active = "token=good" in body
-            out = json.dumps({"active": active, "sub": "user", "scope": "orders:read", "exp": int(time.time()) + 60}).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+            out = answer(active)
+        send_json(self, status, out)
 
     def log_message(self, *a):
         pass
@@ -270,14 +281,8 @@ class TooMany(BaseHTTPRequestHandler):
             status, out, extra = 429, b"{}", [("retry-after", "2")]
         else:
             status, extra = 200, []
-            out = json.dumps({"active": True, "sub": "user", "scope": "orders:read", "exp": int(time.time()) + 60}).encode()
-        self.send_response(status)
-        for k, v in extra:
-            self.send_header(k, v)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+            out = answer(True)
+        send_json(self, status, out, extra)
 
     def log_message(self, *a):
         pass

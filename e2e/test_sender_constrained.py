@@ -85,21 +85,32 @@ def x5t(pem: pathlib.Path) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
 
 
-def tls_bootstrap(tmp: pathlib.Path, certs: pathlib.Path) -> pathlib.Path:
-    """e2e-jwt.yaml with its listener behind TLS that requires a client certificate."""
-    root = pathlib.Path(__file__).resolve().parent.parent
-    text = (root / "envoy-config" / "e2e-jwt.yaml").read_text()
-    tls = (
-        "    filter_chains:\n"
-        "    - transport_socket:\n"
+def downstream_tls(certs: pathlib.Path) -> str:
+    """A listener filter chain's `transport_socket` (YAML, as the first key of a list item at
+    four spaces): TLS with the server certificate, requiring a client certificate of the CA."""
+    return (
+        "transport_socket:\n"
         "        name: envoy.transport_sockets.tls\n"
         "        typed_config:\n"
         '          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n'
         "          require_client_certificate: true\n"
         "          common_tls_context:\n"
         f"            tls_certificates: [{{certificate_chain: {{filename: {certs}/server.pem}}, private_key: {{filename: {certs}/server.key}}}}]\n"
-        f"            validation_context: {{trusted_ca: {{filename: {certs}/ca.pem}}}}\n"
-        "      filters:")
+        f"            validation_context: {{trusted_ca: {{filename: {certs}/ca.pem}}}}\n")
+
+
+def certificates(tmp: pathlib.Path) -> pathlib.Path:
+    certs = tmp / "certs"
+    certs.mkdir()
+    make_certificates(certs)
+    return certs
+
+
+def tls_bootstrap(tmp: pathlib.Path, certs: pathlib.Path) -> pathlib.Path:
+    """e2e-jwt.yaml with its listener behind TLS that requires a client certificate."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    text = (root / "envoy-config" / "e2e-jwt.yaml").read_text()
+    tls = "    filter_chains:\n    - " + downstream_tls(certs) + "      filters:"
     marker = "    filter_chains:\n    - filters:"
     assert marker in text
     text = text.replace(marker, tls, 1)
@@ -109,9 +120,7 @@ def tls_bootstrap(tmp: pathlib.Path, certs: pathlib.Path) -> pathlib.Path:
 
 
 def test_a_certificate_bound_token_needs_that_client_certificate(start_envoy, tmp_path):
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_certificates(certs)
+    certs = certificates(tmp_path)
     envoy = start_envoy(str(tls_bootstrap(tmp_path, certs)), 10101)
     port = envoy.port(10001)
 
@@ -171,15 +180,7 @@ def mtls_idp_bootstrap(tmp: pathlib.Path, certs: pathlib.Path) -> pathlib.Path:
   - name: idp-front
     address: {{socket_address: {{address: 127.0.0.1, port_value: 10300}}}}
     filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          require_client_certificate: true
-          common_tls_context:
-            tls_certificates: [{{certificate_chain: {{filename: {certs}/server.pem}}, private_key: {{filename: {certs}/server.key}}}}]
-            validation_context: {{trusted_ca: {{filename: {certs}/ca.pem}}}}
-      filters:
+    - {downstream_tls(certs)}      filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
@@ -199,9 +200,7 @@ def mtls_idp_bootstrap(tmp: pathlib.Path, certs: pathlib.Path) -> pathlib.Path:
 
 def test_the_filter_authenticates_to_the_idp_with_a_client_certificate(start_envoy, tmp_path):
     import protected
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_certificates(certs)
+    certs = certificates(tmp_path)
     idp = Idp(tmp_path, "k1")
     try:
         envoy = start_envoy(str(mtls_idp_bootstrap(tmp_path, certs)), 10104, fixed_ports={IDP: idp.port},

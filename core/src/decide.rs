@@ -45,28 +45,24 @@ pub enum WaitOn {
 
 /// Decides a request seen for the first time; it may be asked to wait.
 pub fn decide(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
-    decide_with(cfg, req, now, state, true, None)
+    match route(cfg, req) {
+        Ok(index) => decide_in(cfg, index, req, now, state, true, None),
+        Err(refused) => refused,
+    }
 }
 
 /// Decides a request again once what it waited for came (or not): it never waits again.
 /// `answered` is the introspection answer this request's own call brought, if any.
 pub fn decide_again(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState, answered: Option<&Answered>) -> Decision {
-    decide_with(cfg, req, now, state, false, answered)
+    match route(cfg, req) {
+        Ok(index) => decide_in(cfg, index, req, now, state, false, answered),
+        Err(refused) => refused,
+    }
 }
 
-fn decide_with(
-    cfg: &Config,
-    req: &Request,
-    now: u64,
-    state: &dyn WorkerState,
-    may_wait: bool,
-    answered: Option<&Answered>,
-) -> Decision {
-    let index = match crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req) {
-        Ok(i) => i,
-        Err(d) => return deny(d, DEFAULT_REALM, ""),
-    };
-    decide_in(cfg, index, req, now, state, may_wait, answered)
+/// The policy covering the request, or its refusal.
+fn route(cfg: &Config, req: &Request) -> Result<usize, Decision> {
+    crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req).map_err(|d| deny(d, DEFAULT_REALM, ""))
 }
 
 /// Decides a request under the given policy, without waiting: an admin API request (whose

@@ -116,9 +116,10 @@ impl DpopRules {
         }
         let jti = verified.jwt_id.as_deref().filter(|j| !j.is_empty() && j.len() <= 256).ok_or(Denial::DpopProofInvalid)?;
         let jkt = thumbprint(&jwk).ok_or(Denial::DpopProofInvalid)?;
-        let hash = b64url_sha256(format!("{jkt}\n{jti}").as_bytes());
-        let slot = u64::from_be_bytes(hmac_sha256::Hash::hash(hash.as_bytes()).get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))
-            % self.slots.max(1);
+        // One digest names the proof (its hash in the slot) and picks its slot.
+        let digest = hmac_sha256::Hash::hash(format!("{jkt}\n{jti}").as_bytes());
+        let hash = URL_SAFE_NO_PAD.encode(digest);
+        let slot = u64::from_be_bytes(digest.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])) % self.slots.max(1);
         Ok(Checked {
             jkt,
             replay_key: format!("{}/{slot}", self.prefix),

@@ -131,7 +131,9 @@ pub struct RawIntrospection {
     pub use_custom_header: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub header_name: String,
-    /// Janus: the token as the form parameter `param_name` (a POST, as RFC 7662).
+    /// Janus: the token as the form parameter `param_name` (a POST, as RFC 7662); also what
+    /// no flag at all means, so only accepted.
+    #[allow(dead_code)]
     #[serde(default, deserialize_with = "null_default")]
     pub use_body: bool,
     #[serde(default, deserialize_with = "null_default")]
@@ -162,6 +164,7 @@ pub struct RawIntrospection {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Janus names its servers inside the object too; accepted, the map key is the name.
+    #[allow(dead_code)]
     pub name: Option<String>,
     pub token_strategy: RawStrategy,
     pub oauth_endpoints: Option<RawOAuthEndpoints>,
@@ -438,7 +441,7 @@ pub struct RawClaimHeader {
     pub claim_name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub route_name: Option<String>,

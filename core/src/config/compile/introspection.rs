@@ -90,7 +90,6 @@ fn token_in(path: &str, s: &RawIntrospection) -> Res<TokenIn> {
         return Ok(TokenIn::Header { name, prefix: String::new() });
     }
     // Janus's `use_body`, or no flag at all: a form parameter.
-    let _ = s.use_body;
     let param = if s.param_name.is_empty() { "token" } else { s.param_name.as_str() };
     Ok(TokenIn::Form(param.to_string()))
 }

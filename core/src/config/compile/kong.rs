@@ -38,7 +38,7 @@ pub fn expand(raw: &mut RawConfig, notices: &mut Vec<String>) -> Res<Vec<String>
             notices.push(format!("{path}: {} of the Kong plugin entry are accepted; Envoy's routes choose the policy here", named.join(", ")));
         }
         if let Some(route) = p.route.take() {
-            routes.push(RawRoute { route_name: Some(route), host: None, path_prefix: None, path_exact: None, path_regex: None, methods: None, policy: name.clone() });
+            routes.push(RawRoute { route_name: Some(route), policy: name.clone(), ..RawRoute::default() });
         }
         p.oauth_server = Some(name.clone());
         let strategy = RawStrategy { name: "introspection".into(), settings: Some(Value::Object(config)), ..RawStrategy::default() };

@@ -149,7 +149,6 @@ fn admin_prefix(prefix: Option<String>) -> Res<String> {
 }
 
 fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<Server> {
-    let _ = &raw.name; // Janus's own copy of the map key
     let front = front::front(path, &raw, notices)?;
     let path = format!("{path}.token_strategy");
     let binding = binding::rules(&path, &name, &raw.token_strategy)?;
