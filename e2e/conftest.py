@@ -49,6 +49,16 @@ def call(port, path, headers=None, method="GET", body=None):
 LOADINGS = [pytest.param(True, id="stop-iteration"), pytest.param(False, id="plain-wasmplugin")]
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_idp():
+    """Whatever a test did, no OpenID provider it started outlives it."""
+    import idp
+    before = set(idp._LIVE)
+    yield
+    for proc in idp._LIVE - before:
+        idp._kill(proc)
+
+
 @pytest.fixture
 def start_envoy(tmp_path):
     """start_envoy(bootstrap, echo_port) → an Envoy with an echo upstream on its cluster port."""

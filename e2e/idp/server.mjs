@@ -7,11 +7,13 @@ import Provider from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+console.log('STAGE modules loaded');
 const [port, issuer, kids] = [Number(process.argv[2]), process.argv[3], (process.argv[4] || 'k1').split(',')];
 const keys = kids.map((kid) => {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
 });
+console.log('STAGE keys generated');
 
 // The gateway's own key for private_key_jwt (RFC 7523): the public half of the fixture ec256 key.
 const fixtures = JSON.parse(readFileSync(new URL('../../test-harness/fixtures/keys/jwks.json', import.meta.url)));
