@@ -16,6 +16,9 @@ extern "C" {
     fn proxy_get_shared_data(k: *const u8, ks: usize, data: *mut *mut u8, size: *mut usize, cas: *mut u32) -> u32;
     fn proxy_set_shared_data(k: *const u8, ks: usize, v: *const u8, vs: usize, cas: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_register_shared_queue(name: *const u8, name_size: usize, id: *mut u32) -> u32;
+    fn proxy_enqueue_shared_queue(id: u32, data: *const u8, size: usize) -> u32;
+    fn proxy_dequeue_shared_queue(id: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_call_foreign_function(
@@ -185,6 +188,32 @@ pub fn set_shared(key: &str, value: &[u8], cas: u32) -> SetShared {
 pub fn set_effective_context(context_id: u32) -> bool {
     // SAFETY: no pointers.
     unsafe { proxy_set_effective_context(context_id) == OK }
+}
+
+/// Registers a shared queue whose readiness is delivered to this VM's root context.
+pub fn register_queue(name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: `name` is valid for its length; the host writes one u32 to `id`.
+    (unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) } == OK).then_some(id)
+}
+
+/// Puts a message on a queue: its owner's root context gets `on_queue_ready` soon after.
+pub fn enqueue(id: u32, message: &[u8]) -> bool {
+    // SAFETY: `message` is valid for its length.
+    unsafe { proxy_enqueue_shared_queue(id, message.as_ptr(), message.len()) == OK }
+}
+
+/// Empties a queue (its messages are only wake-ups).
+pub fn drain_queue(id: u32) {
+    for _ in 0..1024 {
+        let (mut data, mut size) = (null_mut(), 0usize);
+        // SAFETY: the host writes a buffer it allocated and its size, or nothing.
+        let status = unsafe { proxy_dequeue_shared_queue(id, &mut data, &mut size) };
+        drop(take(data, size));
+        if status != OK {
+            return;
+        }
+    }
 }
 
 /// Lets the current (paused) request go on upstream.

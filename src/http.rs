@@ -29,13 +29,8 @@ impl Http {
     }
 }
 
-impl Context for Http {
-    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
-        let Some(cell) = self.worker.clone() else { return };
-        let Ok(mut w) = cell.try_borrow_mut() else { return };
-        phase::call_answered(&mut w, self.id, &self.phase, token_id, body_size);
-    }
-}
+/// Requests make no calls of their own: the root context makes them (see `introspect`).
+impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -74,6 +69,25 @@ impl HttpContext for Http {
         }
         let body = host::request_body(body_size, endpoints::MAX_BODY + 1);
         endpoint_body(&w, self.id, ep, &request, &body, body_size)
+    }
+
+    /// Trailers end the request. Envoy resumes a stream paused in its headers when the filter
+    /// lets its trailers go on, so a request still waiting for its decision holds them too;
+    /// an endpoint the filter answers from the body takes no trailers (its body never ended
+    /// in the body callback): refused rather than let the buffered body go on undecided.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.phase_is(|p| matches!(p, Phase::Waiting(_))) {
+            return Action::Pause;
+        }
+        if self.phase_is(|p| matches!(p, Phase::Endpoint { .. } | Phase::Admin { .. })) {
+            if let Ok(mut p) = self.phase.try_borrow_mut() {
+                *p = Phase::Answered;
+            }
+            let r = Denial::TrailersRefused.respond(oauth_core::config::DEFAULT_REALM, "");
+            host::send_local_response(r.status, &r.headers, &r.body, Denial::TrailersRefused.details());
+            return Action::Pause;
+        }
+        Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

@@ -1,20 +1,42 @@
 //! Introspection calls: one per cache miss across all workers. The request that finds no
 //! answer claims the token's cache slot (a pending entry, by CAS, under a short per-server
-//! lock) and calls the IdP from its own context; requests that find the slot pending wait
-//! for the answer. The core builds the claim, the call and the slots; this moves bytes.
+//! lock) and asks its worker's root context to call the IdP; requests that find the slot
+//! pending wait for the answer. The call belongs to the root context, so it outlives the
+//! request that asked for it: whoever waits gets the answer even when that request is gone.
+//! The core builds the claim, the call and the slots; this moves bytes.
 
 use crate::host::{self, SetShared};
 use crate::metrics;
+use crate::waiters;
 use crate::worker::Worker;
-use oauth_core::introspection::{Claim, Lookup};
+use oauth_core::introspection::Claim;
 
 pub enum Started {
-    /// This request called the IdP: the call's token.
-    Calling(u32),
-    /// Another request (here or in another worker) is calling; this one waits.
+    /// The root context will call the IdP (or another request, here or in another worker,
+    /// already does); this request waits for the answer.
     Waiting,
-    /// The call could not be made.
+    /// No call can be made (the server asked to back off).
     Failed,
+}
+
+/// A call asked for by a request, to be made by the root context.
+pub struct Outgoing {
+    pub server: usize,
+    pub claim: Box<Claim>,
+}
+
+/// A call in flight from the root context.
+pub struct InFlight {
+    pub server: usize,
+    pub claim: Box<Claim>,
+    pub started_ms: u64,
+    /// Whether this is the one retry after a failed connection.
+    pub retried: bool,
+}
+
+/// The name of this VM's wake-up queue (unique in the Envoy process).
+pub fn queue_name(vm_id: u64) -> String {
+    format!("oauth_filter.wake.{vm_id:x}")
 }
 
 /// Whether any server introspects (the root then ticks for the waiters).
@@ -34,7 +56,7 @@ pub fn init(w: &Worker) {
     }
 }
 
-pub fn start(w: &Worker, claim: &Claim) -> Started {
+pub fn start(w: &mut Worker, server: usize, claim: &Claim) -> Started {
     let now = host::now_secs();
     if Claim::backing_off(host::get_shared(&claim.backoff_key).as_ref().map(|(b, _)| b.as_slice()), now) {
         // The server answered 429 with Retry-After: no call until then, on any worker.
@@ -53,39 +75,59 @@ pub fn start(w: &Worker, claim: &Claim) -> Started {
     if !claimed {
         return Started::Waiting;
     }
-    match host::dispatch(&claim.call) {
-        Ok(token) => {
-            metrics::inc(metrics::INTROSPECTION_CALLS);
-            Started::Calling(token)
+    w.outbox.push(Outgoing { server, claim: Box::new(claim.clone()) });
+    // The root context makes the call on its wake-up (or, where the host delivers no queue
+    // readiness, on its next tick).
+    if let Some(queue) = w.wake_queue {
+        host::enqueue(queue, b"1");
+    }
+    Started::Waiting
+}
+
+/// From the root context: makes the calls requests asked for.
+pub fn send(w: &mut Worker) {
+    if w.outbox.is_empty() {
+        return;
+    }
+    let now = host::now_secs();
+    let mut failed = false;
+    for out in std::mem::take(&mut w.outbox) {
+        match host::dispatch(&out.claim.call) {
+            Ok(token) => {
+                metrics::inc(metrics::INTROSPECTION_CALLS);
+                let flight = InFlight { server: out.server, claim: out.claim, started_ms: host::now_millis(), retried: false };
+                w.introspections.insert(token, flight);
+            }
+            Err(status) => {
+                log::warn!("introspection: cannot call cluster {} ({status:?})", out.claim.call.cluster);
+                metrics::inc(metrics::INTROSPECTION_FAILURES);
+                host::set_shared(&out.claim.slot.key, &out.claim.failed_slot(now), 0);
+                failed = true;
+            }
         }
-        Err(status) => {
-            log::warn!("introspection: cannot call cluster {} ({status:?})", claim.call.cluster);
-            metrics::inc(metrics::INTROSPECTION_FAILURES);
-            host::set_shared(&claim.slot.key, &claim.failed_slot(now), 0);
-            Started::Failed
-        }
+    }
+    if failed {
+        waiters::resolve(w);
     }
 }
 
-pub enum Answer {
-    /// The call failed to connect and was made once more: its new token.
-    Retried(u32),
-    Done(Lookup),
-}
-
-/// The IdP's answer to this worker's call for `claim` (made `elapsed_ms` ago): stored for
-/// everyone, and returned for the request that asked; or, when the call could not connect,
-/// made once more.
-pub fn answered(w: &Worker, server: usize, claim: &Claim, body_size: usize, elapsed_ms: u64, retried: bool) -> Answer {
+/// From the root context: the IdP's answer to call `token`, stored for everyone and handed to
+/// this worker's waiters at once; or, when the call could not connect, made once more.
+pub fn answered(w: &mut Worker, token: u32, body_size: usize) {
+    let Some(mut flight) = w.introspections.remove(&token) else { return };
     let now = host::now_secs();
-    let Some(rules) = w.config.introspection(server) else { return Answer::Done(Lookup::Failed) };
+    let claim = &flight.claim;
+    let Some(rules) = w.config.introspection(flight.server) else { return };
     let (status, retry_after) = host::call_response_head();
     let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, claim.max_answer_bytes + 1) };
-    if claim.retry(status, &body, elapsed_ms, retried) {
+    let elapsed_ms = host::now_millis().saturating_sub(flight.started_ms);
+    if claim.retry(status, &body, elapsed_ms, flight.retried) {
         if let Ok(token) = host::dispatch(&claim.call) {
             log::info!("introspection: no answer from cluster {}; calling once more", claim.call.cluster);
             metrics::inc(metrics::INTROSPECTION_CALLS);
-            return Answer::Retried(token);
+            flight.retried = true;
+            w.introspections.insert(token, flight);
+            return;
         }
     }
     let digested = rules.digest(&claim.slot.hash, status, &body, now, retry_after);
@@ -97,5 +139,5 @@ pub fn answered(w: &Worker, server: usize, claim: &Claim, body_size: usize, elap
         host::set_shared(key, until, 0);
     }
     host::set_shared(&claim.slot.key, &digested.store, 0);
-    Answer::Done(digested.lookup)
+    waiters::answered(w, flight.server, &claim.slot.hash, &digested.lookup);
 }

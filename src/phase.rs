@@ -1,12 +1,11 @@
 //! One request's state, owned by its HTTP context and advanced by the host's events: its
-//! headers (decide), its body (OAuth endpoints), the answer to its own introspection call, and
-//! the root context's ticks and fetches (for a request that waits).
+//! headers (decide), its body (OAuth endpoints), and the root context's ticks, fetches and
+//! introspection answers (for a request that waits).
 
 use crate::{apply, fetch, host, introspect, waiters};
 use crate::worker::Worker;
-use oauth_core::authenticate::Answered;
 use oauth_core::endpoints::OAuthEndpoint;
-use oauth_core::{decide, decide_again, Decision, Request, Wait, WaitOn};
+use oauth_core::{decide, Decision, Request, Wait, WaitOn};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,11 +32,6 @@ pub struct Waiting {
     pub deadline_ms: u64,
     /// The worker's keys version for the awaited server when the wait began.
     pub keys_version: u64,
-    /// This request's own introspection call, if it made one.
-    pub call: Option<u32>,
-    /// When that call was made (ms), and whether it is the one retry.
-    pub call_started_ms: u64,
-    pub retried: bool,
 }
 
 /// What the headers bring: decided now, or paused while waiting.
@@ -50,7 +44,6 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
         return action;
     };
     let mut keys_version = 0;
-    let mut call = None;
     match &wait.on {
         WaitOn::Keys { server, refetch } => {
             if *refetch {
@@ -58,8 +51,7 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
             }
             keys_version = w.sources.get(*server).map_or(0, |s| s.version);
         }
-        WaitOn::Introspection { claim, .. } => match introspect::start(w, claim) {
-            introspect::Started::Calling(token) => call = Some(token),
+        WaitOn::Introspection { server, claim } => match introspect::start(w, *server, claim) {
             introspect::Started::Waiting => {}
             introspect::Started::Failed => {
                 apply::deny(id, wait.denial, &wait.response);
@@ -70,36 +62,9 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
         WaitOn::UpstreamToken { .. } => {}
     }
     let deadline_ms = host::now_millis() + wait.max_wait_ms;
-    let call_started_ms = host::now_millis();
-    set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now, deadline_ms, keys_version, call, call_started_ms, retried: false }));
+    set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now, deadline_ms, keys_version }));
     waiters::add(w, id, phase);
     Action::Pause
-}
-
-/// The answer to this request's own introspection call: fed straight into its decision, and
-/// stored for everyone else.
-pub fn call_answered(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, token_id: u32, body_size: usize) {
-    let Ok(mut p) = phase.try_borrow_mut() else { return };
-    let Phase::Waiting(waiting) = &mut *p else { return };
-    if waiting.call != Some(token_id) {
-        return;
-    }
-    let WaitOn::Introspection { server, claim } = &waiting.wait.on else { return };
-    let elapsed_ms = host::now_millis().saturating_sub(waiting.call_started_ms);
-    let lookup = match introspect::answered(w, *server, claim, body_size, elapsed_ms, waiting.retried) {
-        introspect::Answer::Retried(token) => {
-            waiting.call = Some(token);
-            waiting.retried = true;
-            return;
-        }
-        introspect::Answer::Done(lookup) => lookup,
-    };
-    let now = host::now_secs();
-    let answered = Answered { server: *server, lookup };
-    let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), Some(&answered));
-    *p = apply::later(id, &decision, &waiting.wait);
-    drop(p);
-    waiters::resolve(w);
 }
 
 fn set(phase: &Rc<RefCell<Phase>>, next: Phase) {

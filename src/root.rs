@@ -40,6 +40,8 @@ impl Context for Root {
         let Ok(mut w) = w.try_borrow_mut() else { return };
         if let Some(pending) = w.calls.remove(&token_id) {
             fetch::on_response(&mut w, pending, body_size);
+        } else if w.introspections.contains_key(&token_id) {
+            introspect::answered(&mut w, token_id, body_size);
         }
         waiters::resolve(&mut w);
     }
@@ -78,6 +80,8 @@ impl RootContext for Root {
                 crate::shared::init_replay_locks(&cfg);
                 let admin = cfg.admin.is_some();
                 let mut worker = Worker::new(Rc::new(cfg), vm_id(), bytes);
+                // Servers added through the admin API may introspect too.
+                worker.wake_queue = host::register_queue(&introspect::queue_name(worker.vm_id));
                 if admin {
                     admin::init(&mut worker);
                 }
@@ -108,10 +112,20 @@ impl RootContext for Root {
         if let Some(w) = &self.worker {
             if let Ok(mut w) = w.try_borrow_mut() {
                 fetch::tick(&mut w);
+                introspect::send(&mut w);
                 waiters::resolve(&mut w);
                 if w.config.admin.is_some() {
                     admin::tick(&mut w);
                 }
+            }
+        }
+    }
+
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        host::drain_queue(queue_id);
+        if let Some(w) = &self.worker {
+            if let Ok(mut w) = w.try_borrow_mut() {
+                introspect::send(&mut w);
             }
         }
     }

@@ -46,10 +46,6 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
                 Verdict::Wait
             }
         }
-        // This request's own call answers through its context.
-        WaitOn::Introspection { .. } if waiting.call.is_some() => {
-            if late { Verdict::GiveUp } else { Verdict::Wait }
-        }
         WaitOn::Introspection { server, claim } => {
             let lookup = host::get_shared(&claim.slot.key)
                 .and_then(|(bytes, _)| Slot::decode(&bytes))
@@ -94,6 +90,26 @@ pub fn resolve(w: &mut Worker) {
     // Requests that began waiting meanwhile stay too.
     still.append(&mut w.waiting);
     w.waiting = still;
+}
+
+/// This worker's introspection call for the token `hash` of `server` was answered: every
+/// request here waiting for that token is decided on the answer itself (not on the shared
+/// slot, which another token may have taken meanwhile); then the rest as usual.
+pub fn answered(w: &mut Worker, server: usize, hash: &str, lookup: &Lookup) {
+    let now = host::now_secs();
+    let answered = Answered { server, lookup: lookup.clone() };
+    for (id, weak) in &w.waiting {
+        let Some(phase) = weak.upgrade() else { continue };
+        let Ok(mut p) = phase.try_borrow_mut() else { continue };
+        let Phase::Waiting(waiting) = &*p else { continue };
+        let WaitOn::Introspection { server: s, claim } = &waiting.wait.on else { continue };
+        if *s != server || claim.slot.hash != hash {
+            continue;
+        }
+        let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), Some(&answered));
+        *p = apply::later(*id, &decision, &waiting.wait);
+    }
+    resolve(w);
 }
 
 /// Requests waiting on a server at `first` or after give up (the admin API changed those).

@@ -4,7 +4,7 @@
 
 use crate::crypto::EnvoyCrypto;
 use crate::fetch::Pending;
-use crate::{host, metrics};
+use crate::{host, introspect, metrics};
 use oauth_core::crypto::CryptoHost;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::introspection::{Lookup, Slot, SlotKey};
@@ -32,6 +32,14 @@ pub struct Worker {
     /// Requests that wait, by context id (their phase is owned by their HTTP context).
     pub waiting: Vec<(u32, Weak<RefCell<Phase>>)>,
     pub calls: HashMap<u32, Pending>,
+    /// Introspection calls a request asked for, made by the root context (a call made from a
+    /// request's own context would be cancelled when that request ends, and with it the
+    /// answer every other waiter needs).
+    pub outbox: Vec<introspect::Outgoing>,
+    /// Those calls in flight, by token.
+    pub introspections: HashMap<u32, introspect::InFlight>,
+    /// This VM's wake-up queue: a request asks the root context to make its calls at once.
+    pub wake_queue: Option<u32>,
     /// Per policy: its client-credentials token state as last read.
     pub tokens: Vec<TokenState>,
     /// The host's signature checks, when enabled and the host passed the probe.
@@ -48,7 +56,7 @@ impl Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
         let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
         let crypto = if config.host_crypto { EnvoyCrypto::probe() } else { None };
-        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), tokens, crypto, plugin_config, admin_cas: 0 }
+        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), outbox: Vec::new(), introspections: HashMap::new(), wake_queue: None, tokens, crypto, plugin_config, admin_cas: 0 }
     }
 
     pub fn view(&self, now: u64) -> View<'_> {

@@ -86,12 +86,15 @@ pub enum Denial {
     NoPolicy,
     /// The host named a policy the configuration does not have.
     UnknownPolicy,
+    /// A request to an endpoint the filter answers from its body came with trailers (its
+    /// body is decided whole, and never goes on undecided).
+    TrailersRefused,
 }
 
 impl Denial {
     pub fn status(self) -> u32 {
         match self {
-            Denial::MultipleTokens => 400,
+            Denial::MultipleTokens | Denial::TrailersRefused => 400,
             Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope | Denial::MissingRole | Denial::RuleDenied => 403,
             Denial::KeysUnavailable | Denial::IdpUnavailable | Denial::UpstreamTokenUnavailable => 503,
             _ => 401,
@@ -108,7 +111,7 @@ impl Denial {
         match self {
             Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable | Denial::IdpUnavailable
             | Denial::UpstreamTokenUnavailable => None,
-            Denial::MultipleTokens => Some("invalid_request"),
+            Denial::MultipleTokens | Denial::TrailersRefused => Some("invalid_request"),
             Denial::InsufficientScope => Some("insufficient_scope"),
             // Not an RFC 6750 code: the token is valid, the claims are refused here.
             Denial::MissingRole | Denial::RuleDenied => Some("access_denied"),
@@ -154,7 +157,8 @@ impl Denial {
             IdpUnavailable => "idp_unavailable",
             UpstreamTokenUnavailable => "upstream_token_unavailable",
             NoPolicy => "no_policy",
-            UnknownPolicy => "unknown_policy"
+            UnknownPolicy => "unknown_policy",
+            TrailersRefused => "trailers_refused"
     }
 
     pub fn description(self) -> &'static str {
@@ -195,6 +199,7 @@ impl Denial {
             Denial::UpstreamTokenUnavailable => "no token for the upstream service could be obtained",
             Denial::NoPolicy => "no policy covers this request",
             Denial::UnknownPolicy => "the route names an unknown policy",
+            Denial::TrailersRefused => "request trailers are not accepted here",
         }
     }
 
@@ -272,7 +277,7 @@ mod tests {
         use Denial::*;
         for d in [MissingToken, MultipleTokens, TokenTooLarge, Malformed, UnsupportedCritical, AlgNone,
             AlgNotAllowed, NoMatchingKey, BadSignature, Expired, NotYetValid, IssuedInFuture,
-            BadIssuer, BadAudience, MissingClaim, BadType, NoExpiration, LifetimeTooLong, SubjectNotAllowed, InsufficientScope, MissingRole, RuleDenied, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy] {
+            BadIssuer, BadAudience, MissingClaim, BadType, NoExpiration, LifetimeTooLong, SubjectNotAllowed, InsufficientScope, MissingRole, RuleDenied, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy, TrailersRefused] {
             assert!(!d.description().contains(['"', '\\']));
         }
     }

@@ -33,8 +33,8 @@ pub struct Shared {
     pub next_cas: u32,
     pub queues: BTreeMap<String, u32>,
     pub queue_items: HashMap<u32, VecDeque<Vec<u8>>>,
-    /// (vm index, context id) that registered each queue (`on_queue_ready` is not delivered
-    /// yet: the filter does not use queues).
+    /// (vm index, context id) that registered each queue (its `on_queue_ready` is delivered
+    /// to that VM after the callback that enqueued).
     pub queue_owner: HashMap<u32, (usize, u32)>,
     pub cas_mismatches: u64,
 }

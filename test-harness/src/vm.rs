@@ -346,6 +346,7 @@ impl Vm {
         let eos = i32::from(req.body.is_none());
         let r = f.call(&mut self.store, (ctx as i32, n, eos));
         let mut action = self.trap_check(r);
+        self.deliver_queues();
         if let Some(body) = &req.body {
             let replied = self.store.data().streams.get(&ctx).is_some_and(|s| s.local_reply.is_some());
             if action == 0 && !replied {
@@ -365,6 +366,7 @@ impl Vm {
                 let f = self.func::<(i32, i32, i32), i32>("proxy_on_request_body");
                 let r = f.call(&mut self.store, (ctx as i32, body.len() as i32, 1));
                 let body_action = self.trap_check(r);
+                self.deliver_queues();
                 // Headers paused for the body: the request goes on when the body goes on.
                 action = body_action;
             }
@@ -462,6 +464,42 @@ impl Vm {
     /// Makes the host refuse HTTP calls to `cluster`, as Envoy does for an unknown cluster.
     pub fn refuse_cluster(&mut self, cluster: &str) {
         self.store.data_mut().unknown_clusters.push(cluster.to_string());
+    }
+
+    /// As Envoy posts a shared queue's readiness to the worker that registered it: after the
+    /// callback that enqueued, this VM's root context gets `on_queue_ready` for each of its
+    /// queues that holds messages.
+    fn deliver_queues(&mut self) {
+        let me = self.store.data().vm_index;
+        let ready: Vec<(u32, u32)> = {
+            let Ok(s) = self.store.data().shared.lock() else { return };
+            s.queue_owner
+                .iter()
+                .filter(|(id, (vm, _))| *vm == me && s.queue_items.get(id).is_some_and(|q| !q.is_empty()))
+                .map(|(id, (_, ctx))| (*id, *ctx))
+                .collect()
+        };
+        for (id, ctx) in ready {
+            self.store.data_mut().effective_context = ctx;
+            self.call2("proxy_on_queue_ready", ctx as i32, id as i32);
+        }
+    }
+
+    /// The client of the paused request `context` goes away: Envoy ends the stream and cancels
+    /// every HTTP call that stream's context made (never answered).
+    pub fn abort(&mut self, context: u32) {
+        let cancelled: Vec<u32> = self.calls().iter().filter(|c| c.context_id == context).map(|c| c.token).collect();
+        self.store.data_mut().answered.extend(cancelled);
+        self.finish(context);
+    }
+
+    /// The request trailers of the paused request `context` (an HTTP/2 request with a body
+    /// and trailers): whether the filter lets them go on (Envoy then resumes the stream).
+    pub fn trailers(&mut self, context: u32) -> bool {
+        self.store.data_mut().effective_context = context;
+        let f = self.func::<(i32, i32), i32>("proxy_on_request_trailers");
+        let r = f.call(&mut self.store, (context as i32, 1));
+        self.trap_check(r) == 0
     }
 
     /// One timer tick of the root context.
