@@ -16,6 +16,8 @@ class Echo(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _answer(self):
+        # Every request whose headers arrived, before its body is read: what reached the upstream.
+        self.server.seen.append((self.command, self.path))
         if "sleep=" in self.path:  # a slow upstream, for requests in flight
             import time
             time.sleep(float(self.path.split("sleep=")[1].split("&")[0]))
@@ -45,6 +47,7 @@ def serve(port: int) -> ThreadingHTTPServer:
     """Starts the echo server on 127.0.0.1:port in a daemon thread."""
     server = ThreadingHTTPServer(("127.0.0.1", port), Echo)
     server.count = 0
+    server.seen = []
     server.authorizations = []
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
