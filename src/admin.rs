@@ -84,8 +84,14 @@ pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &
     }
     if op.needs_body() && !end_of_stream {
         // The headers go on (a pause here would hold the body back under a plain WasmPlugin)
-        // without the admin's token; the answer is sent from the body.
-        host::remove_request_header("authorization");
+        // without the admin's credential from any token source; the answer is sent from the body.
+        let (remove, path) = admin::credential_edits(&w.config, policy, request);
+        for name in &remove {
+            host::remove_request_header(name);
+        }
+        if let Some(path) = path {
+            host::set_request_header(":path", &path);
+        }
         *phase = Phase::Admin { op };
         return Action::Continue;
     }

@@ -66,6 +66,24 @@ impl AdminApi {
     }
 }
 
+/// What an admin request that goes on (to have its body read) must lose first: every header
+/// its policy takes a token from (the admin's credential, in whatever source), DPoP proofs and
+/// identity headers; and the `:path` without its query when a token may come from the query.
+pub fn credential_edits(cfg: &crate::Config, policy: usize, req: &Request) -> (Vec<String>, Option<String>) {
+    let mut remove: Vec<String> = vec!["authorization".into(), "dpop".into(), "cookie".into()];
+    let mut path = None;
+    for source in cfg.policies.get(policy).map(|p| p.sources.as_slice()).unwrap_or_default() {
+        match source {
+            crate::extract::TokenSource::Header { name, .. } => remove.push(name.clone()),
+            crate::extract::TokenSource::Cookie(_) => {}
+            crate::extract::TokenSource::Query(_) => path = Some(req.path().to_string()),
+        }
+    }
+    remove.extend(crate::upstream::spoofable_headers(cfg, req));
+    remove.dedup();
+    (remove, path)
+}
+
 /// The servers added through the API, by name, as they were given (Janus's JSON).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Store {
@@ -195,9 +213,10 @@ fn parse(body: &[u8]) -> Result<Map<String, Value>, LocalResponse> {
     }
 }
 
-/// A name that is safe in a path, a JSON path and a log line.
+/// A name that is safe in a path, a JSON path and a log line; not `.` or `..`, which clients
+/// and proxies that normalise dot segments would never send as `/oauth/servers/{name}`.
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 128 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !n.is_empty() && n.len() <= 128 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) && n != "." && n != ".."
 }
 
 /// Janus decodes a PUT body onto the stored server: objects merge, anything else replaces.
@@ -282,7 +301,7 @@ mod tests {
         assert_eq!(out.response.status, 400);
         assert!(out.store.is_none());
         assert!(out.response.body.contains("oauth_servers.x.token_strategy"), "{}", out.response.body);
-        for body in ["", "[]", r#"{"token_strategy": {}}"#, r#"{"name": "a/b"}"#] {
+        for body in ["", "[]", r#"{"token_strategy": {}}"#, r#"{"name": "a/b"}"#, r#"{"name": "."}"#, r#"{"name": ".."}"#] {
             assert_eq!(run(Op::Create, &Store::default(), body).response.status, 400, "{body}");
         }
     }

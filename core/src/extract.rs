@@ -38,6 +38,11 @@ pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<F
             if found.is_some() {
                 return Err(Denial::MultipleTokens);
             }
+            // No token has control characters (CR, LF, NUL, …): one that has them is refused
+            // before any use (it could split a header of an IdP call it is copied into).
+            if token.bytes().any(|b| b.is_ascii_control()) {
+                return Err(Denial::Malformed);
+            }
             found = Some(Found { token, source });
         }
     }
@@ -51,6 +56,11 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial
             for raw in req.header_values(name) {
                 let Ok(value) = std::str::from_utf8(raw) else { return Err(Denial::Malformed) };
                 let value = value.trim();
+                // Envoy joins repeated headers with a comma: two Authorization headers arrive as
+                // "Bearer a,Bearer b". No token has a comma (RFC 6750's b64token): two of them.
+                if value.contains(',') {
+                    return Err(Denial::MultipleTokens);
+                }
                 let token = match prefix {
                     None => Some(value),
                     Some(p) => strip_prefix_ci(value, p.trim_end()).map(str::trim_start),
@@ -113,7 +123,8 @@ pub fn percent_decode(s: &str) -> Option<String> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
+                // Two hex digits exactly: `from_str_radix` alone takes a sign ("%+A" is a line feed).
+                let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
             }
@@ -189,6 +200,26 @@ mod tests {
             assert_eq!(bearer(&req(&[("authorization", h)])), Ok(None), "{h}");
         }
         assert_eq!(bearer(&req(&[])), Ok(None));
+    }
+
+    #[test]
+    fn two_authorization_headers_joined_by_envoy_are_two_tokens() {
+        for h in ["Bearer a,Bearer b", "Bearer a, Bearer b", "Basic Zm9vOmJhcg==, Bearer b", "Bearer a,"] {
+            assert_eq!(bearer(&req(&[("authorization", h)])), Err(Denial::MultipleTokens), "{h}");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_any_token_are_refused() {
+        let query = |q: &str| extract(&[TokenSource::Query("access_token".into())], &req(&[(":path", q)])).map(|f| f.map(|f| f.token));
+        for q in ["/x?access_token=a%0Ab", "/x?access_token=a%0D%0AX-Evil:%201", "/x?access_token=a%00", "/x?access_token=%7F",
+            "/x?access_token=a%+Ab", "/x?access_token=a%-1b"] {
+            assert_eq!(query(q), Err(Denial::Malformed), "{q}");
+        }
+        assert_eq!(query("/x?access_token=a%2Bb"), Ok(Some("a+b".into())));
+        assert_eq!(bearer(&req(&[("authorization", "Bearer a\u{1}b")])), Err(Denial::Malformed));
+        let header = [TokenSource::Header { name: "x-token".into(), prefix: None }];
+        assert_eq!(extract(&header, &req(&[("x-token", "a\tb")])).map(|f| f.map(|f| f.token)), Err(Denial::Malformed));
     }
 
     #[test]

@@ -65,15 +65,24 @@ const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
     ("x-credential-token-type", "token_type"),
 ];
 
-/// Identity headers present on the client's request, which must not reach the upstream.
+/// Identity headers present on the client's request, which must not reach the upstream; also
+/// when spelled with underscores (`x_credential_sub`), which Envoy passes on by default and
+/// CGI, WSGI and PHP backends read as the same variable as the dashed name.
 pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (name, _) in &req.headers {
+    for (raw, _) in &req.headers {
+        let dashed;
+        let name: &str = if raw.contains('_') {
+            dashed = raw.to_ascii_lowercase().replace('_', "-");
+            &dashed
+        } else {
+            raw
+        };
         let spoofable = IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
-            || IDENTITY_HEADERS.contains(&name.as_str())
-            || cfg.mapped_headers.binary_search(name).is_ok();
-        if spoofable && !out.contains(name) {
-            out.push(name.clone());
+            || IDENTITY_HEADERS.contains(&name)
+            || cfg.mapped_headers.binary_search_by(|h| h.as_str().cmp(name)).is_ok();
+        if spoofable && !out.contains(raw) {
+            out.push(raw.clone());
         }
     }
     out

@@ -74,6 +74,11 @@ fn cases() -> Vec<(Value, &'static str, &'static str)> {
         (json!({"admin_api": {"policy": "nope"}}), "admin_api.policy", "unknown policy"),
         (json!({"admin_api": {"policy": "p", "prefix": "admin"}}), "admin_api.prefix", "start with /"),
         (json!({"admin_api": {"policy": "p", "domain": "("}}), "admin_api.domain", "regex"),
+        (json!({"admin_api": {"policy": "p"}, "policies": {"p": {"public": true}}}), "admin_api.policy", "require a token"),
+        (json!({"admin_api": {"policy": "p"}, "policies": {"p": {"oauth_server": "s", "anonymous": "c1"}}}), "admin_api.policy", "require a token"),
+        (json!({"admin_api": {"policy": "p"}, "policies": {"p": {"oauth_server": "s", "allow_missing": true}}}), "admin_api.policy", "require a token"),
+        (json!({"admin_api": {"policy": "p"}, "policies": {"p": {"oauth_server": "s", "allow_missing_or_failed": true}}}), "admin_api.policy", "require a token"),
+        (json!({"admin_api": {"policy": "p"}, "policies": {"p": {"oauth_server": "s", "run_on_preflight": false}}}), "admin_api.policy", "require a token"),
         (json!({"policies": {"p": {"oauth_server": "later"}}}), "policies.p.oauth_server", "unknown oauth server"),
         // Kong plugin entries as policies
         (json!({"policies": {"k": {"name": "key-auth", "config": {}}}}), "policies.k.name", "oauth2-introspection"),

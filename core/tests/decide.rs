@@ -99,6 +99,24 @@ fn a_good_token_goes_upstream_with_its_identity_and_without_spoofed_headers() {
 }
 
 #[test]
+fn identity_headers_spelled_with_underscores_are_stripped_too() {
+    let cfg = jwt_config();
+    let t = sign("HS256", None, claims(json!({"sub": "alice", "scope": "orders:read"})));
+    let spoofed = [("x_credential_sub", "admin"), ("X_Consumer_Id", "c-1"), ("x-credential_scope", "all"), ("x_anonymous_consumer", "true")];
+    let mut headers = vec![("authorization", bearer(&t))];
+    headers.extend(spoofed.iter().map(|(k, v)| (*k, v.to_string())));
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let d = decide(&cfg, &req("/orders", &pairs), NOW, &Fake::default());
+    let Decision::Allow { edits, .. } = &d else { panic!("{d:?}") };
+    for (name, _) in spoofed {
+        assert!(edits.remove.contains(&name.to_string()), "{name} goes");
+    }
+    let open = decide(&cfg, &req("/open/x", &[("x_credential_sub", "admin"), ("x_forwarded_for", "kept")]), NOW, &Fake::default());
+    let Decision::Allow { edits, .. } = &open else { panic!("{open:?}") };
+    assert_eq!(edits.remove, vec!["x_credential_sub".to_string()], "on a public route too; other headers stay");
+}
+
+#[test]
 fn refusals_carry_the_policy_realm_and_scope() {
     let cfg = jwt_config();
     let d = decide(&cfg, &req("/orders", &[]), NOW, &Fake::default());

@@ -89,7 +89,7 @@ impl Host {
         wasi::link(&mut linker).unwrap_or_else(|e| panic!("link: {e}"));
         linker.define_unknown_imports_as_traps(module).unwrap_or_else(|e| panic!("link: {e}"));
         let instance = linker.instantiate(&mut store, module).unwrap_or_else(|e| panic!("instantiate: {e}"));
-        let mut vm = Vm { store, instance, next_context: ROOT_ID + 1, finished: HashMap::new() };
+        let mut vm = Vm { store, instance, next_context: ROOT_ID + 1, finished: HashMap::new(), sent_before_body: None };
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut vm.store, "_initialize") {
             let r = init.call(&mut vm.store, ());
             vm.trap_check(r);
@@ -107,6 +107,7 @@ pub struct Vm {
     store: Store<HostState>,
     instance: Instance,
     next_context: u32,
+    sent_before_body: Option<Vec<(String, Vec<u8>)>>,
     /// What became of finished requests, for `poll`.
     finished: HashMap<u32, Outcome>,
 }
@@ -325,6 +326,7 @@ impl Vm {
     pub fn send(&mut self, req: Request) -> Outcome {
         let ctx = self.next_context;
         self.next_context += 1;
+        self.sent_before_body = None;
         {
             let s = self.store.data_mut();
             s.streams.insert(ctx, crate::state::Stream { request_headers: req.headers.clone(), ..Default::default() });
@@ -353,7 +355,8 @@ impl Vm {
                 let s = self.store.data_mut();
                 s.effective_context = ctx;
                 let sent = s.stream().request_headers.clone();
-                s.stream().sent_headers = Some(sent);
+                s.stream().sent_headers = Some(sent.clone());
+                self.sent_before_body = Some(sent);
             }
             // As a plain Istio WasmPlugin loads the filter (no `allow_on_headers_stop_iteration`):
             // a pause in the headers holds the body back, and on_request_body is not called.
@@ -483,6 +486,15 @@ impl Vm {
             self.store.data_mut().effective_context = ctx;
             self.call2("proxy_on_queue_ready", ctx as i32, id as i32);
         }
+    }
+
+    /// The headers the last request sent upstream when its headers callback let them go on
+    /// before its body (None if it did not): what reached the route's cluster whatever the
+    /// filter then answered from the body.
+    pub fn headers_sent_before_body(&self) -> Option<Vec<(String, String)>> {
+        self.sent_before_body
+            .as_ref()
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect())
     }
 
     /// The client of the paused request `context` goes away: Envoy ends the stream and cancels

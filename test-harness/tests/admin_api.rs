@@ -168,3 +168,40 @@ fn requests_waiting_for_an_added_servers_keys_get_503_when_it_changes() {
     assert_eq!(a.send(admin("PUT", "/oauth/servers/local").body(r#"{"token_strategy": {"max_wait": "20s"}}"#)).status(), 200);
     assert_eq!(a.poll(context).status(), 503);
 }
+
+#[test]
+fn the_admin_credential_never_goes_on_from_any_token_source() {
+    let cfg = json!({
+        "oauth_servers": {"admins": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "admin-signing-key-0123456789"}]}}},
+        "policies": {"admin": {"oauth_server": "admins", "required_scopes": ["admin"],
+            "token_sources": [{"query": "admin_token"}, {"header": "x-admin-token"}, {"cookie": "adm"}]},
+            "api": {"oauth_server": "admins"}},
+        "admin_api": {"policy": "admin"},
+        "default_policy": "api"
+    })
+    .to_string();
+    let host = Host::at(NOW);
+    let mut vm = host.vm(&cfg).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let token = hs256(ADMIN_KEY, "admin");
+    for req in [
+        Request::new("POST", &format!("/oauth/servers?admin_token={token}")),
+        Request::new("POST", "/oauth/servers").header("x-admin-token", &token),
+        Request::new("POST", "/oauth/servers").header("cookie", format!("adm={token}")),
+    ] {
+        let out = vm.send(req.header("x_credential_sub", "admin").body(auth_json("secret").to_string()));
+        assert_eq!(out.status(), 201, "{out:?}");
+        let sent = vm.headers_sent_before_body().expect("the headers went on to read the body");
+        assert!(sent.iter().all(|(k, v)| !v.contains(&token) && k != "x_credential_sub"), "{sent:?}");
+        vm.send(Request::new("DELETE", "/oauth/servers/local").header("x-admin-token", &token));
+    }
+}
+
+#[test]
+fn dot_segment_names_are_refused() {
+    let (_h, mut a, _) = workers();
+    for name in [".", ".."] {
+        let mut server = auth_json("secret");
+        server["name"] = json!(name);
+        assert_eq!(a.send(admin("POST", "/oauth/servers").body(server.to_string())).status(), 400, "{name}");
+    }
+}

@@ -91,12 +91,6 @@ pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    // Digits only (no sign, which `from_str_radix` would take).
+    crate::binding::from_hex(s.as_bytes())?.try_into().ok()
 }

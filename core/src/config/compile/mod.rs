@@ -118,7 +118,7 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
         Some(a) => Some(AdminApi {
             domain: a.domain.as_deref().map(|d| check::whole_regex("admin_api.domain", d)).transpose()?,
             prefix: admin_prefix(a.prefix)?,
-            policy: find("admin_api.policy", &a.policy)?,
+            policy: admin_policy_checked(&policies, find("admin_api.policy", &a.policy)?)?,
         }),
         None => None,
     };
@@ -193,4 +193,19 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
         }
         other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt, introspection)")),
     }
+}
+
+/// The admin API's policy must require a good token on every request: one that may let a
+/// request through without one (public, anonymous, allow_missing*, OPTIONS skipped) would let
+/// anybody change the servers.
+fn admin_policy_checked(policies: &[super::Policy], index: usize) -> Res<usize> {
+    let Some(p) = policies.get(index) else { return Ok(index) };
+    let anonymous = p.public || p.anonymous.is_some() || p.allow != crate::config::AllowAnonymous::Never || !p.run_on_preflight;
+    if anonymous {
+        return err(
+            "admin_api.policy",
+            "must require a token on every request (not public, anonymous, allow_missing, allow_missing_or_failed or run_on_preflight: false)",
+        );
+    }
+    Ok(index)
 }
