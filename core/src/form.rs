@@ -7,30 +7,40 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 
-/// The parameters of a body (later duplicates are ignored); JSON values that are not strings
-/// are skipped. None when the body is neither a form nor a JSON object.
+/// The parameters of a body; JSON values that are not strings are skipped. None when the body
+/// is neither a form nor a JSON object, or names a parameter twice (RFC 6749 §3.1: never more
+/// than once; names compared as `same_name` does, as one server or another may read them).
 pub fn params(req: &Request, body: &[u8]) -> Option<Vec<(String, String)>> {
     let ctype = req.header("content-type").unwrap_or("").to_ascii_lowercase();
     let text = std::str::from_utf8(body).ok()?;
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut push = |k: String, v: String| {
-        if !out.iter().any(|(x, _)| *x == k) {
-            out.push((k, v));
-        }
-    };
     if ctype.starts_with("application/json") || (ctype.is_empty() && text.trim_start().starts_with('{')) {
         let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else { return None };
         for (k, v) in map {
             if let Value::String(s) = v {
-                push(k, s);
+                out.push((k, s));
             }
         }
     } else {
         for (k, v) in query_pairs(text.trim()) {
-            push(percent_decode(k)?, percent_decode(v)?);
+            out.push((percent_decode(k)?, percent_decode(v)?));
         }
     }
-    Some(out)
+    (!repeats(&out, &[])).then_some(out)
+}
+
+/// Whether two parameters of `a` and `b` together share a name.
+pub fn repeats(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    let all: Vec<&str> = a.iter().chain(b).map(|(k, _)| k.as_str()).collect();
+    all.iter().enumerate().any(|(i, k)| all.iter().skip(i + 1).any(|o| same_name(k, o)))
+}
+
+/// Parameter names that some server may take for the same: equal but for case, and `-` for `_`.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| {
+        let norm = |c: u8| if c == b'-' { b'_' } else { c.to_ascii_lowercase() };
+        norm(x) == norm(y)
+    })
 }
 
 pub fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -101,7 +101,13 @@ impl Front {
 
     fn authorize(&self, req: &Request) -> Action {
         let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
-        let response_type = query_pairs(query).find(|(k, _)| *k == "response_type").map(|(_, v)| v);
+        let Some(decoded) = query_pairs(query).map(|(k, v)| Some((crate::extract::percent_decode(k)?, crate::extract::percent_decode(v)?))).collect::<Option<Vec<_>>>() else {
+            return error(400, "invalid_request", "a request parameter is malformed");
+        };
+        if form::repeats(&decoded, &[]) {
+            return error(400, "invalid_request", "a request parameter is repeated");
+        }
+        let response_type = form::get(&decoded, "response_type");
         if !self.allowed_authorize_types.is_empty() {
             let ok = response_type.is_some_and(|t| self.allowed_authorize_types.iter().any(|a| a == t));
             if !ok {
@@ -161,9 +167,15 @@ impl Front {
         let from_body = if body.is_empty() { Vec::new() } else {
             match form::params(req, body) {
                 Some(p) => p,
-                None => return error(400, "invalid_request", "the body is not a form or a JSON object"),
+                None => return error(400, "invalid_request", "the body is not a form or a JSON object, or repeats a parameter"),
             }
         };
+        // What is checked is what the OAuth server acts on: every parameter once, in the query
+        // or the body, never in both (a grant type in the query and another in the body would
+        // pass the check on one and be acted on by the other).
+        if params.len() != query_pairs(query).count() || form::repeats(&params, &from_body) {
+            return error(400, "invalid_request", "a request parameter is repeated or malformed");
+        }
         params.extend(from_body.iter().cloned());
         if !self.allowed_access_types.is_empty() {
             let ok = form::get(&params, "grant_type").is_some_and(|g| self.allowed_access_types.iter().any(|a| a == g));

@@ -205,3 +205,32 @@ fn janus_introspection_settings_that_cannot_work_are_named() {
     let vm = Host::new().vm(&json!({"oauth_servers": {"remote": no_url}}).to_string()).err().expect("refused");
     assert!(vm.log_text().contains("settings.introspection_url"), "{}", vm.log_text());
 }
+
+#[test]
+fn repeated_or_conflicting_parameters_are_invalid_request() {
+    let mut vm = start();
+    let form = "application/x-www-form-urlencoded";
+    // The check must not pass on the query while the server acts on the body.
+    for (path, body) in [
+        ("/auth/token?grant_type=authorization_code", "grant_type=client_credentials&client_id=web"),
+        ("/auth/token", "grant_type=client_credentials&grant_type=password&client_id=web"),
+        ("/auth/token", "grant_type=client_credentials&GRANT_TYPE=password&client_id=web"),
+        ("/auth/token", "grant_type=client_credentials&grant-type=password&client_id=web"),
+        ("/auth/token", "grant_type=client_credentials&grant%5Ftype=password&client_id=web"),
+        ("/auth/token?client_id=app", "grant_type=client_credentials&client_id=web"),
+    ] {
+        let out = vm.send(Request::new("POST", path).header("content-type", form).body(body));
+        assert_eq!(out.status(), 400, "{path} {body}: {out:?}");
+        assert_eq!(out.reply_json()["error"], "invalid_request");
+    }
+    let out = vm.send(Request::get("/auth/token?grant_type=client_credentials&grant_type=password").header("authorization", basic("web", "")));
+    assert_eq!(out.status(), 400);
+    for q in ["response_type=code&response_type=token", "response_type=code&Response_Type=token", "response_type=co%de"] {
+        let out = vm.send(Request::get(&format!("/auth/authorize?{q}&client_id=app")).header("cookie", "session=s1"));
+        assert_eq!(out.status(), 400, "{q}");
+        assert_eq!(out.reply_json()["error"], "invalid_request");
+    }
+    // One of each is fine.
+    let out = vm.send(Request::new("POST", "/auth/token").header("content-type", form).body("grant_type=client_credentials&client_id=web"));
+    assert!(out.is_forwarded(), "{out:?}");
+}

@@ -130,7 +130,7 @@ impl TokenIssuer {
 
     fn token(&self, req: &Request, body: &[u8], now: u64, nonce: u64, host: Option<&dyn CryptoHost>) -> LocalResponse {
         let Some(params) = form::params(req, body) else {
-            return oauth_error(400, "invalid_request", "the body is not a form or a JSON object");
+            return oauth_error(400, "invalid_request", "the body is not a form or a JSON object, or repeats a parameter");
         };
         let Some(client) = self.authenticate(req, &params) else {
             return oauth_error(401, "invalid_client", "client authentication failed");
@@ -187,7 +187,7 @@ impl TokenIssuer {
     /// RFC 7662 for the issuer's own tokens; the caller must be a known client.
     fn introspect(&self, req: &Request, body: &[u8], now: u64) -> LocalResponse {
         let Some(params) = form::params(req, body) else {
-            return oauth_error(400, "invalid_request", "the body is not a form or a JSON object");
+            return oauth_error(400, "invalid_request", "the body is not a form or a JSON object, or repeats a parameter");
         };
         if self.authenticate(req, &params).is_none() {
             return oauth_error(401, "invalid_client", "client authentication failed");
