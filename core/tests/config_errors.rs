@@ -230,3 +230,30 @@ fn every_configuration_error_names_its_path_and_never_the_value() {
     }
     assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), cases().len(), failures.join("\n"));
 }
+
+#[test]
+fn servers_added_through_the_admin_api_never_shadow_a_covered_path() {
+    use oauth_core::admin::Store;
+    let plugin = json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]},
+            "oauth_endpoints": {"token": {"listen_path": "/auth/token"}}}},
+        "policies": {"p": {"oauth_server": "s"}, "admin": {"oauth_server": "s"}},
+        "routes": [{"path_prefix": "/protected", "policy": "p"}],
+        "admin_api": {"policy": "admin", "prefix": "/admin"},
+        "default_policy": "p"
+    })
+    .to_string();
+    let added = |listen: &str| {
+        let mut store = Store::default();
+        store.servers.insert("x".into(), json!({"name": "x", "token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "another-secret-for-tests"}]},
+            "oauth_endpoints": {"authorize": {"listen_path": listen}}, "auth_login_redirect": "https://evil.test/"}));
+        Config::with_store(plugin.as_bytes(), &store)
+    };
+    for listen in ["/", "/*", "/protected", "/protected/x/*", "/auth/token", "/auth", "/admin/oauth/servers", "/admin/*", "/protectedness"] {
+        let e = added(listen).err().unwrap_or_else(|| panic!("{listen} must be refused"));
+        assert!(e.to_string().contains("oauth_servers.x.oauth_endpoints"), "{listen}: {e}");
+    }
+    for listen in ["/x-auth/authorize", "/auth2/authorize", "/protect"] {
+        assert!(added(listen).is_ok(), "{listen} takes nothing covered");
+    }
+}

@@ -122,6 +122,7 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
         }),
         None => None,
     };
+    no_shadowing(&servers, static_servers, &routes, admin.as_ref(), token_issuer.as_ref())?;
     Ok(Config {
         servers,
         policies,
@@ -208,4 +209,44 @@ fn admin_policy_checked(policies: &[super::Policy], index: usize) -> Res<usize> 
         );
     }
     Ok(index)
+}
+
+/// A server added through the admin API never takes a path the plugin configuration covers:
+/// a front endpoint (listen path, and the login redirect of its authorize endpoint) is answered
+/// before any policy, so one at `/` or under a route, a static server's endpoint, the issuer or
+/// the admin API would take those paths out of their policy's hands.
+fn no_shadowing(servers: &[Server], static_servers: usize, routes: &[crate::routing::Route], admin: Option<&AdminApi>, issuer: Option<&TokenIssuer>) -> Res<()> {
+    use crate::routing::PathMatch;
+    let base = |listen: &str| listen.trim_end_matches('*').trim_end_matches('/').to_string();
+    let overlaps = |a: &str, b: &str| {
+        let under = |x: &str, y: &str| x == y || x.strip_prefix(y).is_some_and(|r| r.starts_with('/') || y.ends_with('/'));
+        under(a, b) || under(b, a)
+    };
+    let mut taken: Vec<String> = servers.iter().take(static_servers).filter_map(|s| s.front.as_ref()).flat_map(|f| f.endpoints.iter().map(|(l, _)| base(l))).collect();
+    taken.extend(admin.map(|a| format!("{}/oauth/servers", a.prefix)));
+    if let Some(i) = issuer {
+        taken.extend(["/token", "/token/introspect", "/jwks.json"].map(|e| format!("{}{e}", i.prefix)));
+    }
+    for s in servers.iter().skip(static_servers) {
+        let Some(front) = &s.front else { continue };
+        for (listen, _) in &front.endpoints {
+            let path = base(listen);
+            let shadows = path.is_empty()
+                || taken.iter().any(|t| overlaps(&path, t))
+                || routes.iter().any(|r| match &r.path {
+                    // A route's prefix is a plain string prefix ("/protected" covers "/protectedness").
+                    Some(PathMatch::Prefix(p)) => path.starts_with(p.as_str()) || *p == path || p.starts_with(&format!("{path}/")),
+                    Some(PathMatch::Exact(e)) => overlaps(&path, e),
+                    Some(PathMatch::Regex(re)) => re.is_match(&path) || re.is_match(&format!("{path}/x")),
+                    None => false,
+                });
+            if shadows {
+                return err(
+                    format!("oauth_servers.{}.oauth_endpoints", s.name),
+                    "a listen_path takes a path the plugin configuration covers (a route, a static server's endpoint, the issuer or the admin API): servers added through the admin API never shadow it",
+                );
+            }
+        }
+    }
+    Ok(())
 }
