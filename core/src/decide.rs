@@ -85,6 +85,15 @@ fn decide_in(
     if policy.public || (!policy.run_on_preflight && is_preflight(req)) {
         return with_upstream_token(policy, index, req, state, edits, may_wait);
     }
+    // A request that will wait for the upstream token is decided whole once it is there, so a
+    // DPoP proof is recorded once, by that decision (recorded now, the second decision would
+    // take it for a replay).
+    if let (true, Some(cc)) = (may_wait, &policy.client_credentials) {
+        let proves = policy.servers.iter().any(|s| cfg.servers.get(*s).is_some_and(|s| s.binding.dpop.is_some()));
+        if proves && state.upstream_token(index).is_none() {
+            return wait(policy, WaitOn::UpstreamToken { policy: index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable);
+        }
+    }
     let presented = match authenticate::present(cfg, policy, req) {
         Ok(p) => p,
         Err(d) => return refused(cfg, policy, index, d, req, state, edits, may_wait),

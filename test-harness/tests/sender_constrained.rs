@@ -175,3 +175,29 @@ fn certificate_bound_tokens_need_that_certificate() {
     let out = required.send(Request::get("/orders").bearer(&plain_token()).client_certificate_sha256(&hex));
     assert_eq!(out.reply_json()["error_description"], "the access token is not bound to a client certificate");
 }
+
+#[test]
+fn a_proof_waiting_for_the_upstream_token_is_recorded_once() {
+    let host = Host::at(NOW);
+    let cfg = json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}], "dpop": "optional"}}},
+        "policies": {"p": {"oauth_server": "s", "realm": "api", "upstream_client_credentials": {"client_id": "gw", "client_secret": "x",
+            "token_url": "http://idp.test/token", "cluster": "idp"}}},
+        "default_policy": "p"}).to_string();
+    let mut vm = host.vm(&cfg).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let holder = Holder::new();
+    let t = token(json!({"jkt": holder.jkt()}));
+    let proof = holder.proof("GET", "http://api.test/orders", &t, "j-1");
+    // The first request after start waits for the upstream token.
+    let ctx = match vm.send(dpop(&t, &proof)) {
+        test_harness::Outcome::Paused { context } => context,
+        other => panic!("expected a wait for the upstream token: {other:?}"),
+    };
+    vm.tick();
+    let call = vm.pending_calls().into_iter().find(|c| c.cluster == "idp").expect("the token call");
+    vm.answer(call.token, 200, &[("content-type", "application/json")], br#"{"access_token": "T-up", "token_type": "Bearer", "expires_in": 100}"#);
+    let out = vm.poll(ctx);
+    assert!(out.is_forwarded(), "its own proof is not a replay of itself: {out:?}");
+    assert_eq!(out.upstream("authorization").as_deref(), Some("Bearer T-up"));
+    assert_eq!(vm.send(dpop(&t, &proof)).status(), 401, "a real replay still is");
+}
