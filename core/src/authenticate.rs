@@ -63,6 +63,9 @@ pub struct Authenticated {
     pub identity: Identity,
     pub server: usize,
     pub valid_until: u64,
+    /// With `requires_all`: what each other server's token is bound to (each server's binding
+    /// rules apply to its own token; the merged claims hold only the first `cnf`).
+    pub others: Vec<(usize, crate::binding::Binding)>,
 }
 
 /// Finds each server's token (its own sources, or the policy's).
@@ -103,15 +106,19 @@ pub fn authenticate(
         let mut merged = Identity::default();
         let mut until = u64::MAX;
         let mut first = None;
+        let mut others = Vec::new();
         for (i, f, d) in &presented.tokens {
             let one = check(*i, f, d)?;
             until = until.min(one.valid_until);
+            if first.is_some() {
+                others.push((*i, crate::binding::Binding::of(&one.identity)));
+            }
             first.get_or_insert(*i);
             for (k, v) in one.identity.claims {
                 merged.claims.entry(k).or_insert(v);
             }
         }
-        return Ok(Authenticated { identity: merged, server: first.unwrap_or(0), valid_until: until });
+        return Ok(Authenticated { identity: merged, server: first.unwrap_or(0), valid_until: until, others });
     }
     let mut order: Vec<usize> = (0..presented.tokens.len()).collect();
     if order.len() > 1 {
@@ -171,7 +178,7 @@ fn check_one(
                     rules.check(&id, now).map_err(Check::Denied)?;
                     // The slot's `until` is the first second it no longer holds.
                     let valid_until = until.saturating_sub(1).min(exp_until(&id, rules.leeway_secs));
-                    Ok(Authenticated { identity: id, server: index, valid_until })
+                    Ok(Authenticated { identity: id, server: index, valid_until, others: Vec::new() })
                 }
                 (Lookup::Inactive, _) => Err(Check::Denied(Denial::Inactive)),
                 (Lookup::Failed, _) => Err(Check::Denied(Denial::IdpUnavailable)),
@@ -200,7 +207,7 @@ fn check_one(
     };
     let identity = result.map_err(Check::Denied)?;
     let valid_until = exp_until(&identity, rules.leeway_secs);
-    Ok(Authenticated { identity, server: index, valid_until })
+    Ok(Authenticated { identity, server: index, valid_until, others: Vec::new() })
 }
 
 /// The last second a token with these claims may be used: `exp` plus leeway, or forever.

@@ -104,7 +104,7 @@ fn decide_in(
             state.count(Event::IntrospectionHit);
         }
         // A bound token proves its holder on every request.
-        if let Err(d) = bound(cfg, &presented, v.server, &v.binding, req, now, state) {
+        if let Err(d) = bound_all(cfg, &presented, (v.server, &v.binding), &v.others, req, now, state) {
             return refused(cfg, policy, index, d, req, state, edits, may_wait);
         }
         edits.identity = Some(v.headers);
@@ -113,7 +113,7 @@ fn decide_in(
     match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
         Ok(a) => {
             let binding = Binding::of(&a.identity);
-            if let Err(d) = bound(cfg, &presented, a.server, &binding, req, now, state) {
+            if let Err(d) = bound_all(cfg, &presented, (a.server, &binding), &a.others, req, now, state) {
                 return refused(cfg, policy, index, d, req, state, edits, may_wait);
             }
             if !authenticate::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
@@ -125,7 +125,7 @@ fn decide_in(
             let headers = upstream::render(cfg, policy, &a.identity);
             if let Some(d) = single(&presented) {
                 let keys_version = state.keys_version(a.server);
-                let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding };
+                let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others };
                 policy.verdicts.insert(*d, verdict);
             }
             edits.identity = Some(headers);
@@ -156,6 +156,13 @@ fn bound(cfg: &Config, presented: &Presented, server: usize, binding: &Binding, 
     let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
     let Some((_, found, _)) = found else { return Err(Denial::MissingToken) };
     binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, req, now, state)
+}
+
+/// `bound` for the server that accepted the token and, with `requires_all`, for every other
+/// server with its own token's binding: each server's binding rules hold.
+fn bound_all(cfg: &Config, presented: &Presented, main: (usize, &Binding), others: &[(usize, Binding)], req: &Request, now: u64, state: &dyn WorkerState) -> Result<(), Denial> {
+    bound(cfg, presented, main.0, main.1, req, now, state)?;
+    others.iter().try_for_each(|(server, binding)| bound(cfg, presented, *server, binding, req, now, state))
 }
 
 /// The digest of the token presented, when there is one token (found by one server or

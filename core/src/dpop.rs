@@ -154,8 +154,9 @@ pub fn record(stored: &[u8], hash: &str, until: u64, now: u64) -> Result<Vec<u8>
 
 impl DpopRules {
     /// The proof's JOSE header (`typ` `dpop+jwt`, an allowed algorithm, no `crit`, no `zip`)
-    /// and its signature by the embedded key: checked by the host where it can (RS*, PS*,
-    /// ES*), else in the filter (ES256 with p256, EdDSA with dalek). jwt-simple cannot read a
+    /// and its signature by the embedded key: checked by the host where it can (RS*, ES*),
+    /// else in the filter (RS* and PS* with jwt-simple's RSA, ES256 with p256, EdDSA with
+    /// dalek). jwt-simple cannot read a
     /// JWS whose header holds a JWK object, so it is not used here.
     fn verify_signature(&self, proof: &str, keys: &[VerifyKey], now: u64, host: Option<&dyn CryptoHost>) -> Result<hosted::Claims, Denial> {
         let head = header::parse(proof).map_err(|_| Denial::DpopProofInvalid)?;
@@ -172,10 +173,31 @@ impl DpopRules {
             (Some(r), _) => r,
             (None, Material::EdDSA(k)) => crate::jwt::eddsa::verify(k, proof, now, self.leeway),
             (None, Material::ES256(k)) => es256(k, proof, now, self.leeway),
+            (None, Material::RS256(k)) => rsa(k, proof, now, self.leeway),
+            (None, Material::RS384(k)) => rsa(k, proof, now, self.leeway),
+            (None, Material::RS512(k)) => rsa(k, proof, now, self.leeway),
+            (None, Material::PS256(k)) => rsa(k, proof, now, self.leeway),
+            (None, Material::PS384(k)) => rsa(k, proof, now, self.leeway),
+            (None, Material::PS512(k)) => rsa(k, proof, now, self.leeway),
             (None, _) => Err(Denial::DpopProofInvalid),
         };
         verified.map_err(|_| Denial::DpopProofInvalid)
     }
+}
+
+/// An RSA signature (PKCS#1 v1.5 or PSS, as the key's algorithm says) over a JWS, checked with
+/// the RSA code jwt-simple itself uses, without its header parser.
+fn rsa<K: jwt_simple::prelude::RSAPublicKeyLike>(key: &K, token: &str, now: u64, leeway: u64) -> Result<hosted::Claims, Denial> {
+    use superboring::{pkey::PKey, sign::Verifier};
+    let (signed, payload_b64, sig) = hosted::parts(token)?;
+    let pkey = PKey::from_rsa(key.public_key().as_ref().clone()).map_err(|_| Denial::BadSignature)?;
+    let mut verifier = Verifier::new(K::hash(), &pkey).map_err(|_| Denial::BadSignature)?;
+    verifier.set_rsa_padding(key.padding_scheme()).map_err(|_| Denial::BadSignature)?;
+    verifier.update(signed.as_bytes()).map_err(|_| Denial::BadSignature)?;
+    if !verifier.verify(&sig).map_err(|_| Denial::BadSignature)? {
+        return Err(Denial::BadSignature);
+    }
+    hosted::claims(payload_b64, now, leeway)
 }
 
 /// An ES256 signature over a JWS checked with the key's P-256 point (what jwt-simple does

@@ -18,6 +18,8 @@ pub struct Verdict {
     pub valid_until: u64,
     /// What the token is bound to (checked on every use).
     pub binding: crate::binding::Binding,
+    /// With `requires_all`: the other servers and what their tokens are bound to.
+    pub others: Vec<(usize, crate::binding::Binding)>,
 }
 
 pub struct Verdicts {
@@ -63,14 +65,14 @@ mod tests {
         let v = Verdicts::new(8);
         let d = [7u8; 16];
         let headers = Rc::new(crate::upstream::Rendered { headers: vec![("x-credential-sub".to_string(), "a".to_string())], state: Vec::new() });
-        v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100, binding: Default::default() });
+        v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100, binding: Default::default(), others: Vec::new() });
         assert!(v.get(&d, 100, |_| 3).is_some());
         assert!(v.get(&d, 100, |s| if s == 1 { 4 } else { 3 }).is_none(), "keys of server 1 changed");
         assert!(v.get(&d, 50, |_| 3).is_none(), "dropped once void");
-        v.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default() });
+        v.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default(), others: Vec::new() });
         assert!(v.get(&d, 11, |_| 0).is_none(), "past its time");
         let off = Verdicts::new(0);
-        off.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default() });
+        off.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default(), others: Vec::new() });
         assert!(off.get(&d, 1, |_| 0).is_none());
     }
 }

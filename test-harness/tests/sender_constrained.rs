@@ -201,3 +201,29 @@ fn a_proof_waiting_for_the_upstream_token_is_recorded_once() {
     assert_eq!(out.upstream("authorization").as_deref(), Some("Bearer T-up"));
     assert_eq!(vm.send(dpop(&t, &proof)).status(), 401, "a real replay still is");
 }
+
+#[test]
+fn requires_all_checks_every_servers_binding_rules() {
+    let host = Host::at(NOW);
+    let hs = json!([{"alg": "HS256", "key": "hs-secret-for-tests"}]);
+    let cfg = json!({
+        "oauth_servers": {"a": {"token_strategy": {"name": "jwt", "settings": hs, "dpop": "optional"}},
+                          "b": {"token_strategy": {"name": "jwt", "settings": hs, "dpop": "required"}}},
+        "policies": {"both": {"oauth_servers": ["a", "b"], "requires": "all", "realm": "api"},
+                     "either": {"oauth_servers": ["a", "b"], "realm": "api"}},
+        "routes": [{"path_prefix": "/either", "policy": "either"}],
+        "default_policy": "both"}).to_string();
+    let mut vm = host.vm(&cfg).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let plain = plain_token();
+    for _ in 0..2 {
+        // Twice: the second time from the verdict cache.
+        let out = vm.send(Request::get("/orders").bearer(&plain));
+        assert_eq!(out.status(), 401, "server b takes DPoP only, and all must accept: {out:?}");
+    }
+    assert!(vm.send(Request::get("/either").bearer(&plain)).is_forwarded(), "with any, server a's acceptance is enough");
+    let holder = Holder::new();
+    let t = token(json!({"jkt": holder.jkt()}));
+    let proof = holder.proof("GET", "http://api.test/orders", &t, "j-1");
+    assert!(vm.send(dpop(&t, &proof)).is_forwarded(), "a bound token with its proof satisfies both servers");
+    assert_eq!(vm.send(dpop(&t, &proof)).status(), 401, "and its proof is used once");
+}

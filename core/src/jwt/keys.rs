@@ -202,6 +202,16 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
         "EC" => {
             let crv = text(jwk, "crv")?;
             let (x, y) = (b64(jwk, "x")?, b64(jwk, "y")?);
+            // Each coordinate is the curve's size exactly (RFC 7518 §6.2.1.2): shorter and longer
+            // ones would still add up to a point, another than the members name.
+            let size = match crv {
+                "P-256" => 32,
+                "P-384" => 48,
+                _ => 0,
+            };
+            if size != 0 && (x.len() != size || y.len() != size) {
+                return Err(format!("`x` and `y` must be {size} bytes each for {crv}"));
+            }
             let mut point = Vec::with_capacity(1 + x.len() + y.len());
             point.push(4u8);
             point.extend_from_slice(&x);
@@ -229,5 +239,28 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
             Ok(one(Alg::EdDSA, Material::EdDSA(Box::new(key))))
         }
         other => Err(format!("unsupported kty `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    #[test]
+    fn ec_coordinates_must_have_the_curves_size() {
+        let jwk = |x: &[u8], y: &[u8], crv: &str| {
+            serde_json::json!({"kty": "EC", "crv": crv, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)})
+        };
+        // Lengths that add up to a P-256 point but are not 32 and 32.
+        for (x, y) in [(31usize, 33usize), (33, 31), (0, 64), (32, 31)] {
+            let e = parse_jwk(&jwk(&vec![1; x], &vec![2; y], "P-256")).err().unwrap_or_default();
+            assert!(e.contains("32 bytes"), "{x}/{y}: {e}");
+        }
+        let e = parse_jwk(&jwk(&[1; 47], &[2; 49], "P-384")).err().unwrap_or_default();
+        assert!(e.contains("48 bytes"), "{e}");
+        let e = parse_jwk(&jwk(&[1; 66], &[2; 66], "P-521")).err().unwrap_or_default();
+        assert!(e.contains("unsupported"), "{e}");
     }
 }
