@@ -9,7 +9,7 @@ use crate::host::{self, SetShared};
 use crate::metrics;
 use crate::waiters;
 use crate::worker::Worker;
-use oauth_core::introspection::Claim;
+use oauth_core::introspection::{Claim, Lookup, SlotUse};
 
 pub enum Started {
     /// The root context will call the IdP (or another request, here or in another worker,
@@ -23,12 +23,15 @@ pub enum Started {
 pub struct Outgoing {
     pub server: usize,
     pub claim: Box<Claim>,
+    /// Whether the answer goes into the token's slot (claimed for it).
+    pub cached: bool,
 }
 
 /// A call in flight from the root context.
 pub struct InFlight {
     pub server: usize,
     pub claim: Box<Claim>,
+    pub cached: bool,
     pub started_ms: u64,
     /// Whether this is the one retry after a failed connection.
     pub retried: bool,
@@ -62,20 +65,30 @@ pub fn start(w: &mut Worker, server: usize, claim: &Claim) -> Started {
         // The server answered 429 with Retry-After: no call until then, on any worker.
         return Started::Failed;
     }
+    // Beyond this worker's calls in flight to the server (a flood of new tokens), refuse at
+    // once rather than queue without end.
+    let in_flight = w.outbox.iter().filter(|o| o.server == server).count()
+        + w.introspections.values().filter(|f| f.server == server).count();
+    if in_flight >= claim.max_in_flight {
+        return Started::Failed;
+    }
     let locked = crate::shared::lock(&claim.lock_key, w.vm_id);
     let (current, cas) = match host::get_shared(&claim.slot.key) {
         Some((bytes, cas)) => (Some(bytes), cas),
         None => (None, 0),
     };
-    let claimed = claim.may_claim(current.as_deref(), now)
-        && host::set_shared(&claim.slot.key, &claim.pending_slot(w.vm_id, now), cas) == SetShared::Done;
+    // Whether this request calls, and whether the answer goes into the slot. A claim lost to
+    // another worker by CAS waits for that worker's call.
+    let call = match claim.slot_use(current.as_deref(), now) {
+        SlotUse::Wait => None,
+        SlotUse::Uncached => Some(false),
+        SlotUse::Claim => (host::set_shared(&claim.slot.key, &claim.pending_slot(w.vm_id, now), cas) == SetShared::Done).then_some(true),
+    };
     if locked {
         host::set_shared(&claim.lock_key, b"", 0);
     }
-    if !claimed {
-        return Started::Waiting;
-    }
-    w.outbox.push(Outgoing { server, claim: Box::new(claim.clone()) });
+    let Some(cached) = call else { return Started::Waiting };
+    w.outbox.push(Outgoing { server, claim: Box::new(claim.clone()), cached });
     // The root context makes the call on its wake-up (or, where the host delivers no queue
     // readiness, on its next tick).
     if let Some(queue) = w.wake_queue {
@@ -90,24 +103,26 @@ pub fn send(w: &mut Worker) {
         return;
     }
     let now = host::now_secs();
-    let mut failed = false;
+    let mut failed = Vec::new();
     for out in std::mem::take(&mut w.outbox) {
         match host::dispatch(&out.claim.call) {
             Ok(token) => {
                 metrics::inc(metrics::INTROSPECTION_CALLS);
-                let flight = InFlight { server: out.server, claim: out.claim, started_ms: host::now_millis(), retried: false };
+                let flight = InFlight { server: out.server, claim: out.claim, cached: out.cached, started_ms: host::now_millis(), retried: false };
                 w.introspections.insert(token, flight);
             }
             Err(status) => {
                 log::warn!("introspection: cannot call cluster {} ({status:?})", out.claim.call.cluster);
                 metrics::inc(metrics::INTROSPECTION_FAILURES);
-                host::set_shared(&out.claim.slot.key, &out.claim.failed_slot(now), 0);
-                failed = true;
+                if out.cached {
+                    host::set_shared(&out.claim.slot.key, &out.claim.failed_slot(now), 0);
+                }
+                failed.push((out.server, out.claim.slot.hash.clone()));
             }
         }
     }
-    if failed {
-        waiters::resolve(w);
+    for (server, hash) in failed {
+        waiters::answered(w, server, &hash, &Lookup::Failed);
     }
 }
 
@@ -138,6 +153,8 @@ pub fn answered(w: &mut Worker, token: u32, body_size: usize) {
     if let Some((key, until)) = &digested.backoff {
         host::set_shared(key, until, 0);
     }
-    host::set_shared(&claim.slot.key, &digested.store, 0);
+    if flight.cached {
+        host::set_shared(&claim.slot.key, &digested.store, 0);
+    }
     waiters::answered(w, flight.server, &claim.slot.hash, &digested.lookup);
 }

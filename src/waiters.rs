@@ -50,7 +50,12 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
             let lookup = host::get_shared(&claim.slot.key)
                 .and_then(|(bytes, _)| Slot::decode(&bytes))
                 .map_or(Lookup::Miss, |slot| slot.lookup(&claim.slot.hash, now));
+            // This worker's own call for the token answers it (through `answered`), whatever
+            // the slot shows (an uncached call's slot holds another token).
+            let calling = w.outbox.iter().any(|o| o.claim.slot.hash == claim.slot.hash)
+                || w.introspections.values().any(|f| f.claim.slot.hash == claim.slot.hash);
             match lookup {
+                Lookup::Pending | Lookup::Miss if calling && !late => Verdict::Wait,
                 Lookup::Pending if !late => Verdict::Wait,
                 Lookup::Pending | Lookup::Miss => Verdict::GiveUp,
                 lookup => Verdict::Decide(Some(Answered { server: *server, lookup })),

@@ -13,6 +13,12 @@ use serde_json::{Map, Value};
 pub const DEFAULT_TTL: u64 = 60;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_CACHE_SLOTS: u64 = 10_000;
+/// Inactive answers are kept this long by default: a random token asked twice costs one call.
+pub const DEFAULT_NEGATIVE_TTL: u64 = 10;
+/// Introspection calls one worker has in flight for one server; beyond, 503 at once.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 64;
+/// The longest pause a server's `Retry-After` imposes on introspection (seconds).
+pub const DEFAULT_MAX_RETRY_AFTER: u64 = 30;
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// `ttl: 0` keeps an entry until the token's `exp`; without `exp`, at most this long.
 pub const MAX_ENTRY_LIFETIME: u64 = 86_400;
@@ -37,6 +43,8 @@ pub struct IntrospectionRules {
     pub max_answer_bytes: usize,
     pub max_wait_ms: u64,
     pub shared_key: String,
+    pub max_calls_in_flight: usize,
+    pub max_retry_after: u64,
 }
 
 /// Where the introspection call carries the token.
@@ -96,6 +104,20 @@ pub struct Claim {
     pub pending_secs: u64,
     pub call: HttpCall,
     pub max_answer_bytes: usize,
+    /// Calls this worker may have in flight for the server.
+    pub max_in_flight: usize,
+}
+
+/// What a request that finds no answer may do with the token's slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotUse {
+    /// Take it (empty, expired, failed, or holding an inactive answer) and call.
+    Claim,
+    /// Another request's call for this token is pending: wait for its answer.
+    Wait,
+    /// It holds another token's live answer or pending call: call without caching, so that
+    /// new tokens (a flood of random ones) never evict the answers good tokens live on.
+    Uncached,
 }
 
 impl Claim {
@@ -126,10 +148,17 @@ impl Claim {
         stored.and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok()).is_some_and(|until| now < until)
     }
 
-    /// Whether the slot as read (`current`) lets this request claim it: not while another
-    /// request's call for the same token is pending.
-    pub fn may_claim(&self, current: Option<&[u8]>, now: u64) -> bool {
-        !current.and_then(Slot::decode).is_some_and(|s| s.lookup(&self.slot.hash, now) == Lookup::Pending)
+    /// What the slot as read (`current`) lets this request do.
+    pub fn slot_use(&self, current: Option<&[u8]>, now: u64) -> SlotUse {
+        let Some(slot) = current.and_then(Slot::decode) else { return SlotUse::Claim };
+        if now >= slot.until {
+            return SlotUse::Claim;
+        }
+        match (&slot.state, slot.hash == self.slot.hash) {
+            (SlotState::Pending { .. }, true) => SlotUse::Wait,
+            (SlotState::Pending { .. } | SlotState::Active { .. }, false) => SlotUse::Uncached,
+            _ => SlotUse::Claim,
+        }
     }
 }
 
@@ -217,6 +246,7 @@ impl IntrospectionRules {
             pending_secs: 2 * self.timeout_ms.div_ceil(1000) + 1,
             call: HttpCall { cluster: self.cluster.clone(), headers, body: (!body.is_empty()).then_some(body), timeout_ms: self.timeout_ms },
             max_answer_bytes: self.max_answer_bytes,
+            max_in_flight: self.max_calls_in_flight,
         }
     }
 
@@ -236,7 +266,11 @@ impl IntrospectionRules {
             Answer::Inactive => (Lookup::Inactive, None),
             Answer::Unavailable(why) => (Lookup::Failed, Some(why)),
         };
-        let backoff = retry_after.map(|secs| (self.backoff_key(), now.saturating_add(secs).to_string().into_bytes()));
+        // At most `max_retry_after`: a server asking for an hour would stop every introspection.
+        let backoff = retry_after
+            .map(|secs| secs.min(self.max_retry_after))
+            .filter(|secs| *secs > 0)
+            .map(|secs| (self.backoff_key(), now.saturating_add(secs).to_string().into_bytes()));
         Digested { lookup, store: slot.encode(), failure, backoff }
     }
 
@@ -448,11 +482,19 @@ mod tests {
         let req = Request::default();
         let claim = r.claim(r.slot_key("t"), "t", &req, 0, None);
         assert_eq!(claim.lock_key, "k/lock");
-        assert!(claim.may_claim(None, 100));
+        assert_eq!(claim.slot_use(None, 100), SlotUse::Claim);
         let pending = claim.pending_slot(7, 100);
-        assert!(!claim.may_claim(Some(&pending), 100), "another request is asking");
-        assert!(claim.may_claim(Some(&pending), 100 + claim.pending_secs), "its call timed out");
-        assert!(claim.may_claim(Some(b"garbage"), 100));
+        assert_eq!(claim.slot_use(Some(&pending), 100), SlotUse::Wait, "another request is asking");
+        assert_eq!(claim.slot_use(Some(&pending), 100 + claim.pending_secs), SlotUse::Claim, "its call timed out");
+        assert_eq!(claim.slot_use(Some(b"garbage"), 100), SlotUse::Claim);
+        // Another token's live answer or pending call is never evicted by a new token.
+        let other = r.claim(r.slot_key("u"), "u", &req, 0, None);
+        assert_eq!(claim.slot_use(Some(&other.pending_slot(7, 100)), 100), SlotUse::Uncached);
+        let active = r.digest(&other.slot.hash, 200, br#"{"active":true,"sub":"a","exp":130}"#, 100, None).store;
+        assert_eq!(claim.slot_use(Some(&active), 120), SlotUse::Uncached);
+        assert_eq!(claim.slot_use(Some(&active), 130), SlotUse::Claim, "expired");
+        let inactive = r.digest(&other.slot.hash, 200, br#"{"active":false}"#, 100, None).store;
+        assert_eq!(claim.slot_use(Some(&inactive), 100), SlotUse::Claim, "an inactive answer may go");
         let d = r.digest(&claim.slot.hash, 200, br#"{"active":true,"sub":"a","exp":130}"#, 100, None);
         assert!(matches!(d.lookup, Lookup::Hit(_, 130)));
         assert_eq!(Slot::decode(&d.store).map(|s| s.lookup(&claim.slot.hash, 101)), Some(d.lookup.clone()));

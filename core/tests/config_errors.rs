@@ -130,6 +130,8 @@ fn cases() -> Vec<(Value, &'static str, &'static str)> {
         (intro(json!({"custom_introspection_headers": {"x-tenant": format!("{SECRET}\r\nx: y")}})), "oauth_servers.i.token_strategy.settings.custom_introspection_headers.x-tenant", "control"),
         (intro(json!({"authorization_value": format!("Basic {SECRET}\n")})), "oauth_servers.i.token_strategy.settings.authorization_value", "control"),
         (intro(json!({"cache_slots": 0})), "oauth_servers.i.token_strategy.settings.cache_slots", "between"),
+        (intro(json!({"max_calls_in_flight": 0})), "oauth_servers.i.token_strategy.settings.max_calls_in_flight", "between"),
+        (intro(json!({"max_retry_after": 3601})), "oauth_servers.i.token_strategy.settings.max_retry_after", "at most"),
         (intro(json!({"ttl": "long"})), "oauth_servers.i.token_strategy.settings.ttl", "invalid type"),
         // Janus front
         (json!({"oauth_servers": {"s": {"oauth_endpoints": {"token": {"listen_path": "token"}}}}}), "oauth_servers.s.oauth_endpoints.token.listen_path", "start with /"),

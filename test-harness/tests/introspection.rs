@@ -127,13 +127,13 @@ fn ttl_zero_means_until_exp() {
 #[test]
 fn inactive_and_out_of_date_answers_are_401() {
     let host = Host::at(NOW);
-    let mut vm = start(&host, &config(json!({})));
+    let mut vm = start(&host, &config(json!({"negative_ttl": 0})));
     let out = introspect(&mut vm, Request::get("/").bearer("dead"), 200, br#"{"active": false}"#);
     assert_eq!(out.status(), 401);
     assert!(out.reply_header("www-authenticate").unwrap().contains("error=\"invalid_token\", error_description=\"the access token is not active\""));
     host.clock.advance_secs(2);
     assert_eq!(introspect(&mut vm, Request::get("/").bearer("dead"), 200, br#"{"active": false}"#).status(), 401,
-        "not cached without negative_ttl: a new call");
+        "not cached with negative_ttl 0: a new call");
     let out = introspect(&mut vm, Request::get("/").bearer("old"), 200, &active(json!({"exp": NOW - 1})));
     assert_eq!(out.status(), 401);
     let out = introspect(&mut vm, Request::get("/").bearer("future"), 200, &active(json!({"nbf": NOW + 100})));
@@ -390,4 +390,56 @@ fn private_key_jwt_authenticates_the_introspection_call() {
     let claims = public.verify_token::<NoCustomClaims>(assertion, Some(opts)).unwrap();
     assert!(claims.audiences.unwrap().contains(&["https://idp.test/oauth/introspect".to_string()].into_iter().collect()));
     assert_eq!(Token::decode_metadata(assertion).unwrap().key_id(), None, "no kid configured, none sent");
+}
+
+#[test]
+fn new_tokens_never_evict_a_good_tokens_answer() {
+    // One slot for every token: each new token falls on the good token's answer.
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({"cache_slots": 1})));
+    assert!(introspect(&mut vm, Request::get("/").bearer("good"), 200, &active(json!({}))).is_forwarded());
+    for bogus in ["r1", "r2", "r3"] {
+        assert_eq!(introspect(&mut vm, Request::get("/").bearer(bogus), 200, br#"{"active": false}"#).status(), 401);
+        let out = vm.send(Request::get("/").bearer("good"));
+        assert!(out.is_forwarded(), "the good token is still a hit after {bogus}: {out:?}");
+    }
+    assert_eq!(vm.calls().len(), 4, "one call per token, none again for the good one");
+    // Two requests for the same new token while its uncached call is out: both get its answer.
+    let first = paused(&vm.send(Request::get("/").bearer("r4")));
+    let calls = vm.pending_calls();
+    assert_eq!(calls.len(), 1);
+    let t = calls[0].token;
+    vm.tick();
+    paused(&vm.poll(first));
+    vm.answer(t, 200, &[], br#"{"active": false}"#);
+    assert_eq!(vm.poll(first).status(), 401);
+}
+
+#[test]
+fn calls_in_flight_are_capped_per_worker() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({"max_calls_in_flight": 2})));
+    let a = paused(&vm.send(Request::get("/").bearer("t1")));
+    paused(&vm.send(Request::get("/").bearer("t2")));
+    let out = vm.send(Request::get("/").bearer("t3"));
+    assert_eq!(out.status(), 503, "a third call at once would pass the cap: {out:?}");
+    assert_eq!(vm.calls().len(), 2);
+    let t = vm.pending_calls()[0].token;
+    vm.answer(t, 200, &[], &active(json!({})));
+    assert!(vm.poll(a).is_forwarded());
+    paused(&vm.send(Request::get("/").bearer("t3")));
+}
+
+#[test]
+fn a_retry_after_pauses_introspection_at_most_max_retry_after() {
+    let host = Host::at(NOW);
+    let mut vm = start(&host, &config(json!({"max_retry_after": 5})));
+    let ctx = paused(&vm.send(Request::get("/").bearer("t1")));
+    let t = vm.pending_calls()[0].token;
+    vm.answer(t, 429, &[("retry-after", "3600")], b"");
+    assert_eq!(vm.poll(ctx).status(), 503);
+    host.clock.advance_secs(4);
+    assert_eq!(vm.send(Request::get("/").bearer("t2")).status(), 503, "still paused");
+    host.clock.advance_secs(1);
+    assert!(introspect(&mut vm, Request::get("/").bearer("t2"), 200, &active(json!({}))).is_forwarded(), "five seconds, not an hour");
 }

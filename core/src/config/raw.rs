@@ -142,8 +142,12 @@ pub struct RawIntrospection {
     pub token_type_hint: Option<String>,
     /// Seconds; 0 = until the token's `exp`.
     pub ttl: Option<u64>,
-    /// Seconds to cache inactive answers; 0 (default) = not cached.
+    /// Seconds to cache inactive answers (default 10); 0 = not cached.
     pub negative_ttl: Option<u64>,
+    /// Calls one worker may have in flight to this server; beyond, 503 at once (default 64).
+    pub max_calls_in_flight: Option<usize>,
+    /// Seconds: the longest pause a `Retry-After` imposes (default 30; 0 = none).
+    pub max_retry_after: Option<u64>,
     /// Milliseconds, as the plugin has it.
     pub timeout: Option<u64>,
     /// Milliseconds; the Envoy cluster's business here (accepted for compatibility).

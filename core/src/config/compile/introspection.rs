@@ -51,6 +51,14 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
     if !(1..=1_000_000).contains(&cache_slots) {
         return err(format!("{settings_path}.cache_slots"), "must be between 1 and 1000000");
     }
+    let max_calls_in_flight = s.max_calls_in_flight.unwrap_or(introspection::DEFAULT_MAX_CALLS_IN_FLIGHT);
+    if !(1..=100_000).contains(&max_calls_in_flight) {
+        return err(format!("{settings_path}.max_calls_in_flight"), "must be between 1 and 100000");
+    }
+    let max_retry_after = s.max_retry_after.unwrap_or(introspection::DEFAULT_MAX_RETRY_AFTER);
+    if max_retry_after > 3600 {
+        return err(format!("{settings_path}.max_retry_after"), "must be at most 3600 (seconds)");
+    }
     let _ = s.keepalive; // the Envoy cluster's connection settings govern keep-alive
     let shared_key = crate::shared::introspection_prefix(server, url);
     Ok(IntrospectionRules {
@@ -62,7 +70,7 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
         authorization: s.authorization_value,
         token_type_hint: s.token_type_hint,
         ttl: s.ttl.unwrap_or(introspection::DEFAULT_TTL),
-        negative_ttl: s.negative_ttl.unwrap_or(0),
+        negative_ttl: s.negative_ttl.unwrap_or(introspection::DEFAULT_NEGATIVE_TTL),
         introspect_request: s.introspect_request,
         custom_headers,
         audiences: raw.audiences.unwrap_or_default(),
@@ -71,6 +79,8 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
         max_answer_bytes: s.max_answer_bytes.unwrap_or(introspection::DEFAULT_MAX_ANSWER_BYTES),
         max_wait_ms: s.max_wait.map_or(timeout_ms + 1000, |m| m.0),
         shared_key,
+        max_calls_in_flight,
+        max_retry_after,
     })
 }
 
