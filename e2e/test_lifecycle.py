@@ -37,6 +37,7 @@ class SlowIdp(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
         self.server.calls += 1
+        self.server.tokens.append(body.split("token=")[1].split("&")[0] if "token=" in body else "")
         time.sleep(INTROSPECTION_DELAY)
         active = "token=good&" in body + "&"
         out = json.dumps({"active": active, "sub": "idp-user", "client_id": "gateway", "scope": "orders:read",
@@ -64,6 +65,7 @@ def slow_idp():
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), SlowIdp)
     server.calls = 0
+    server.tokens = []
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
@@ -155,3 +157,37 @@ def test_a_client_that_gives_up_takes_nothing_with_it(start_envoy, slow_idp, pro
     r = call(port, "/orders", headers)
     assert r.status == 200 and time.time() - started < 1.0
     assert slow_idp.calls == 1
+
+
+def test_cached_tokens_keep_passing_during_a_flood_of_random_ones(start_envoy, slow_idp):
+    """A load test: 16 clients send random opaque tokens for 3 s (each costs an IdP call, or a
+    503 once a worker has max_calls_in_flight out) while a client with a good token keeps
+    asking: every good request passes, and the good token was introspected only when its
+    cached answer expired (the profile's ttl is 2 s), never because a random token took it."""
+    import concurrent.futures
+    import uuid
+    bootstrap, listener, echo = WAITS["introspection"]
+    envoy = start_envoy(bootstrap, echo, fixed_ports={IDP: slow_idp.server_address[1]})
+    port = envoy.port(listener)
+    assert call(port, "/orders", {"authorization": "Bearer good"}).status == 200
+    started = time.time()
+    stop = started + 3
+    flood_statuses = []
+
+    def flood():
+        while time.time() < stop:
+            flood_statuses.append(call(port, "/orders", {"authorization": f"Bearer {uuid.uuid4().hex}"}).status)
+
+    good = []
+    with concurrent.futures.ThreadPoolExecutor(17) as pool:
+        floods = [pool.submit(flood) for _ in range(16)]
+        while time.time() < stop:
+            good.append(call(port, "/orders", {"authorization": "Bearer good"}).status)
+            time.sleep(0.02)
+        for f in floods:
+            f.result()
+    assert good and set(good) == {200}, f"every good request passed: {sorted(set(good))}"
+    assert set(flood_statuses) <= {401, 503}, sorted(set(flood_statuses))
+    elapsed = time.time() - started
+    assert slow_idp.tokens.count("good") <= 2 + int(elapsed // 2), "the good token's answer stayed cached until its ttl"
+    assert envoy.echo.seen.count(("GET", "/orders")) == len(good) + 1, "only the good requests reached the upstream"
