@@ -118,7 +118,8 @@ impl DpopRules {
         let jkt = thumbprint(&jwk).ok_or(Denial::DpopProofInvalid)?;
         // One digest names the proof (its hash in the slot) and picks its slot.
         let digest = hmac_sha256::Hash::hash(format!("{jkt}\n{jti}").as_bytes());
-        let hash = URL_SAFE_NO_PAD.encode(digest);
+        // Tagged with the key (the slot's fairness between keys, `record`).
+        let hash = format!("{}.{}", jkt.get(..8).unwrap_or(&jkt), URL_SAFE_NO_PAD.encode(digest));
         let slot = u64::from_be_bytes(digest.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])) % self.slots.max(1);
         Ok(Checked {
             jkt,
@@ -129,12 +130,16 @@ impl DpopRules {
     }
 }
 
-/// Live proofs one replay slot remembers; a slot full of them refuses new proofs until one
-/// ages out (never forgets one early).
+/// Live proofs one replay slot remembers.
 pub const SLOT_ENTRIES: usize = 8;
 
-/// A replay slot as stored (`hash until` lines) with the proof `hash` recorded until
-/// `until`; Err(DpopReplay) when it is there already, in its window.
+/// A replay slot as stored (`tag.hash until` lines, the tag naming the proof's key) with the
+/// proof `tag.hash` recorded until `until`; Err(DpopReplay) when it is there already, in its
+/// window. A live proof is never forgotten to make room for a proof of the same key: a slot
+/// full of live proofs refuses a key that holds at least as many of them as any other key.
+/// Another key's proof takes the place of the heaviest key's proof that ends soonest, so one
+/// key flooding proofs (slots are picked by key and jti) fills no slot against other keys;
+/// what it loses is the memory of its own proofs.
 pub fn record(stored: &[u8], hash: &str, until: u64, now: u64) -> Result<Vec<u8>, Denial> {
     let text = std::str::from_utf8(stored).unwrap_or("");
     let mut live: Vec<(&str, u64)> = text
@@ -146,7 +151,17 @@ pub fn record(stored: &[u8], hash: &str, until: u64, now: u64) -> Result<Vec<u8>
         return Err(Denial::DpopReplay);
     }
     if live.len() >= SLOT_ENTRIES {
-        return Err(Denial::DpopReplay);
+        let tag = |h: &str| h.split_once('.').map_or("", |(t, _)| t).to_string();
+        let count = |t: &str| live.iter().filter(|(h, _)| tag(h) == t).count();
+        let mine = count(&tag(hash));
+        let heaviest = live.iter().map(|(h, _)| tag(h)).max_by_key(|t| count(t)).unwrap_or_default();
+        if mine >= count(&heaviest) {
+            return Err(Denial::DpopReplay);
+        }
+        let evict = live.iter().enumerate().filter(|(_, (h, _))| tag(h) == heaviest).min_by_key(|(_, (_, u))| *u).map(|(i, _)| i);
+        if let Some(i) = evict {
+            live.remove(i);
+        }
     }
     live.push((hash, until));
     Ok(live.iter().map(|(h, u)| format!("{h} {u}\n")).collect::<String>().into_bytes())
@@ -248,9 +263,28 @@ mod tests {
         for i in 2..=SLOT_ENTRIES {
             slot = record(&slot, &format!("h{i}"), 100, 60).unwrap();
         }
-        assert_eq!(record(&slot, "new", 100, 60), Err(Denial::DpopReplay), "full: refused, nothing forgotten early");
+        assert_eq!(record(&slot, "new", 100, 60), Err(Denial::DpopReplay), "full of its own key's proofs: refused, nothing forgotten early");
         assert!(record(&slot, "new", 300, 101).is_ok(), "room again once they age out");
         assert!(record(b"garbage", "h", 1, 0).is_ok());
+    }
+
+    #[test]
+    fn a_key_flooding_proofs_fills_no_slot_against_another_key() {
+        let mut slot = Vec::new();
+        for i in 0..SLOT_ENTRIES {
+            slot = record(&slot, &format!("aaaa.p{i}"), 100 + i as u64, 60).unwrap();
+        }
+        assert_eq!(record(&slot, "aaaa.more", 200, 60), Err(Denial::DpopReplay), "the flooding key is refused");
+        let with_b = record(&slot, "bbbb.q1", 200, 60).expect("another key still gets in");
+        assert!(!String::from_utf8_lossy(&with_b).contains("aaaa.p0 "), "in place of the flooder's proof that ends soonest");
+        assert_eq!(record(&with_b, "bbbb.q1", 200, 61), Err(Denial::DpopReplay), "and its replays are still caught");
+        let mut slot = with_b;
+        for i in 2..5 {
+            slot = record(&slot, &format!("bbbb.q{i}"), 200, 61).unwrap();
+        }
+        // Now 4 of each: a third key evicts one of the heaviest, neither key can push the other out.
+        assert!(record(&slot, "cccc.r1", 200, 62).is_ok());
+        assert_eq!(record(&slot, "aaaa.more", 200, 62), Err(Denial::DpopReplay), "a key as heavy as any: refused");
     }
 
     #[test]

@@ -406,6 +406,8 @@ mod tests {
             max_answer_bytes: 1024,
             max_wait_ms: 11_000,
             shared_key: "k".into(),
+            max_calls_in_flight: 64,
+            max_retry_after: 30,
         }
     }
 

@@ -227,3 +227,26 @@ fn requires_all_checks_every_servers_binding_rules() {
     assert!(vm.send(dpop(&t, &proof)).is_forwarded(), "a bound token with its proof satisfies both servers");
     assert_eq!(vm.send(dpop(&t, &proof)).status(), 401, "and its proof is used once");
 }
+
+#[test]
+fn a_key_flooding_proofs_does_not_deny_another_key() {
+    let host = Host::at(NOW);
+    // Every proof in one replay slot: the flood lands where the other key's proofs do.
+    let mut vm = vm(&host, json!({"dpop_replay_slots": 1}));
+    let (flooder, other) = (Holder::new(), Holder::new());
+    let (tf, to) = (token(json!({"jkt": flooder.jkt()})), token(json!({"jkt": other.jkt()})));
+    let url = "http://api.test/orders";
+    let mut refused = 0;
+    for i in 0..40 {
+        let out = vm.send(dpop(&tf, &flooder.proof("GET", url, &tf, &format!("f-{i}"))));
+        if out.status() == 401 {
+            refused += 1;
+        }
+        if i % 12 == 0 {
+            let proof = other.proof("GET", url, &to, &format!("o-{i}"));
+            assert!(vm.send(dpop(&to, &proof)).is_forwarded(), "the other key passes during the flood ({i})");
+            assert_eq!(vm.send(dpop(&to, &proof)).status(), 401, "and its replays are still refused ({i})");
+        }
+    }
+    assert!(refused > 0, "the flooding key is the one refused once the slot is full");
+}
