@@ -69,6 +69,8 @@ pub struct Server {
     pub binding: crate::binding::BindingRules,
 }
 
+// One per configured server, built once at configure time: the variants' sizes cost nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Strategy {
     Jwt(JwtRules),
