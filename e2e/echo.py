@@ -18,6 +18,7 @@ class Echo(BaseHTTPRequestHandler):
     def _answer(self):
         # Every request whose headers arrived, before its body is read: what reached the upstream.
         self.server.seen.append((self.command, self.path))
+        self.server.seen_headers.append({k.lower(): v for k, v in self.headers.items()})
         if "sleep=" in self.path:  # a slow upstream, for requests in flight
             import time
             time.sleep(float(self.path.split("sleep=")[1].split("&")[0]))
@@ -48,6 +49,7 @@ def serve(port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), Echo)
     server.count = 0
     server.seen = []
+    server.seen_headers = []
     server.authorizations = []
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

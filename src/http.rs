@@ -3,7 +3,7 @@
 
 use crate::phase::{self, Phase};
 use crate::worker::Worker;
-use crate::{admin, fetch, host, metrics};
+use crate::{admin, fetch, hold, host, metrics};
 use oauth_core::endpoints::{self, OAuthEndpoint};
 use oauth_core::janus::Action as FrontAction;
 use oauth_core::{Config, Denial, Request};
@@ -17,11 +17,13 @@ pub struct Http {
     worker: Option<Rc<RefCell<Worker>>>,
     /// Shared with the worker's list of waiting requests while this one waits.
     phase: Rc<RefCell<Phase>>,
+    /// While held in its headers for its body (`hold`): cleared when the body comes.
+    held: Option<Rc<std::cell::Cell<bool>>>,
 }
 
 impl Http {
     pub fn new(id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Self {
-        Http { id, worker, phase: Rc::new(RefCell::new(Phase::Start)) }
+        Http { id, worker, phase: Rc::new(RefCell::new(Phase::Start)), held: None }
     }
 
     fn phase_is(&self, f: impl Fn(&Phase) -> bool) -> bool {
@@ -38,16 +40,23 @@ impl HttpContext for Http {
         let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
         let request = read_request(&w.config);
         if let Some(op) = w.config.admin.as_ref().and_then(|a| a.op(&request)) {
-            let Ok(mut phase) = self.phase.try_borrow_mut() else { return unconfigured() };
-            return admin::on_headers(&mut w, self.id, &mut phase, op, &request, end_of_stream);
+            let action = {
+                let Ok(mut phase) = self.phase.try_borrow_mut() else { return unconfigured() };
+                admin::on_headers(&mut w, self.id, &mut phase, op, &request, end_of_stream)
+            };
+            return self.hold_for_body(&mut w, action, |p| matches!(p, Phase::Admin { .. }));
         }
         if let Some(ep) = endpoints::find(&w.config, &request) {
-            return self.endpoint_headers(&w, ep, request, end_of_stream);
+            let action = self.endpoint_headers(&w, ep, request, end_of_stream);
+            return self.hold_for_body(&mut w, action, |p| matches!(p, Phase::Endpoint { .. }));
         }
         phase::start(&mut w, self.id, &self.phase, request)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(held) = self.held.take() {
+            held.set(false); // the body came while held: the host delivers it (no release needed)
+        }
         if self.phase_is(|p| matches!(p, Phase::Admin { .. })) {
             return self.admin_body(body_size, end_of_stream);
         }
@@ -57,7 +66,7 @@ impl HttpContext for Http {
             return if self.phase_is(|p| matches!(p, Phase::Waiting(_))) { Action::Pause } else { Action::Continue };
         }
         if !end_of_stream && body_size <= endpoints::MAX_BODY {
-            return Action::Pause; // buffer: the headers went on, the body waits here
+            return Action::Pause; // buffer: the body waits here (and, held, its headers too)
         }
         let taken = self.phase.try_borrow_mut().map(|mut p| std::mem::replace(&mut *p, Phase::Answered));
         let Ok(Phase::Endpoint { ep, request }) = taken else { return Action::Continue };
@@ -107,6 +116,16 @@ impl HttpContext for Http {
 }
 
 impl Http {
+    /// A request that goes on to have its body read (`action` Continue, phase `reading`) is
+    /// held in its headers instead, until its body comes or `hold` lets it go.
+    fn hold_for_body(&mut self, w: &mut Worker, action: Action, reading: impl Fn(&Phase) -> bool) -> Action {
+        if action != Action::Continue || !self.phase.try_borrow().is_ok_and(|p| reading(&p)) {
+            return action;
+        }
+        self.held = Some(hold::hold(w, self.id));
+        Action::Pause
+    }
+
     /// An admin API request's body: buffered here, then answered.
     fn admin_body(&self, body_size: usize, end_of_stream: bool) -> Action {
         let too_large = body_size > endpoints::MAX_BODY;

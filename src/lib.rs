@@ -5,6 +5,7 @@ mod admin;
 mod apply;
 mod crypto;
 mod fetch;
+mod hold;
 mod host;
 mod http;
 mod introspect;

@@ -4,7 +4,7 @@
 use crate::host::{self, SetShared};
 use crate::http::Http;
 use crate::worker::Worker;
-use crate::{admin, fetch, introspect, metrics, waiters};
+use crate::{admin, fetch, hold, introspect, metrics, waiters};
 use oauth_core::config::LogLevel;
 use oauth_core::{shared, Config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -87,16 +87,17 @@ impl RootContext for Root {
                 }
                 if fetch::any(&worker) {
                     fetch::init(&worker);
-                    host::set_tick_period_ms(TICK_MS);
+                    worker.base_tick_ms = TICK_MS;
                 }
                 if introspect::any(&worker) {
                     introspect::init(&worker);
                     // Requests waiting for another worker's introspection learn of it on ticks.
-                    host::set_tick_period_ms(INTROSPECTION_TICK_MS);
+                    worker.base_tick_ms = INTROSPECTION_TICK_MS;
                 } else if admin {
                     // Changes made through the admin API reach this worker on its ticks.
-                    host::set_tick_period_ms(TICK_MS);
+                    worker.base_tick_ms = TICK_MS;
                 }
+                host::set_tick_period_ms(worker.base_tick_ms);
                 self.worker = Some(Rc::new(RefCell::new(worker)));
                 true
             }
@@ -117,6 +118,9 @@ impl RootContext for Root {
                 if w.config.admin.is_some() {
                     admin::tick(&mut w);
                 }
+                // Last: letting a request go on makes its context the effective one.
+                let base = w.base_tick_ms;
+                hold::release(&mut w, base);
             }
         }
     }

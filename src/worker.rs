@@ -40,6 +40,10 @@ pub struct Worker {
     pub introspections: HashMap<u32, introspect::InFlight>,
     /// This VM's wake-up queue: a request asks the root context to make its calls at once.
     pub wake_queue: Option<u32>,
+    /// Endpoint requests held in their headers until their body comes (`hold`).
+    pub held: Vec<crate::hold::Held>,
+    /// The root's tick period when nothing is held (0: no tick).
+    pub base_tick_ms: u32,
     /// Per policy: its client-credentials token state as last read.
     pub tokens: Vec<TokenState>,
     /// The host's signature checks, when enabled and the host passed the probe.
@@ -56,7 +60,7 @@ impl Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
         let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
         let crypto = if config.host_crypto { EnvoyCrypto::probe() } else { None };
-        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), outbox: Vec::new(), introspections: HashMap::new(), wake_queue: None, tokens, crypto, plugin_config, admin_cas: 0 }
+        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), outbox: Vec::new(), introspections: HashMap::new(), wake_queue: None, held: Vec::new(), base_tick_ms: 0, tokens, crypto, plugin_config, admin_cas: 0 }
     }
 
     pub fn view(&self, now: u64) -> View<'_> {

@@ -52,7 +52,14 @@ pub fn on_headers(
     host: Option<&dyn CryptoHost>,
 ) -> janus::Action {
     let step = match ep {
-        OAuthEndpoint::Issuer(_) if needs_body(ep, req) => go_on(),
+        // Answered from the body. Where the host cannot hold the headers meanwhile (a plain
+        // `WasmPlugin`) they go on to the route's cluster: without the client's credentials
+        // (the decision reads them from the request as it came).
+        OAuthEndpoint::Issuer(_) if needs_body(ep, req) => janus::Action::Forward {
+            remove: ["authorization", "proxy-authorization", "cookie", "dpop"].map(String::from).to_vec(),
+            set: Vec::new(),
+            body: None,
+        },
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
             Some(i) => janus::Action::Respond(i.handle(e, req, &[], now, nonce, host)),
             None => go_on(),

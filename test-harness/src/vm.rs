@@ -351,6 +351,25 @@ impl Vm {
         self.deliver_queues();
         if let Some(body) = &req.body {
             let replied = self.store.data().streams.get(&ctx).is_some_and(|s| s.local_reply.is_some());
+            // As a plain Istio WasmPlugin loads the filter (no `allow_on_headers_stop_iteration`):
+            // a pause in the headers holds the body back, and on_request_body is not called.
+            // A filter that holds an endpoint request for its body ticks fast meanwhile and
+            // lets it go on (continue_stream) when the body does not come: Envoy then sends the
+            // headers on and hands the buffered body to the filter.
+            if !replied && action == 1 && self.store.data().tick_period_ms > 0 && self.store.data().tick_period_ms <= 10 {
+                for _ in 0..10 {
+                    let period = u64::from(self.store.data().tick_period_ms.max(1));
+                    self.store.data().clock.advance_millis(period);
+                    self.tick();
+                    self.store.data_mut().effective_context = ctx;
+                    if self.store.data().streams.get(&ctx).is_some_and(|st| st.continued) {
+                        action = 0;
+                        self.store.data_mut().stream().continued = false;
+                        break;
+                    }
+                }
+            }
+            let replied = self.store.data().streams.get(&ctx).is_some_and(|s| s.local_reply.is_some());
             if action == 0 && !replied {
                 let s = self.store.data_mut();
                 s.effective_context = ctx;
@@ -358,8 +377,6 @@ impl Vm {
                 s.stream().sent_headers = Some(sent.clone());
                 self.sent_before_body = Some(sent);
             }
-            // As a plain Istio WasmPlugin loads the filter (no `allow_on_headers_stop_iteration`):
-            // a pause in the headers holds the body back, and on_request_body is not called.
             if !replied && action == 0 {
                 {
                     let s = self.store.data_mut();
