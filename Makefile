@@ -10,7 +10,7 @@ REGISTRY ?=
 TAG ?= 0.1.0
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto
+FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape
 
 .PHONY: fuzz bench oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
 

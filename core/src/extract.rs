@@ -81,7 +81,9 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial
         }
         TokenSource::Cookie(name) => {
             for raw in req.header_values("cookie") {
-                let Ok(value) = std::str::from_utf8(raw) else { continue };
+                // Not skipped: a cookie header the filter cannot read may carry a second token
+                // that a lenient upstream reads (RFC 6265 cookies are ASCII).
+                let Ok(value) = std::str::from_utf8(raw) else { return Err(Denial::Malformed) };
                 for (k, v) in cookie_pairs(value) {
                     if k == name.as_str() && !v.is_empty() {
                         out.push(v.to_string());
@@ -220,6 +222,13 @@ mod tests {
         assert_eq!(bearer(&req(&[("authorization", "Bearer a\u{1}b")])), Err(Denial::Malformed));
         let header = [TokenSource::Header { name: "x-token".into(), prefix: None }];
         assert_eq!(extract(&header, &req(&[("x-token", "a\tb")])).map(|f| f.map(|f| f.token)), Err(Denial::Malformed));
+    }
+
+    #[test]
+    fn a_cookie_header_that_is_not_utf8_is_refused_where_cookies_carry_tokens() {
+        let cookie = [TokenSource::Cookie("tok".into())];
+        let r = Request { headers: vec![("cookie".into(), b"tok=a; tok2=\xff".to_vec())], ..Default::default() };
+        assert_eq!(extract(&cookie, &r), Err(Denial::Malformed));
     }
 
     #[test]
