@@ -13,7 +13,7 @@ class Answer:
         self.status, self.headers, self.body = status, headers, body
 
 
-def request(port, path, headers, method="GET", body=None, trailers=None, abort_after=None, timeout=10):
+def request(port, path, headers, method="GET", body=None, trailers=None, abort_after=None, timeout=10, extra_headers=()):
     """Sends one request; returns its Answer, or None when the client gave up (`abort_after`
     seconds after sending: it closes the connection, as a client that times out does)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -22,7 +22,8 @@ def request(port, path, headers, method="GET", body=None, trailers=None, abort_a
     stream = conn.get_next_available_stream_id()
     pseudo = [(":method", method), (":path", path), (":authority", "api.test"), (":scheme", "http")]
     ends_with_headers = body is None and not trailers
-    conn.send_headers(stream, pseudo + [(k.lower(), v) for k, v in headers.items()], end_stream=ends_with_headers)
+    fields = pseudo + [(k.lower(), v) for k, v in headers.items()] + list(extra_headers)
+    conn.send_headers(stream, fields, end_stream=ends_with_headers)
     if body is not None:
         conn.send_data(stream, body, end_stream=not trailers)
     if trailers:

@@ -356,3 +356,28 @@ def test_an_endpoint_the_filter_answers_sends_nothing_upstream(start_envoy, slow
         assert reached == [] and slow_idp.calls == 0, f"nothing reached any upstream: {envoy.echo.seen} {slow_idp.calls}"
     elif endpoint.startswith("issuer"):
         assert all(not {"authorization", "cookie", "x-credential-sub"} & set(h) for h in reached), reached
+
+
+# --- Request shapes --------------------------------------------------------------------------
+
+def raw_h1(port, head):
+    """Sends raw request lines (duplicate headers kept) and returns the status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode())
+        return int(s.recv(65536).split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("proto", ["h1", "h2"])
+def test_two_authorization_headers_are_400_and_a_token_with_a_line_feed_is_refused(start_envoy, slow_idp, proto):
+    w = WAITS["introspection"]
+    envoy, port = start(start_envoy, w, slow_idp, True)
+    if proto == "h1":
+        status = raw_h1(port, "GET /orders HTTP/1.1\r\nhost: api.test\r\nauthorization: Bearer good\r\n"
+                              "authorization: Bearer other\r\nconnection: close\r\n\r\n")
+    else:
+        sock_headers = [("authorization", "Bearer good"), ("authorization", "Bearer other")]
+        status = h2client.request(port, "/orders", {}, extra_headers=sock_headers).status
+    assert status == 400, status
+    # A query token that percent-decodes to a line feed never reaches the IdP's call.
+    assert call(port, "/orders?access_token=good%0D%0AX-Evil:%201", {}).status == 401
+    assert slow_idp.calls == 0 and envoy.echo.seen == [], (slow_idp.calls, envoy.echo.seen)
