@@ -65,29 +65,38 @@ pub fn start(w: &mut Worker, server: usize, claim: &Claim) -> Started {
         // The server answered 429 with Retry-After: no call until then, on any worker.
         return Started::Failed;
     }
-    // Beyond this worker's calls in flight to the server (a flood of new tokens), refuse at
-    // once rather than queue without end.
+    // Beyond this worker's calls in flight to the server (a flood of new tokens), a request
+    // that would make one more is refused at once rather than queued without end.
     let in_flight = w.outbox.iter().filter(|o| o.server == server).count()
         + w.introspections.values().filter(|f| f.server == server).count();
-    if in_flight >= claim.max_in_flight {
-        return Started::Failed;
-    }
+    let full = in_flight >= claim.max_in_flight;
     let locked = crate::shared::lock(&claim.lock_key, w.vm_id);
     let (current, cas) = match host::get_shared(&claim.slot.key) {
         Some((bytes, cas)) => (Some(bytes), cas),
         None => (None, 0),
     };
-    // Whether this request calls, and whether the answer goes into the slot. A claim lost to
-    // another worker by CAS waits for that worker's call.
-    let call = match claim.slot_use(current.as_deref(), now) {
-        SlotUse::Wait => None,
-        SlotUse::Uncached => Some(false),
-        SlotUse::Claim => (host::set_shared(&claim.slot.key, &claim.pending_slot(w.vm_id, now), cas) == SetShared::Done).then_some(true),
+    // Whether this request waits, is refused, or calls (and whether the answer goes into the
+    // slot). A claim lost to another worker by CAS waits for that worker's call.
+    enum Next {
+        Wait,
+        Refuse,
+        Call { cached: bool },
+    }
+    let next = match claim.slot_use(current.as_deref(), now) {
+        SlotUse::Wait => Next::Wait,
+        _ if full => Next::Refuse,
+        SlotUse::Uncached => Next::Call { cached: false },
+        SlotUse::Claim if host::set_shared(&claim.slot.key, &claim.pending_slot(w.vm_id, now), cas) == SetShared::Done => Next::Call { cached: true },
+        SlotUse::Claim => Next::Wait,
     };
     if locked {
         host::set_shared(&claim.lock_key, b"", 0);
     }
-    let Some(cached) = call else { return Started::Waiting };
+    let cached = match next {
+        Next::Wait => return Started::Waiting,
+        Next::Refuse => return Started::Failed,
+        Next::Call { cached } => cached,
+    };
     w.outbox.push(Outgoing { server, claim: Box::new(claim.clone()), cached });
     // The root context makes the call on its wake-up (or, where the host delivers no queue
     // readiness, on its next tick).

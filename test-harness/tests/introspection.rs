@@ -423,10 +423,12 @@ fn calls_in_flight_are_capped_per_worker() {
     paused(&vm.send(Request::get("/").bearer("t2")));
     let out = vm.send(Request::get("/").bearer("t3"));
     assert_eq!(out.status(), 503, "a third call at once would pass the cap: {out:?}");
+    let again = paused(&vm.send(Request::get("/").bearer("t1")));
     assert_eq!(vm.calls().len(), 2);
     let t = vm.pending_calls()[0].token;
     vm.answer(t, 200, &[], &active(json!({})));
     assert!(vm.poll(a).is_forwarded());
+    assert!(vm.poll(again).is_forwarded(), "a request for a token already asked about waits for it, cap or not");
     paused(&vm.send(Request::get("/").bearer("t3")));
 }
 
