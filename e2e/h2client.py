@@ -13,14 +13,15 @@ class Answer:
         self.status, self.headers, self.body = status, headers, body
 
 
-def request(port, path, headers, method="GET", body=None, trailers=None, abort_after=None, timeout=10, extra_headers=()):
+def request(port, path, headers, method="GET", body=None, trailers=None, abort_after=None, timeout=10, extra_headers=(),
+            authority="api.test"):
     """Sends one request; returns its Answer, or None when the client gave up (`abort_after`
     seconds after sending: it closes the connection, as a client that times out does)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
     stream = conn.get_next_available_stream_id()
-    pseudo = [(":method", method), (":path", path), (":authority", "api.test"), (":scheme", "http")]
+    pseudo = [(":method", method), (":path", path), (":authority", authority), (":scheme", "http")]
     ends_with_headers = body is None and not trailers
     fields = pseudo + [(k.lower(), v) for k, v in headers.items()] + list(extra_headers)
     conn.send_headers(stream, fields, end_stream=ends_with_headers)

@@ -381,3 +381,36 @@ def test_two_authorization_headers_are_400_and_a_token_with_a_line_feed_is_refus
     # A query token that percent-decodes to a line feed never reaches the IdP's call.
     assert call(port, "/orders?access_token=good%0D%0AX-Evil:%201", {}).status == 401
     assert slow_idp.calls == 0 and envoy.echo.seen == [], (slow_idp.calls, envoy.echo.seen)
+
+
+@pytest.mark.parametrize("stop_iteration", LOADINGS)
+@pytest.mark.parametrize("proto,trailers", [("h1", False), ("h2", False), ("h2", True)], ids=["h1-body", "h2-body", "h2-body-trailers"])
+def test_the_admin_api_sends_nothing_upstream(start_envoy, proto, trailers, stop_iteration):
+    """Janus's admin API (filters/seed-janus.json) answers a POST from its body: with the host's
+    option nothing reaches the route's cluster, without it the headers go on without the
+    admin's token; trailers are refused (400) and nothing is stored."""
+    envoy = start_envoy("seed-janus.yaml", 10110, stop_iteration=stop_iteration)
+    port = envoy.port(10010)
+    r = call(port, f"{ISSUER}/token", {"content-type": "application/json"}, method="POST",
+             body=json.dumps({"grant_type": "client_credentials", "client_id": "admin", "client_secret": "janus-admin-secret", "scope": "admin"}))
+    assert r.status == 200, r.body
+    token = r.json()["access_token"]
+    from tokens import MINTED
+    MINTED.append(token)
+    server = json.dumps({"name": "local", "token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "secret"}]}}).encode()
+    headers = {"host": "janus-admin", "content-type": "application/json", "authorization": f"Bearer {token}", "x-credential-sub": "admin"}
+    envoy.echo.seen.clear()
+    envoy.echo.seen_headers.clear()
+    if proto == "h1":
+        status = call(port, "/oauth/servers", headers, method="POST", body=server).status
+    else:
+        h = {k: v for k, v in headers.items() if k != "host"}
+        status = h2client.request(port, "/oauth/servers", h, method="POST", body=server, trailers={"x-t": "1"} if trailers else None,
+                                  authority="janus-admin").status
+    assert status == (400 if trailers else 201), status
+    if stop_iteration:
+        assert envoy.echo.seen == [], envoy.echo.seen
+    assert not [h for h in envoy.echo.seen_headers if token in json.dumps(h) or "x-credential-sub" in h]
+    listed = call(port, "/oauth/servers", {"host": "janus-admin", "authorization": f"Bearer {token}"}).json()
+    assert [s["name"] for s in listed] == ([] if trailers else ["local"])
+
