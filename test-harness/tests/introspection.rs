@@ -394,25 +394,28 @@ fn private_key_jwt_authenticates_the_introspection_call() {
 
 #[test]
 fn new_tokens_never_evict_a_good_tokens_answer() {
-    // One slot for every token: each new token falls on the good token's answer.
+    // One slot for every token: each new token falls on the good token's answer. Worker b has
+    // no verdict of its own for the good token: it lives on the shared answer.
     let host = Host::at(NOW);
-    let mut vm = start(&host, &config(json!({"cache_slots": 1})));
-    assert!(introspect(&mut vm, Request::get("/").bearer("good"), 200, &active(json!({}))).is_forwarded());
+    let cfg = config(json!({"cache_slots": 1}));
+    let (mut a, mut b) = (start(&host, &cfg), start(&host, &cfg));
+    assert!(introspect(&mut a, Request::get("/").bearer("good"), 200, &active(json!({}))).is_forwarded());
     for bogus in ["r1", "r2", "r3"] {
-        assert_eq!(introspect(&mut vm, Request::get("/").bearer(bogus), 200, br#"{"active": false}"#).status(), 401);
-        let out = vm.send(Request::get("/").bearer("good"));
-        assert!(out.is_forwarded(), "the good token is still a hit after {bogus}: {out:?}");
+        assert_eq!(introspect(&mut a, Request::get("/").bearer(bogus), 200, br#"{"active": false}"#).status(), 401);
     }
-    assert_eq!(vm.calls().len(), 4, "one call per token, none again for the good one");
+    let out = b.send(Request::get("/").bearer("good"));
+    assert!(out.is_forwarded(), "the good token's shared answer is still there: {out:?}");
+    assert_eq!(a.calls().len() + b.calls().len(), 4, "one call per token, none again for the good one");
     // Two requests for the same new token while its uncached call is out: both get its answer.
-    let first = paused(&vm.send(Request::get("/").bearer("r4")));
-    let calls = vm.pending_calls();
-    assert_eq!(calls.len(), 1);
-    let t = calls[0].token;
-    vm.tick();
-    paused(&vm.poll(first));
-    vm.answer(t, 200, &[], br#"{"active": false}"#);
-    assert_eq!(vm.poll(first).status(), 401);
+    let first = paused(&a.send(Request::get("/").bearer("r4")));
+    let second = paused(&a.send(Request::get("/").bearer("r4")));
+    let calls = a.pending_calls();
+    assert_eq!(calls.len(), 2, "uncached: no single flight for it");
+    a.tick();
+    paused(&a.poll(first));
+    a.answer(calls[0].token, 200, &[], br#"{"active": false}"#);
+    assert_eq!(a.poll(first).status(), 401);
+    assert_eq!(a.poll(second).status(), 401);
 }
 
 #[test]
