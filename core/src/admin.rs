@@ -70,17 +70,16 @@ impl AdminApi {
 /// its policy takes a token from (the admin's credential, in whatever source), DPoP proofs and
 /// identity headers; and the `:path` without its query when a token may come from the query.
 pub fn credential_edits(cfg: &crate::Config, policy: usize, req: &Request) -> (Vec<String>, Option<String>) {
-    let mut remove: Vec<String> = vec!["authorization".into(), "dpop".into(), "cookie".into()];
+    let mut remove: Vec<String> = crate::upstream::CREDENTIAL_HEADERS.map(String::from).to_vec();
     let mut path = None;
     for source in cfg.policies.get(policy).map(|p| p.sources.as_slice()).unwrap_or_default() {
         match source {
             crate::extract::TokenSource::Header { name, .. } => remove.push(name.clone()),
-            crate::extract::TokenSource::Cookie(_) => {}
+            crate::extract::TokenSource::Cookie(_) => {} // `cookie` goes anyway
             crate::extract::TokenSource::Query(_) => path = Some(req.path().to_string()),
         }
     }
     remove.extend(crate::upstream::spoofable_headers(cfg, req));
-    remove.dedup();
     (remove, path)
 }
 

@@ -56,7 +56,7 @@ pub fn on_headers(
         // `WasmPlugin`) they go on to the route's cluster: without the client's credentials
         // (the decision reads them from the request as it came).
         OAuthEndpoint::Issuer(_) if needs_body(ep, req) => janus::Action::Forward {
-            remove: ["authorization", "proxy-authorization", "cookie", "dpop"].map(String::from).to_vec(),
+            remove: crate::upstream::CREDENTIAL_HEADERS.map(String::from).to_vec(),
             set: Vec::new(),
             body: None,
         },

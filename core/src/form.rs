@@ -22,11 +22,19 @@ pub fn params(req: &Request, body: &[u8]) -> Option<Vec<(String, String)>> {
             }
         }
     } else {
-        for (k, v) in query_pairs(text.trim()) {
-            out.push((percent_decode(k)?, percent_decode(v)?));
-        }
+        out = decoded_pairs(text.trim())?;
     }
     (!repeats(&out, &[])).then_some(out)
+}
+
+/// The request's query parameters, decoded; None on a bad escape.
+pub fn query_params(req: &Request) -> Option<Vec<(String, String)>> {
+    decoded_pairs(req.path_and_query().split_once('?').map_or("", |(_, q)| q))
+}
+
+/// `a=b&c=d` decoded, every pair kept (repeats too); None on a bad escape.
+fn decoded_pairs(text: &str) -> Option<Vec<(String, String)>> {
+    query_pairs(text).map(|(k, v)| Some((percent_decode(k)?, percent_decode(v)?))).collect()
 }
 
 /// Whether two parameters of `a` and `b` together share a name.

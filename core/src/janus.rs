@@ -101,7 +101,7 @@ impl Front {
 
     fn authorize(&self, req: &Request) -> Action {
         let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
-        let Some(decoded) = query_pairs(query).map(|(k, v)| Some((crate::extract::percent_decode(k)?, crate::extract::percent_decode(v)?))).collect::<Option<Vec<_>>>() else {
+        let Some(decoded) = form::query_params(req) else {
             return error(400, "invalid_request", "a request parameter is malformed");
         };
         if form::repeats(&decoded, &[]) {
@@ -160,10 +160,9 @@ impl Front {
     /// Then the whole request: the grant type checked, and a client id in the body given its
     /// secret there. Never a header change (the headers are gone by now).
     pub fn token_body(&self, req: &Request, body: &[u8]) -> Action {
-        let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
-        let mut params: Vec<(String, String)> = query_pairs(query)
-            .filter_map(|(k, v)| Some((crate::extract::percent_decode(k)?, crate::extract::percent_decode(v)?)))
-            .collect();
+        let Some(mut params) = form::query_params(req) else {
+            return error(400, "invalid_request", "a request parameter is repeated or malformed");
+        };
         let from_body = if body.is_empty() { Vec::new() } else {
             match form::params(req, body) {
                 Some(p) => p,
@@ -173,7 +172,7 @@ impl Front {
         // What is checked is what the OAuth server acts on: every parameter once, in the query
         // or the body, never in both (a grant type in the query and another in the body would
         // pass the check on one and be acted on by the other).
-        if params.len() != query_pairs(query).count() || form::repeats(&params, &from_body) {
+        if form::repeats(&params, &from_body) {
             return error(400, "invalid_request", "a request parameter is repeated or malformed");
         }
         params.extend(from_body.iter().cloned());

@@ -65,6 +65,10 @@ const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
     ("x-credential-token-type", "token_type"),
 ];
 
+/// The headers that carry a client's credentials whatever the configuration: what a request
+/// answered by the filter loses before it goes on to have its body read.
+pub const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "dpop"];
+
 /// Identity headers present on the client's request, which must not reach the upstream; also
 /// when spelled with underscores (`x_credential_sub`), which Envoy passes on by default and
 /// CGI, WSGI and PHP backends read as the same variable as the dashed name.
