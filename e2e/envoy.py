@@ -15,7 +15,43 @@ ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
 _base_ids = itertools.count(int(os.environ.get("ENVOY_BASE_ID_START", "4100")))
 
 
+def _port_range():
+    """Ports below the kernel's ephemeral range: a port the kernel hands out for bind(0) or for a
+    client's outgoing connection can be taken again by any connection before the server that was
+    meant to have it binds (CI once lost an Envoy listener that way)."""
+    try:
+        low = int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    if low <= 12000:
+        return None
+    return 10000, low
+
+
+def _candidates():
+    span = _port_range()
+    if span is None:
+        return None
+    start, end = span
+    first = start + (os.getpid() * 7919) % (end - start)
+    return itertools.chain(range(first, end), range(start, first))
+
+
+_next_ports = _candidates()
+
+
 def free_port() -> int:
+    """A port nothing listens on, never handed out twice by this process."""
+    global _next_ports
+    for _ in range(2):
+        for port in _next_ports or ():
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        _next_ports = _candidates()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -31,6 +67,18 @@ class Envoy:
             # As a plain Istio WasmPlugin loads the filter: the option cannot be set there.
             text = re.sub(r"\n\s*allow_on_headers_stop_iteration: true", "", text)
             assert "allow_on_headers_stop_iteration" not in text
+        self._source, self._text, self._tmp = source, text, tmp
+        self._concurrency, self._fixed = concurrency, fixed_ports or {}
+        for attempt in range(3):
+            try:
+                self._start()
+                return
+            except _PortTaken:
+                if attempt == 2:
+                    raise RuntimeError("envoy could not bind its ports three times:\n" + self.log_path.read_text()[-3000:])
+
+    def _start(self):
+        text, source, tmp, fixed_ports, concurrency = self._text, self._source, self._tmp, self._fixed, self._concurrency
         admin_original = int(re.search(r"admin:\s*\n\s*address:.*?port_value: (\d+)", text).group(1))
         self.ports = {}
         for original in _ports_in(text):
@@ -53,6 +101,9 @@ class Envoy:
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.log.close()
+                if "Address already in use" in self.log_path.read_text():
+                    raise _PortTaken()
                 raise RuntimeError(f"envoy exited {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(self.admin + "/ready", timeout=1) as r:
@@ -84,6 +135,10 @@ class Envoy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+class _PortTaken(Exception):
+    """Envoy exited because one of its ports was taken between choosing it and binding it."""
 
 
 def _ports_in(text: str):
