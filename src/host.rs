@@ -7,6 +7,7 @@ use std::ptr::null_mut;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_header_map_value(map: u32, k: *const u8, ks: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_replace_header_map_value(map: u32, k: *const u8, ks: usize, v: *const u8, vs: usize) -> u32;
     fn proxy_remove_header_map_value(map: u32, k: *const u8, ks: usize) -> u32;
     fn proxy_get_property(path: *const u8, ps: usize, data: *mut *mut u8, size: *mut usize) -> u32;
@@ -66,13 +67,16 @@ pub fn request_headers() -> Vec<(String, Vec<u8>)> {
     header_map(REQUEST_HEADERS)
 }
 
-/// The upstream's response status (0 if unknown).
+/// The upstream's response status (0 if unknown): one header read, not the whole map.
 pub fn response_status() -> u32 {
-    header_map(RESPONSE_HEADERS)
-        .iter()
-        .find(|(k, _)| k == ":status")
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
-        .unwrap_or(0)
+    let (mut data, mut size, name) = (null_mut(), 0usize, ":status");
+    // SAFETY: pointer and length come from a live string; the out-pointers are valid for writes.
+    let status = unsafe { proxy_get_header_map_value(RESPONSE_HEADERS, name.as_ptr(), name.len(), &mut data, &mut size) };
+    let bytes = take(data, size);
+    if status != OK {
+        return 0;
+    }
+    std::str::from_utf8(&bytes).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// The status of the HTTP call answer being delivered (0 when there is none: reset, timeout),

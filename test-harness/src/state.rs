@@ -109,9 +109,27 @@ pub struct HostState {
     pub foreign: Arc<HashMap<String, ForeignFn>>,
     /// Set when an HTTP call is refused (as Envoy does for an unknown cluster).
     pub unknown_clusters: Vec<String>,
+    /// The callback the host is delivering (`request_headers`, `response_headers`, …).
+    pub callback: &'static str,
+    /// When set, every host call the filter makes, as (callback, call) in the order made:
+    /// `make bench` replays it from a twin filter (`tools/noop-filter`) that does nothing else.
+    pub trace: Option<Vec<(&'static str, String)>>,
 }
 
 impl HostState {
+    /// Records a host call when tracing: its name, then its arguments hex-encoded.
+    pub fn note(&mut self, op: &str, args: &[&[u8]]) {
+        let callback = self.callback;
+        if let Some(trace) = self.trace.as_mut() {
+            let mut line = op.to_string();
+            for a in args {
+                line.push(' ');
+                line.push_str(&hex(a));
+            }
+            trace.push((callback, line));
+        }
+    }
+
     /// The stream of the effective context (created empty if unknown).
     pub fn stream(&mut self) -> &mut Stream {
         self.streams.entry(self.effective_context).or_default()
@@ -137,6 +155,16 @@ impl HostState {
             effective_context: 0,
             foreign,
             unknown_clusters: Vec::new(),
+            callback: "",
+            trace: None,
         }
     }
+}
+
+/// Hex, and `-` for no bytes (so every argument is one word).
+pub fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "-".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

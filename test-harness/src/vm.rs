@@ -317,6 +317,16 @@ impl Vm {
         self.trap_check(r)
     }
 
+    /// Records every host call from now on (see `HostState::trace`).
+    pub fn start_trace(&mut self) {
+        self.store.data_mut().trace = Some(Vec::new());
+    }
+
+    /// The host calls recorded since `start_trace`, as (callback, call); tracing stops.
+    pub fn take_trace(&mut self) -> Vec<(&'static str, String)> {
+        self.store.data_mut().trace.take().unwrap_or_default()
+    }
+
     /// A property the filter set during the last request (Envoy: filter state `wasm.<name>`).
     pub fn property_set(&self, name: &str) -> Option<String> {
         self.store.data().properties.get(name).map(|v| String::from_utf8_lossy(v).into_owned())
@@ -342,7 +352,9 @@ impl Vm {
             }
             s.effective_context = ctx;
         }
+        self.store.data_mut().callback = "context_create";
         self.call2("proxy_on_context_create", ctx as i32, ROOT_ID as i32);
+        self.store.data_mut().callback = "request_headers";
         let n = req.headers.len() as i32;
         let f = self.func::<(i32, i32, i32), i32>("proxy_on_request_headers");
         let eos = i32::from(req.body.is_none());
@@ -383,6 +395,7 @@ impl Vm {
                     s.effective_context = ctx;
                     s.stream().request_body = body.clone();
                 }
+                self.store.data_mut().callback = "request_body";
                 let f = self.func::<(i32, i32, i32), i32>("proxy_on_request_body");
                 let r = f.call(&mut self.store, (ctx as i32, body.len() as i32, 1));
                 let body_action = self.trap_check(r);
@@ -398,6 +411,7 @@ impl Vm {
                 s.effective_context = ctx;
                 s.stream().response_headers = vec![(":status".into(), status.to_string().into_bytes())];
             }
+            self.store.data_mut().callback = "response_headers";
             let f = self.func::<(i32, i32, i32), i32>("proxy_on_response_headers");
             let r = f.call(&mut self.store, (ctx as i32, 1, 1));
             self.trap_check(r);
@@ -427,11 +441,15 @@ impl Vm {
         let outcome = self.outcome(ctx, false);
         self.finished.insert(ctx, outcome);
         self.store.data_mut().streams.remove(&ctx);
+        self.store.data_mut().callback = "done";
         let f = self.func::<i32, i32>("proxy_on_done");
         let r = f.call(&mut self.store, ctx as i32);
         self.trap_check(r);
+        self.store.data_mut().callback = "log";
         self.call1("proxy_on_log", ctx as i32);
+        self.store.data_mut().callback = "delete";
         self.call1("proxy_on_delete", ctx as i32);
+        self.store.data_mut().callback = "";
     }
 
     /// Answers the HTTP call `token` and returns what became of the request that made it
@@ -501,6 +519,7 @@ impl Vm {
         };
         for (id, ctx) in ready {
             self.store.data_mut().effective_context = ctx;
+            self.store.data_mut().callback = "queue_ready";
             self.call2("proxy_on_queue_ready", ctx as i32, id as i32);
         }
     }
@@ -534,6 +553,7 @@ impl Vm {
     /// One timer tick of the root context.
     pub fn tick(&mut self) {
         self.store.data_mut().effective_context = ROOT_ID;
+        self.store.data_mut().callback = "tick";
         self.call1("proxy_on_tick", ROOT_ID as i32);
     }
 

@@ -1,0 +1,78 @@
+//! Records, for each path `make bench` measures, the host calls the built filter makes on one
+//! request of that path, as a recording `tools/noop-filter` replays (its *twin*).
+//! Run: `cargo run -p test-harness --example twins -- SCENARIOS.json OUT_DIR`, where
+//! SCENARIOS.json is `{"now": secs, "scenarios": [{"name", "config", "warm": [token…],
+//! "token": token|null}]}` (written by tools/bench.py). Writes OUT_DIR/<name>.twin and prints
+//! one line per scenario: its name and the number of host calls per callback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use serde_json::{json, Value};
+use test_harness::{Host, Outcome, Request, Vm};
+
+/// Ticks, and answers every HTTP call the filter has pending as a healthy IdP would
+/// (introspection: active; token endpoint: a token).
+fn answer_calls(vm: &mut Vm, now: u64) {
+    for _ in 0..3 {
+        vm.tick();
+        for call in vm.pending_calls() {
+            let path = call.header(":path").unwrap_or("");
+            let body = if path.contains("introspect") {
+                json!({"active": true, "sub": "bench", "exp": now + 7200})
+            } else {
+                json!({"access_token": "upstream-token", "token_type": "Bearer", "expires_in": 7200})
+            };
+            vm.answer(call.token, 200, &[("content-type", "application/json")], body.to_string().as_bytes());
+        }
+    }
+}
+
+fn request(token: Option<&str>) -> Request {
+    let r = Request::get("/").authority("127.0.0.1:10000").upstream_answers(200);
+    match token {
+        Some(t) => r.bearer(t),
+        None => r,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let spec: Value = serde_json::from_slice(&std::fs::read(&args[0]).unwrap()).unwrap();
+    let out = std::path::Path::new(&args[1]);
+    std::fs::create_dir_all(out).unwrap();
+    let now = spec["now"].as_u64().unwrap();
+    for s in spec["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        // Envoy offers the filter its `verify_signature`, as here.
+        let (host, _) = Host::at(now).with_envoy_crypto();
+        let mut vm = host.vm(&s["config"].to_string()).unwrap_or_else(|vm| panic!("{name}: {}", vm.log_text()));
+        for warm in s["warm"].as_array().into_iter().flatten() {
+            answer_calls(&mut vm, now);
+            let mut outcome = vm.send(request(warm.as_str()));
+            for _ in 0..3 {
+                let Outcome::Paused { context } = outcome else { break };
+                answer_calls(&mut vm, now);
+                outcome = vm.poll(context);
+            }
+            assert!(outcome.is_forwarded(), "{name}: the warm-up request was not let through: {outcome:?}");
+        }
+        vm.start_trace();
+        let outcome = vm.send(request(s["token"].as_str()));
+        let trace = vm.take_trace();
+        assert!(outcome.is_forwarded(), "{name}: the measured request was not let through: {outcome:?}");
+        assert!(vm.pending_calls().is_empty(), "{name}: the measured request made an HTTP call (not a hit path)");
+        let text: String = trace.iter().map(|(cb, call)| format!("{cb} {call}\n")).collect();
+        std::fs::write(out.join(format!("{name}.twin")), text).unwrap();
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for (cb, call) in &trace {
+            let op = call.split(' ').next().unwrap_or("");
+            let key = format!("{cb}:{op}");
+            match counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((key, 1)),
+            }
+        }
+        let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+        println!("{name}\t{}\t{}", trace.len(), summary.join(" "));
+    }
+}
