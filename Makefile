@@ -10,9 +10,9 @@ REGISTRY ?=
 TAG ?= 0.1.0
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape
+FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape claims
 
-.PHONY: fuzz bench oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
+.PHONY: fuzz bench bench-inprocess bench-row oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
 
 build: ## the release .wasm (cargo at opt-level 3, then wasm-opt -O3 from npm binaryen; ≤ 2 MiB)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -81,6 +81,14 @@ fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds 
 bench: build venv ## each path against no filter, the empty filter, its host-call twin and jwt_authn (writes BENCHMARKS.md)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) tools/bench.py --write
+
+bench-inprocess: build ## the per-token costs on wasmtime and natively (writes BENCHMARKS.md)
+	$(PY) tools/bench.py --inprocess --write
+
+ROW ?= RS256 repeated
+bench-row: build venv ## one path with its twin while working: make bench-row ROW='ES256 first-seen' (or public, introspection, client-credentials)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) tools/bench.py --row '$(ROW)' --concurrency 1
 
 oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat, write build/manifests/; REGISTRY_USER=user:pass for auth
 	@test -n "$(REGISTRY)" || { echo "usage: make oci REGISTRY=host:port [TAG=$(TAG)] [REGISTRY_USER=user:pass]"; exit 2; }

@@ -41,11 +41,33 @@ def jwks_with_hs():
     return jwks
 
 
+LIFETIME = 30 * 86400
+TOKENS = ROOT / "build" / "bench-tokens"
+
+
 def token(alg, i=0):
-    claims = {"n": i, "exp": int(time.time()) + 7200}
+    claims = {"n": i, "exp": int(time.time()) + LIFETIME}
     if alg == "HS256":
-        return mint("HS256", claims, key=b"hs-secret-for-tests", kid="hs", lifetime=7200)
-    return mint(alg, claims, lifetime=7200)
+        return mint("HS256", claims, key=b"hs-secret-for-tests", kid="hs", lifetime=LIFETIME)
+    return mint(alg, claims, lifetime=LIFETIME)
+
+
+def tokens_for(alg, fresh):
+    """The tokens one algorithm's rows send: one repeated, `fresh` distinct first-seen ones, and
+    two for recording the twins. Minted once (they live 30 days) and kept under build/, keyed by
+    the test keys they were signed with; minted again when a day from expiring."""
+    import hashlib
+    keys = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(KEYS.iterdir()) if f.is_file())).hexdigest()[:12]
+    path = TOKENS / f"{alg}-{fresh}-{keys}.json"
+    if path.exists():
+        cached = json.loads(path.read_text())
+        if cached["exp"] > time.time() + 86400:
+            return cached
+    made = {"exp": int(time.time()) + LIFETIME, "repeated": token(alg), "warm": token(alg, 10 ** 6),
+            "first": token(alg, 10 ** 6 + 1), "fresh": [token(alg, i) for i in range(fresh)]}
+    TOKENS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(made))
+    return made
 
 
 def listener(port, filters, direct=True):
@@ -280,10 +302,24 @@ def main():
     ap.add_argument("--algs", default=",".join(ALGS), help="JWT algorithms to measure")
     ap.add_argument("--no-proxying", action="store_true", help="skip the rows with an upstream")
     ap.add_argument("--no-hostcalls", action="store_true", help="skip the host-call cost table")
-    ap.add_argument("--no-inprocess", action="store_true", help="skip the in-process (wasmtime) table")
+    ap.add_argument("--inprocess", action="store_true",
+                    help="only the in-process (wasmtime, native) table: `make bench-inprocess`")
+    ap.add_argument("--row", help="one path with its twin and its yardsticks, e.g. 'RS256 repeated', "
+                                  "'ES256 first-seen', 'public', 'introspection', 'client-credentials' (`make bench-row ROW=…`)")
     ap.add_argument("--no-startup", action="store_true", help="skip VM start time and memory")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
+    if a.inprocess:
+        table = inprocess()
+        print(table)
+        if a.write:
+            write(table, a, section="inprocess")
+        return
+    if a.row:
+        a.no_proxying = a.no_hostcalls = a.no_startup = True
+        parts = a.row.split()
+        if len(parts) == 2:
+            a.algs = parts[0]
     algs = a.algs.split(",")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
     idp = ThreadingHTTPServer(("127.0.0.1", free_port()), Idp)
@@ -291,12 +327,13 @@ def main():
     idp_port = idp.server_address[1]
     import warnings
     warnings.filterwarnings("ignore")
-    print("minting tokens…", file=sys.stderr)
-    repeated = {alg: token(alg) for alg in algs}
+    print("tokens (minted once, kept under build/)…", file=sys.stderr)
+    minted = {alg: tokens_for(alg, a.fresh) for alg in algs}
+    repeated = {alg: minted[alg]["repeated"] for alg in algs}
     scripts = {}
     for alg in algs:
         f = tmp / f"{alg}.tokens"
-        f.write_text("\n".join(token(alg, i) for i in range(a.fresh)) + "\n")
+        f.write_text("\n".join(minted[alg]["fresh"]) + "\n")
         s = tmp / f"{alg}.lua"
         s.write_text(LUA % f)
         scripts[alg] = s
@@ -316,14 +353,16 @@ def main():
                  {"name": "client-credentials", "config": cc_cfg, "warm": ["opaque-token"], "token": "opaque-token"}]
     for alg in algs:
         scenarios.append({"name": f"repeated-{alg}", "config": jwt_cfg, "warm": [repeated[alg]], "token": repeated[alg]})
-        scenarios.append({"name": f"first-seen-{alg}", "config": jwt_cfg, "warm": [token(alg, 10 ** 6)],
-                          "token": token(alg, 10 ** 6 + 1)})
+        scenarios.append({"name": f"first-seen-{alg}", "config": jwt_cfg, "warm": [minted[alg]["warm"]],
+                          "token": minted[alg]["first"]})
     twins = record_twins(scenarios)
     proxies = [("no filter", ""), ("empty wasm filter", wasm_filter({}, NOOP)), ("oauth-filter public", wasm_filter(public_cfg)),
                ("jwt_authn", jwt_authn(False)), ("jwt_authn+cache", jwt_authn(True)),
                ("oauth-filter", wasm_filter(jwt_cfg)), ("oauth-filter introspection", wasm_filter(intro_cfg)),
                ("oauth-filter client credentials", wasm_filter(cc_cfg))]
     proxies += [(f"twin {name}", wasm_filter(recording, NOOP)) for name, (recording, _, _) in twins.items()]
+    if a.row:
+        proxies = [(n, f) for n, f in proxies if n in row_proxies(a.row)]
     rows = []
     hostcalls = []
     base_id = 5100
@@ -336,6 +375,7 @@ def main():
             # warm up (and fill the introspection cache / fetch the upstream token)
             for p in running.values():
                 run_wrk(p, 1, header=repeated[algs[0]])
+            running = Running(running)
             jobs = [(("no filter", "-", "-"), running["no filter"], {}),
                     (("empty wasm filter (same SDK, V8)", "-", "-"), running["empty wasm filter"], {}),
                     (("oauth-filter", "public route (no token)", "-"), running["oauth-filter public"], {}),
@@ -350,6 +390,8 @@ def main():
                 for mode in ["repeated", "first-seen"]:
                     kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
                     jobs.append((("twin", alg, mode), running[f"twin {mode}-{alg}"], kw))
+            if a.row:
+                jobs = [j for j in jobs if j[1] in running.values() and row_keeps(a.row, j[0])]
             rows += measured_rows(jobs, a, conc)
         finally:
             for p in running.values():
@@ -364,12 +406,6 @@ def main():
     table += "\n\n" + floor_targets(rows, twins)
     if hostcalls:
         table += "\n\n" + hostcalls
-    if not a.no_inprocess:
-        print("building the in-process measurements…", file=sys.stderr)
-        measured = subprocess.run(["cargo", "run", "-q", "--profile", "measure", "-p", "test-harness", "--example", "verify_cost"],
-                                  cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        table += (f"\n\nIn-process, one first-seen token (`test-harness/examples/verify_cost.rs`, wasmtime 48 "
-                  f"with Cranelift; native = the core compiled for this machine):\n\n{measured.strip()}")
     wasm = ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm"
     if not a.no_startup:
         table += "\n\n" + startup_table(a, tmp, idp_port, jwt_cfg, wasm)
@@ -378,6 +414,47 @@ def main():
     print(table)
     if a.write:
         write(table, a)
+
+
+class Running(dict):
+    """The running proxies by name; a proxy left out (`--row`) is None, and its jobs are dropped."""
+
+    def __getitem__(self, name):
+        return self.get(name)
+
+
+def row_proxies(row):
+    """The proxies `--row` needs: the floor, the filter on that path, its twin, jwt_authn."""
+    parts = row.split()
+    base = {"no filter", "empty wasm filter"}
+    if len(parts) == 2:
+        alg, mode = parts
+        return base | {"oauth-filter", f"twin {mode}-{alg}", "jwt_authn", "jwt_authn+cache"}
+    filt = {"public": "oauth-filter public", "introspection": "oauth-filter introspection",
+            "client-credentials": "oauth-filter client credentials"}[row]
+    return base | {filt, f"twin {row}", "jwt_authn+cache"}
+
+
+ROW_LABELS = {"public": "public route (no token)", "introspection": "introspection (cache hit)",
+              "client-credentials": "client credentials (cached token)"}
+
+
+def row_keeps(row, key):
+    if key[0] in ("no filter", "empty wasm filter (same SDK, V8)"):
+        return True
+    parts = row.split()
+    if len(parts) == 2:
+        return (key[1], key[2]) == (parts[0], parts[1])
+    return key[1] == ROW_LABELS[row] or (key[1], key[2]) == ("RS256", "repeated")
+
+
+def inprocess():
+    """The per-token costs on wasmtime and natively (test-harness/examples/verify_cost.rs)."""
+    print("building the in-process measurements…", file=sys.stderr)
+    measured = subprocess.run(["cargo", "run", "-q", "--profile", "measure", "-p", "test-harness", "--example", "verify_cost"],
+                              cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return (f"In-process, one first-seen token (`test-harness/examples/verify_cost.rs`, wasmtime 48 "
+            f"with Cranelift; native = the core compiled for this machine):\n\n{measured.strip()}")
 
 
 def proxying_rows(a, conc, tmp, idp_port, base_id, repeated, scripts, jwt_cfg):
@@ -542,6 +619,8 @@ def floor_targets(rows, twins):
            "| --- |" + " --- |" * len(concs)]
 
     def line(label, per_conc):
+        if all(c.startswith("-: ") or c.startswith("×-: ") for c in per_conc):
+            return  # a row this run did not measure (`--row`)
         out.append(f"| {label} | " + " | ".join(per_conc) + " |")
 
     hits = [(label, mode) for label, mode, _ in paths(algs) if mode != "first-seen"]
@@ -559,6 +638,8 @@ def floor_targets(rows, twins):
         vals = {c: paired(c, ("oauth-filter", alg, "first-seen"), NONE, ratio_to=(("jwt_authn", alg, "first-seen"), NONE)) for c in concs}
         line(f"first-seen {alg} ≤ {bound} × jwt_authn (no cache)", [f"×{spread(vals[c], 2)}: {verdict(vals[c], bound)}" for c in concs])
     for label, mode, twin in [p for p in paths(algs) if p[1] != "first-seen"]:
+        if not any((c, ("oauth-filter", label, mode)) in SAMPLES for c in concs):
+            continue
         extra = []
         for item in twins[twin][2].split():
             where, _, rest = item.partition(":")
@@ -578,8 +659,11 @@ Z_WASM = ROOT / "target" / "z" / "oauth_filter.wasm"
 def build_z():
     """The same filter built for size (rustc `opt-level = "z"`, wasm-opt -Oz): what the 1 MiB
     budget kept, the yardstick for VM start and memory."""
+    # Every crate at "z", the ones Cargo.toml builds at 3 included.
+    packages = re.findall(r"^\[profile\.release\.package\.([\w-]+)\]", (ROOT / "Cargo.toml").read_text(), re.M)
+    config = ['profile.release.opt-level="z"'] + [f'profile.release.package.{p}.opt-level="z"' for p in packages]
     subprocess.run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1", "-p", "oauth-filter",
-                    "--target-dir", str(ROOT / "target" / "z"), "--config", 'profile.release.opt-level="z"'],
+                    "--target-dir", str(ROOT / "target" / "z")] + [x for c in config for x in ("--config", c)],
                    cwd=ROOT, check=True)
     raw = ROOT / "target" / "z" / "wasm32-wasip1" / "release" / "oauth_filter.wasm"
     subprocess.run([str(ROOT / "tools" / "binaryen" / "node_modules" / ".bin" / "wasm-opt"), "-Oz",
@@ -622,6 +706,9 @@ def start_once(name, filters, conc, tmp, idp_port, base_id, token):
         proc.wait(10)
 
 
+WORKERS = 6
+
+
 def startup_table(a, tmp, idp_port, jwt_cfg, wasm):
     """VM start and memory for this build and the `z` build, against Envoy with no filter."""
     print("building the opt-level z variant for the start-up comparison…", file=sys.stderr)
@@ -631,28 +718,29 @@ def startup_table(a, tmp, idp_port, jwt_cfg, wasm):
     runs = {}
     base_id = 7000
     for _ in range(a.repeats):
-        for conc in [1, 2]:
+        for conc in [1, WORKERS]:
             for name, filters in builds:
                 base_id += 1
                 runs.setdefault((name, conc), []).append(start_once(name.replace(" ", "_"), filters, conc, tmp, idp_port, base_id, tok))
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     ready = {k: med([r[0] for r in v]) for k, v in runs.items()}
     rss = {k: med([r[1] for r in v]) for k, v in runs.items()}
+    w = WORKERS
     out = [f"VM start and memory (median of {a.repeats} starts each; JWT configuration with the test JWKS): "
            "Envoy from exec to `/ready` (the filter's VMs are created and configured before Envoy is ready), "
-           "and resident memory after 20 requests; *per worker VM* = the growth from --concurrency 1 to 2, "
-           "over Envoy's own. Both builds must stay within 1.5 × of the `z` build.", "",
-           "| build | .wasm bytes | ready, conc 1 (ms) | ready, conc 2 (ms) | extra start over no filter, conc 2 (ms) | RSS conc 2 (MiB) | extra RSS over no filter, conc 2 (MiB) | per worker VM (MiB) |",
+           f"and resident memory after 20 requests; *per worker VM* = the growth from --concurrency 1 to {w}, "
+           f"over Envoy's own, divided by the {w - 1} added workers. Both builds must stay within 1.5 × of the `z` build.", "",
+           f"| build | .wasm bytes | ready, conc 1 (ms) | extra start over no filter, conc 1 (ms) | ready, conc {w} (ms) | RSS conc 1 (MiB) | extra RSS over no filter, conc 1 (MiB) | per worker VM (MiB) |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    nf_vm = rss[("no filter", 2)] - rss[("no filter", 1)]
+    nf_vm = rss[("no filter", w)] - rss[("no filter", 1)]
     per_vm, extra_start = {}, {}
     for name, _ in builds:
         size = "-" if name == "no filter" else str((wasm if name == "this build" else Z_WASM).stat().st_size)
-        extra_start[name] = ready[(name, 2)] - ready[("no filter", 2)]
-        per_vm[name] = (rss[(name, 2)] - rss[(name, 1)] - nf_vm) / 1024
-        out.append(f"| {name} | {size} | {ready[(name, 1)]:.0f} | {ready[(name, 2)]:.0f} | {extra_start[name]:.0f} | "
-                   f"{rss[(name, 2)] / 1024:.1f} | {(rss[(name, 2)] - rss[('no filter', 2)]) / 1024:.1f} | "
-                   f"{'-' if name == 'no filter' else f'{per_vm[name]:.1f}'} |")
+        extra_start[name] = ready[(name, 1)] - ready[("no filter", 1)]
+        per_vm[name] = (rss[(name, w)] - rss[(name, 1)] - nf_vm) / 1024 / (w - 1)
+        out.append(f"| {name} | {size} | {ready[(name, 1)]:.0f} | {extra_start[name]:.0f} | {ready[(name, w)]:.0f} | "
+                   f"{rss[(name, 1)] / 1024:.1f} | {(rss[(name, 1)] - rss[('no filter', 1)]) / 1024:.1f} | "
+                   f"{'-' if name == 'no filter' else f'{per_vm[name]:.2f}'} |")
     start_ratio = extra_start["this build"] / extra_start["z build"] if extra_start["z build"] > 0 else float("inf")
     mem_ratio = per_vm["this build"] / per_vm["z build"] if per_vm["z build"] > 0 else float("inf")
     out += ["", f"This build against the `z` build: start ×{start_ratio:.2f} ({'met' if start_ratio <= 1.5 else 'not met'}, ≤ 1.5), "
@@ -677,17 +765,22 @@ def render(rows):
     return "\n".join(out)
 
 
-def write(table, a):
+def write(table, a, section="results"):
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
-    head, _, _ = text.partition("<!-- results:start -->")
-    _, _, tail = text.partition("<!-- results:end -->")
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    head, _, _ = text.partition(start)
+    _, _, tail = text.partition(end)
     when = datetime.date.today().isoformat()
-    result = (f"<!-- results:start -->\nRun on {when}, {os.cpu_count()} cores, command "
-              f"`tools/bench.py --seconds {a.seconds} --repeats {a.repeats} --concurrency {a.concurrency} --write` (via `make bench`); "
-              f"every row is the median of {a.repeats} interleaved runs.\n\n"
-              f"{table}\n<!-- results:end -->")
-    path.write_text(head + result + tail)
+    if section == "results":
+        intro = (f"Run on {when}, {os.cpu_count()} cores, command "
+                 f"`tools/bench.py --seconds {a.seconds} --repeats {a.repeats} --concurrency {a.concurrency} --write` (via `make bench`); "
+                 f"every row is the median of {a.repeats} interleaved runs.")
+    else:
+        intro = f"Run on {when}, {os.cpu_count()} cores, command `tools/bench.py --inprocess --write` (via `make bench-inprocess`)."
+    path.write_text(head + f"{start}\n{intro}\n\n{table}\n{end}" + tail)
 
 
 if __name__ == "__main__":

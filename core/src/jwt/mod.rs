@@ -7,6 +7,7 @@ pub mod header;
 pub mod hmac_short;
 pub mod hosted;
 pub mod keys;
+pub mod payload;
 pub mod verify;
 
 pub use alg::{Alg, AlgSet};
