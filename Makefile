@@ -50,7 +50,8 @@ idp: e2e/idp/node_modules/.installed ## the third-party OpenID provider (npm oid
 configs: ## render envoy-config/ from its templates and filters/
 	python3 envoy-config/render.py
 
-lint: ## clippy: unwrap/expect/panic/indexing denied outside tests
+lint: ## clippy (unwrap/expect/panic/indexing denied outside tests), and no import loops between modules
+	python3 tools/import_loops.py core/src src
 	cargo clippy -p oauth-filter-core --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 -p oauth-filter -- -D warnings
 

@@ -3,10 +3,10 @@
 //! goes back to shared data with compare-and-swap. Every worker picks a change up on its
 //! tick (this one at once) by compiling the plugin configuration with the stored servers.
 
-use crate::fetch::{self, Job};
-use crate::phase::Phase;
+use crate::records::Job;
+use crate::records::Phase;
 use crate::worker::Worker;
-use crate::{apply, host, introspect, waiters};
+use crate::{apply, host, waiters};
 use crate::host::SetShared;
 use oauth_core::admin::{self, Op, Store};
 use oauth_core::{shared, Config, Decision, LocalResponse, Request};
@@ -24,9 +24,7 @@ fn read() -> (Store, u32) {
 /// At configuration: the store exists (so every write is a compare-and-swap), and the servers
 /// already in it (a reconfigured plugin in a running Envoy keeps them) are compiled in.
 pub fn init(w: &mut Worker) {
-    if host::get_shared(shared::ADMIN_SERVERS).is_none() {
-        host::set_shared(shared::ADMIN_SERVERS, b"{}", 0);
-    }
+    crate::shared::ensure(shared::ADMIN_SERVERS, b"{}");
     tick(w);
 }
 
@@ -62,13 +60,7 @@ fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
     w.sources.resize_with(cfg.servers.len(), Default::default);
     w.config = Rc::new(cfg);
     w.admin_cas = cas;
-    if fetch::any(w) {
-        fetch::init(w);
-    }
-    if introspect::any(w) {
-        introspect::init(w);
-    }
-    crate::shared::init_replay_locks(&w.config);
+    crate::setup::install(w);
     log::info!("admin api: {} oauth servers ({} added through the API)", w.config.servers.len(), w.config.servers.len().saturating_sub(first_dynamic));
 }
 
@@ -85,7 +77,7 @@ pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &
     if op.needs_body() && !end_of_stream {
         // The headers go on (a pause here would hold the body back under a plain WasmPlugin)
         // without the admin's credential from any token source; the answer is sent from the body.
-        let (remove, path) = admin::credential_edits(&w.config, policy, request);
+        let (remove, path) = oauth_core::upstream::admin_credential_edits(&w.config, policy, request);
         for name in &remove {
             host::remove_request_header(name);
         }

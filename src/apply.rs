@@ -1,6 +1,6 @@
 //! Carries out a decision on the current request: header edits and go on, or a local reply.
 
-use crate::phase::Phase;
+use crate::records::Phase;
 use crate::{host, metrics};
 use oauth_core::{Decision, Denial, LocalResponse, UpstreamEdits, Wait};
 use proxy_wasm::types::Action;

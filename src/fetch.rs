@@ -6,26 +6,12 @@
 
 use crate::host;
 use crate::metrics;
+use crate::records::{Job, Pending};
 use crate::worker::Worker;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::lease::{self, Leased, Refresh, Stage, Step};
 use oauth_core::remote::{self, FetchState};
 use oauth_core::Config;
-
-/// One fetched value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Job {
-    /// The keys of server `n`.
-    Keys(usize),
-    /// The client-credentials token of policy `n`.
-    Token(usize),
-}
-
-/// A call in flight from the root context: which fetch, and which of its steps.
-pub struct Pending {
-    pub job: Job,
-    pub stage: Stage,
-}
 
 fn jobs(cfg: &Config) -> Vec<Job> {
     let keys = cfg.servers.iter().enumerate().filter(|(_, s)| s.remote.is_some()).map(|(i, _)| Job::Keys(i));
@@ -64,10 +50,7 @@ pub fn init(w: &Worker) {
 }
 
 fn init_state<R: Refresh>(src: &R) {
-    let key = src.state_key();
-    if host::get_shared(&key).is_none() {
-        host::set_shared(&key, &R::State::default().encode(), 0);
-    }
+    crate::shared::ensure(&src.state_key(), &R::State::default().encode());
 }
 
 pub fn tick(w: &mut Worker) {

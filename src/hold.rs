@@ -7,22 +7,15 @@
 //! request is let go on, stripped of every credential, and its body is read as it passes.
 
 use crate::host;
+use crate::records::Held;
 use crate::worker::Worker;
 use std::cell::Cell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 /// How long a held request waits for its body before it is let go on.
 pub const HOLD_MS: u64 = 25;
 /// The root's tick while a request is held.
 pub const HOLD_TICK_MS: u32 = 10;
-
-/// One held request: its context, whether it is still held (cleared when its body comes),
-/// and when it is let go.
-pub struct Held {
-    pub context: u32,
-    pub waiting_for_body: Weak<Cell<bool>>,
-    pub release_ms: u64,
-}
 
 /// Holds the current request: returns its flag (shared with its HTTP context).
 pub fn hold(w: &mut Worker, context: u32) -> Rc<Cell<bool>> {

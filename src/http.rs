@@ -1,11 +1,12 @@
 //! The HTTP context: one per request. It owns the request's phase and hands each host event
 //! to it; OAuth endpoint requests (token issuer, Janus front) are served here.
 
-use crate::phase::{self, Phase};
+use crate::phase;
+use crate::records::Phase;
 use crate::worker::Worker;
 use crate::{admin, fetch, hold, host, metrics};
 use oauth_core::endpoints::{self, OAuthEndpoint};
-use oauth_core::janus::Action as FrontAction;
+use oauth_core::response::Answer;
 use oauth_core::{Config, Denial, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -147,8 +148,8 @@ impl Http {
     fn endpoint_headers(&self, w: &Worker, ep: OAuthEndpoint, request: Request, end_of_stream: bool) -> Action {
         let (nonce, crypto) = (nonce(w, self.id), w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost));
         match endpoints::on_headers(&w.config, ep, &request, host::now_secs(), nonce, crypto) {
-            FrontAction::Respond(r) => respond(ep, &r),
-            FrontAction::Forward { remove, set, .. } => {
+            Answer::Respond(r) => respond(ep, &r),
+            Answer::Forward { remove, set, .. } => {
                 for name in &remove {
                     host::remove_request_header(name);
                 }
@@ -178,8 +179,8 @@ fn nonce(w: &Worker, id: u32) -> u64 {
 fn endpoint_body(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, body: &[u8], body_size: usize) -> Action {
     let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
     match endpoints::on_body(&w.config, ep, request, body, host::now_secs(), nonce(w, id), crypto) {
-        FrontAction::Respond(r) => respond(ep, &r),
-        FrontAction::Forward { body: new_body, .. } => {
+        Answer::Respond(r) => respond(ep, &r),
+        Answer::Forward { body: new_body, .. } => {
             if let Some(b) = new_body {
                 // `content-length` left with the headers (Janus::token_headers): the body is
                 // sent chunked.

@@ -8,6 +8,7 @@
 use crate::host::{self, SetShared};
 use crate::metrics;
 use crate::waiters;
+use crate::records::{InFlight, Outgoing};
 use crate::worker::Worker;
 use oauth_core::introspection::{Claim, Lookup, SlotUse};
 
@@ -17,24 +18,6 @@ pub enum Started {
     Waiting,
     /// No call can be made (the server asked to back off).
     Failed,
-}
-
-/// A call asked for by a request, to be made by the root context.
-pub struct Outgoing {
-    pub server: usize,
-    pub claim: Box<Claim>,
-    /// Whether the answer goes into the token's slot (claimed for it).
-    pub cached: bool,
-}
-
-/// A call in flight from the root context.
-pub struct InFlight {
-    pub server: usize,
-    pub claim: Box<Claim>,
-    pub cached: bool,
-    pub started_ms: u64,
-    /// Whether this is the one retry after a failed connection.
-    pub retried: bool,
 }
 
 /// The name of this VM's wake-up queue (unique in the Envoy process).
@@ -51,10 +34,7 @@ pub fn any(w: &Worker) -> bool {
 pub fn init(w: &Worker) {
     for i in 0..w.config.servers.len() {
         if let Some(r) = w.config.introspection(i) {
-            let key = r.lock_key();
-            if host::get_shared(&key).is_none() {
-                host::set_shared(&key, b"", 0);
-            }
+            crate::shared::ensure(&r.lock_key(), b"");
         }
     }
 }

@@ -3,36 +3,12 @@
 //! introspection answers (for a request that waits).
 
 use crate::{apply, fetch, host, introspect, waiters};
+use crate::records::{Phase, Waiting};
 use crate::worker::Worker;
-use oauth_core::endpoints::OAuthEndpoint;
-use oauth_core::{decide, Decision, Request, Wait, WaitOn};
+use oauth_core::{decide, Decision, Request, WaitOn};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
-
-pub enum Phase {
-    /// Nothing seen yet.
-    Start,
-    /// An OAuth endpoint request waiting for its body.
-    Endpoint { ep: OAuthEndpoint, request: Request },
-    /// An admin API request (already authenticated) waiting for its body.
-    Admin { op: oauth_core::admin::Op },
-    /// Paused until what it waits for arrives, or its deadline.
-    Waiting(Waiting),
-    /// Let through; the client-credentials token sent upstream, if any: (policy, version).
-    Allowed { injected: Option<(usize, u64)> },
-    /// Answered by the filter itself.
-    Answered,
-}
-
-pub struct Waiting {
-    pub request: Request,
-    pub wait: Wait,
-    pub since_secs: u64,
-    pub deadline_ms: u64,
-    /// The worker's keys version for the awaited server when the wait began.
-    pub keys_version: u64,
-}
 
 /// What the headers bring: decided now, or paused while waiting.
 pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Request) -> Action {

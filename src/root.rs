@@ -13,8 +13,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Tick period while keys are fetched from an IdP: new keys reach waiting requests this fast.
-const TICK_MS: u32 = 200;
-const INTROSPECTION_TICK_MS: u32 = 100;
 
 #[derive(Default)]
 pub struct Root {
@@ -77,7 +75,6 @@ impl RootContext for Root {
                     }
                 }
                 metrics::define_all();
-                crate::shared::init_replay_locks(&cfg);
                 let admin = cfg.admin.is_some();
                 let mut worker = Worker::new(Rc::new(cfg), vm_id(), bytes);
                 // Servers added through the admin API may introspect too.
@@ -85,19 +82,7 @@ impl RootContext for Root {
                 if admin {
                     admin::init(&mut worker);
                 }
-                if fetch::any(&worker) {
-                    fetch::init(&worker);
-                    worker.base_tick_ms = TICK_MS;
-                }
-                if introspect::any(&worker) {
-                    introspect::init(&worker);
-                    // Requests waiting for another worker's introspection learn of it on ticks.
-                    worker.base_tick_ms = INTROSPECTION_TICK_MS;
-                } else if admin {
-                    // Changes made through the admin API reach this worker on its ticks.
-                    worker.base_tick_ms = TICK_MS;
-                }
-                host::set_tick_period_ms(worker.base_tick_ms);
+                crate::setup::install(&mut worker);
                 self.worker = Some(Rc::new(RefCell::new(worker)));
                 true
             }

@@ -37,14 +37,19 @@ pub fn lock(key: &str, me: u64) -> bool {
 }
 
 
+/// Creates `key` with `init` when absent, so that later writes can compare-and-swap on it
+/// (shared data has no "create if absent", and a write with CAS 0 always succeeds).
+pub fn ensure(key: &str, init: &[u8]) {
+    if host::get_shared(key).is_none() {
+        host::set_shared(key, init, 0);
+    }
+}
+
 /// At configuration: the lock keys of the DPoP replay stores exist, so CAS applies to them.
 pub fn init_replay_locks(cfg: &oauth_core::Config) {
     for server in &cfg.servers {
         if let Some(d) = &server.binding.dpop {
-            let key = oauth_core::shared::replay_lock(&format!("{}/0", d.prefix));
-            if host::get_shared(&key).is_none() {
-                host::set_shared(&key, b"", 0);
-            }
+            ensure(&oauth_core::shared::replay_lock(&format!("{}/0", d.prefix)), b"");
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::apply;
 use crate::host;
-use crate::phase::{Phase, Waiting};
+use crate::records::{Phase, Waiting};
 use crate::worker::Worker;
 use oauth_core::authenticate::Answered;
 use oauth_core::introspection::{Lookup, Slot};

@@ -3,14 +3,13 @@
 //! that the core's decision reads (`WorkerState`).
 
 use crate::crypto::EnvoyCrypto;
-use crate::fetch::Pending;
-use crate::{host, introspect, metrics};
+use crate::records::{Held, InFlight, Outgoing, Pending, Phase};
+use crate::{host, metrics};
 use oauth_core::crypto::CryptoHost;
 use oauth_core::client_credentials::TokenState;
 use oauth_core::introspection::{Lookup, Slot, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::remote::FetchState;
-use crate::phase::Phase;
 use oauth_core::{Config, Event, WorkerState};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -35,13 +34,13 @@ pub struct Worker {
     /// Introspection calls a request asked for, made by the root context (a call made from a
     /// request's own context would be cancelled when that request ends, and with it the
     /// answer every other waiter needs).
-    pub outbox: Vec<introspect::Outgoing>,
+    pub outbox: Vec<Outgoing>,
     /// Those calls in flight, by token.
-    pub introspections: HashMap<u32, introspect::InFlight>,
+    pub introspections: HashMap<u32, InFlight>,
     /// This VM's wake-up queue: a request asks the root context to make its calls at once.
     pub wake_queue: Option<u32>,
     /// Endpoint requests held in their headers until their body comes (`hold`).
-    pub held: Vec<crate::hold::Held>,
+    pub held: Vec<Held>,
     /// The root's tick period when nothing is held (0: no tick).
     pub base_tick_ms: u32,
     /// Per policy: its client-credentials token state as last read.

@@ -3,7 +3,7 @@
 //! data, read and written by the adapter; validating a change means compiling the whole
 //! configuration with it, which the caller passes in. No I/O here.
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use crate::{LocalResponse, Request};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -64,23 +64,6 @@ impl AdminApi {
             (_, Some(_)) => Op::NotAllowed("GET, PUT, DELETE"),
         })
     }
-}
-
-/// What an admin request that goes on (to have its body read) must lose first: every header
-/// its policy takes a token from (the admin's credential, in whatever source), DPoP proofs and
-/// identity headers; and the `:path` without its query when a token may come from the query.
-pub fn credential_edits(cfg: &crate::Config, policy: usize, req: &Request) -> (Vec<String>, Option<String>) {
-    let mut remove: Vec<String> = crate::upstream::CREDENTIAL_HEADERS.map(String::from).to_vec();
-    let mut path = None;
-    for source in cfg.policies.get(policy).map(|p| p.sources.as_slice()).unwrap_or_default() {
-        match source {
-            crate::extract::TokenSource::Header { name, .. } => remove.push(name.clone()),
-            crate::extract::TokenSource::Cookie(_) => {} // `cookie` goes anyway
-            crate::extract::TokenSource::Query(_) => path = Some(req.path().to_string()),
-        }
-    }
-    remove.extend(crate::upstream::spoofable_headers(cfg, req));
-    (remove, path)
 }
 
 /// The servers added through the API, by name, as they were given (Janus's JSON).

@@ -2,6 +2,7 @@
 //! introspection answer), any one server accepting (or, with `requires_all`, every one).
 
 use crate::config::{Config, Policy, Strategy};
+use crate::digest::{digest, TokenDigest};
 use crate::extract::{self, Found};
 use crate::introspection::{Lookup, SlotKey};
 use crate::state::{Event, WorkerState};
@@ -9,29 +10,6 @@ use crate::{Denial, Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
-
-/// A token's key in this worker's caches (verified tokens, verdicts): 128 bits from two
-/// SipHash-1-3 with secret random keys of this VM, computed once per request. A keyed PRF,
-/// so nobody who does not know the keys can make a token that collides with another; and
-/// several times cheaper than SHA-256, which remains for what leaves the VM (introspection
-/// slots in shared data).
-pub type TokenDigest = [u8; 16];
-
-thread_local! {
-    static KEYS: (std::hash::RandomState, std::hash::RandomState) =
-        (std::hash::RandomState::new(), std::hash::RandomState::new());
-}
-
-pub fn digest(token: &str) -> TokenDigest {
-    use std::hash::BuildHasher;
-    KEYS.with(|(a, b)| {
-        let mut out = [0u8; 16];
-        let (lo, hi) = out.split_at_mut(8);
-        lo.copy_from_slice(&a.hash_one(token).to_le_bytes());
-        hi.copy_from_slice(&b.hash_one(token).to_le_bytes());
-        out
-    })
-}
 
 /// The tokens a request carries for a policy: (server index, token, its digest).
 pub struct Presented<'a> {
@@ -239,17 +217,3 @@ fn unverified_issuer(token: &str) -> Option<String> {
     v.get("iss")?.as_str().map(String::from)
 }
 
-/// Whether the identity grants every required scope (`scope` or `scp`).
-/// Whether the token grants the required scopes: all of them, or any one with `any`.
-pub fn has_scopes(id: &Identity, required: &[String], any: bool) -> bool {
-    if required.is_empty() {
-        return true;
-    }
-    let granted = id.scopes().unwrap_or_default();
-    let has = |r: &String| granted.split_whitespace().any(|g| g == r);
-    if any {
-        required.iter().any(has)
-    } else {
-        required.iter().all(has)
-    }
-}

@@ -3,7 +3,7 @@
 //! JWT signed by its own key instead of a shared secret. Signed by the host where it can.
 
 use crate::crypto::CryptoHost;
-use crate::extract::percent_encode;
+use crate::codec::percent_encode;
 use crate::issuer::signing::SigningKey;
 use jwt_simple::prelude::{Duration, JWTClaims, UnixTimeStamp};
 use serde_json::Map;

@@ -2,7 +2,7 @@
 //! request, the answer, and the shared token state, refreshed by the lease machine
 //! (`lease.rs`) ahead of expiry. Pure: the adapter stores `TokenState` and makes the calls.
 
-use crate::extract::percent_encode;
+use crate::codec::percent_encode;
 use crate::lease::{Lease, Leased, Refresh, Stage, Step};
 use crate::url::{HttpCall, HttpTarget};
 use crate::Secret;

@@ -116,7 +116,7 @@ fn decide_in(
             if let Err(d) = bound_all(cfg, &presented, (a.server, &binding), &a.others, req, now, state) {
                 return refused(cfg, policy, index, d, req, state, edits, may_wait);
             }
-            if !authenticate::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
+            if !crate::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
                 return refuse(policy, Denial::InsufficientScope, &policy.scope_challenge);
             }
             if let Err(d) = policy.claim_rules.check(&a.identity) {
@@ -167,7 +167,7 @@ fn bound_all(cfg: &Config, presented: &Presented, main: (usize, &Binding), other
 
 /// The digest of the token presented, when there is one token (found by one server or
 /// several): the verdict cache's key.
-fn single<'p>(p: &'p Presented) -> Option<&'p authenticate::TokenDigest> {
+fn single<'p>(p: &'p Presented) -> Option<&'p crate::digest::TokenDigest> {
     let (_, _, first) = p.tokens.first()?;
     p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)
 }

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::crypto::CryptoHost;
 use crate::issuer::Endpoint;
 use crate::janus::{self, Kind};
+use crate::response::Answer;
 use crate::{LocalResponse, Request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +36,8 @@ pub fn needs_body(ep: OAuthEndpoint, req: &Request) -> bool {
 }
 
 /// The request goes on to Envoy's route unchanged (its body is still to be decided on).
-fn go_on() -> janus::Action {
-    janus::Action::Forward { remove: Vec::new(), set: Vec::new(), body: None }
+fn go_on() -> Answer {
+    Answer::Forward { remove: Vec::new(), set: Vec::new(), body: None }
 }
 
 /// What an endpoint request's headers decide. Envoy passes the headers on before the body
@@ -50,18 +51,18 @@ pub fn on_headers(
     now: u64,
     nonce: u64,
     host: Option<&dyn CryptoHost>,
-) -> janus::Action {
+) -> Answer {
     let step = match ep {
         // Answered from the body. Where the host cannot hold the headers meanwhile (a plain
         // `WasmPlugin`) they go on to the route's cluster: without the client's credentials
         // (the decision reads them from the request as it came).
-        OAuthEndpoint::Issuer(_) if needs_body(ep, req) => janus::Action::Forward {
+        OAuthEndpoint::Issuer(_) if needs_body(ep, req) => Answer::Forward {
             remove: crate::upstream::CREDENTIAL_HEADERS.map(String::from).to_vec(),
             set: Vec::new(),
             body: None,
         },
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
-            Some(i) => janus::Action::Respond(i.handle(e, req, &[], now, nonce, host)),
+            Some(i) => Answer::Respond(i.handle(e, req, &[], now, nonce, host)),
             None => go_on(),
         },
         OAuthEndpoint::Front { server, kind } => match cfg.servers.get(server).and_then(|s| s.front.as_ref()) {
@@ -71,9 +72,9 @@ pub fn on_headers(
     };
     // The client's identity headers never reach the OAuth server either.
     match step {
-        janus::Action::Forward { mut remove, set, body } => {
+        Answer::Forward { mut remove, set, body } => {
             remove.extend(crate::upstream::spoofable_headers(cfg, req));
-            janus::Action::Forward { remove, set, body }
+            Answer::Forward { remove, set, body }
         }
         answer => answer,
     }
@@ -89,19 +90,19 @@ pub fn on_body(
     now: u64,
     nonce: u64,
     host: Option<&dyn CryptoHost>,
-) -> janus::Action {
+) -> Answer {
     if body.len() > MAX_BODY {
         let r = LocalResponse::json(413, vec![], &serde_json::json!({"error": "invalid_request", "error_description": "body too large"}));
-        return janus::Action::Respond(r);
+        return Answer::Respond(r);
     }
     match ep {
         OAuthEndpoint::Issuer(e) => match &cfg.token_issuer {
-            Some(i) => janus::Action::Respond(i.handle(e, req, body, now, nonce, host)),
+            Some(i) => Answer::Respond(i.handle(e, req, body, now, nonce, host)),
             None => go_on(),
         },
         OAuthEndpoint::Front { server, kind } => match cfg.servers.get(server).and_then(|s| s.front.as_ref()) {
             Some(f) => match f.body(kind, req, body) {
-                janus::Action::Forward { body, .. } => janus::Action::Forward { remove: Vec::new(), set: Vec::new(), body },
+                Answer::Forward { body, .. } => Answer::Forward { remove: Vec::new(), set: Vec::new(), body },
                 answer => answer,
             },
             None => go_on(),

@@ -2,7 +2,7 @@
 //! to the IdP, the answer's meaning, and the shared-data cache entry with its lifetime.
 //! Pure: the adapter makes the call and stores the entries.
 
-use crate::extract::percent_encode;
+use crate::codec::percent_encode;
 use crate::url::{HttpCall, HttpTarget};
 use crate::{Identity, Request, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

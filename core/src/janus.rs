@@ -4,8 +4,8 @@
 //! types, redirects authorize requests without a session to the login page, and adds the
 //! client secret of a client that presented only its id (`secrets`).
 
-use crate::extract::{percent_encode, query_pairs};
-use crate::response::LocalResponse;
+use crate::codec::{percent_encode, query_pairs};
+use crate::response::{Answer, LocalResponse};
 use crate::{form, Request, Secret};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -32,22 +32,13 @@ pub struct Front {
     pub secrets: Vec<(String, Secret)>,
 }
 
-/// What to do with a request on an OAuth endpoint.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Answer it here.
-    Respond(LocalResponse),
-    /// Let it go to the OAuth server, with these headers removed, these set, and maybe a new
-    /// body.
-    Forward { remove: Vec<String>, set: Vec<(String, String)>, body: Option<Vec<u8>> },
-}
 
-fn error(status: u32, code: &str, description: &str) -> Action {
+fn error(status: u32, code: &str, description: &str) -> Answer {
     let mut headers = Vec::new();
     if status == 401 {
         headers.push(("www-authenticate".to_string(), "Basic realm=\"oauth\"".to_string()));
     }
-    Action::Respond(LocalResponse::json(status, headers, &json!({"error": code, "error_description": description})))
+    Answer::Respond(LocalResponse::json(status, headers, &json!({"error": code, "error_description": description})))
 }
 
 /// A `client_id` in the query with no `client_secret` beside it.
@@ -58,11 +49,11 @@ fn query_client_id(req: &Request) -> Option<String> {
         return None;
     }
     let (_, id) = pairs.iter().find(|(k, _)| *k == "client_id")?;
-    crate::extract::percent_decode(id).filter(|id| !id.is_empty())
+    crate::codec::percent_decode(id).filter(|id| !id.is_empty())
 }
 
-fn forward() -> Action {
-    Action::Forward { remove: Vec::new(), set: Vec::new(), body: None }
+fn forward() -> Answer {
+    Answer::Forward { remove: Vec::new(), set: Vec::new(), body: None }
 }
 
 impl Front {
@@ -77,12 +68,12 @@ impl Front {
     }
 
     /// What the headers decide (every endpoint but a token request with a body is decided here).
-    pub fn headers(&self, kind: Kind, req: &Request) -> Action {
+    pub fn headers(&self, kind: Kind, req: &Request) -> Answer {
         match kind {
             Kind::Authorize => self.authorize(req),
             Kind::Token => match self.token_headers(req) {
-                Action::Forward { remove, set, .. } if !Self::needs_body(kind, req) => match self.token_body(req, &[]) {
-                    Action::Forward { .. } => Action::Forward { remove, set, body: None },
+                Answer::Forward { remove, set, .. } if !Self::needs_body(kind, req) => match self.token_body(req, &[]) {
+                    Answer::Forward { .. } => Answer::Forward { remove, set, body: None },
                     refused => refused,
                 },
                 step => step,
@@ -92,14 +83,14 @@ impl Front {
     }
 
     /// What the body decides, after `headers` let the request go on.
-    pub fn body(&self, kind: Kind, req: &Request, body: &[u8]) -> Action {
+    pub fn body(&self, kind: Kind, req: &Request, body: &[u8]) -> Answer {
         match kind {
             Kind::Token => self.token_body(req, body),
             _ => forward(),
         }
     }
 
-    fn authorize(&self, req: &Request) -> Action {
+    fn authorize(&self, req: &Request) -> Answer {
         let query = req.path_and_query().split_once('?').map_or("", |(_, q)| q);
         let Some(decoded) = form::query_params(req) else {
             return error(400, "invalid_request", "a request parameter is malformed");
@@ -117,13 +108,13 @@ impl Front {
         if let Some(login) = &self.auth_login_redirect {
             let has_session = req.header("authorization").is_some()
                 || req.header_values("cookie").filter_map(|v| std::str::from_utf8(v).ok()).any(|c| {
-                    crate::extract::cookie_pairs(c).any(|(k, v)| k == self.session_cookie && !v.is_empty())
+                    crate::codec::cookie_pairs(c).any(|(k, v)| k == self.session_cookie && !v.is_empty())
                 });
             if !has_session {
                 let sep = if login.contains('?') { '&' } else { '?' };
                 let location = if query.is_empty() { login.clone() } else { format!("{login}{sep}{query}") };
                 let headers = vec![("location".to_string(), location)];
-                return Action::Respond(LocalResponse { status: 302, headers, body: String::new() });
+                return Answer::Respond(LocalResponse { status: 302, headers, body: String::new() });
             }
         }
         forward()
@@ -134,7 +125,7 @@ impl Front {
     /// header change is made here: a known client that presented its id alone in Basic gets
     /// its secret there, an unknown one is refused; when the secret may go into the body
     /// instead, `content-length` goes (the body's length will change).
-    pub fn token_headers(&self, req: &Request) -> Action {
+    pub fn token_headers(&self, req: &Request) -> Answer {
         if self.secrets.is_empty() {
             return forward();
         }
@@ -148,18 +139,18 @@ impl Front {
             Some(id) => match self.secret_of(&id) {
                 Some(s) => {
                     let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
-                    Action::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
+                    Answer::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
                 }
                 None => error(401, "invalid_client", "unknown client"),
             },
-            None if Self::needs_body(Kind::Token, req) => Action::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },
+            None if Self::needs_body(Kind::Token, req) => Answer::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },
             None => forward(),
         }
     }
 
     /// Then the whole request: the grant type checked, and a client id in the body given its
     /// secret there. Never a header change (the headers are gone by now).
-    pub fn token_body(&self, req: &Request, body: &[u8]) -> Action {
+    pub fn token_body(&self, req: &Request, body: &[u8]) -> Answer {
         let Some(mut params) = form::query_params(req) else {
             return error(400, "invalid_request", "a request parameter is repeated or malformed");
         };
@@ -200,7 +191,7 @@ impl Front {
                         b.extend_from_slice(format!("&client_secret={}", percent_encode(s.expose())).as_bytes());
                         b
                     };
-                    Action::Forward { remove: Vec::new(), set: Vec::new(), body: Some(new_body) }
+                    Answer::Forward { remove: Vec::new(), set: Vec::new(), body: Some(new_body) }
                 }
                 None => error(401, "invalid_client", "unknown client"),
             },

@@ -1,4 +1,4 @@
-//! A bounded map from token keys (`authenticate::digest`) to values for the per-worker caches: two generations,
+//! A bounded map from token keys (`digest::digest`) to values for the per-worker caches: two generations,
 //! the newer taking inserts and hits, the older dropped whole when the newer fills half the
 //! capacity. Every operation is O(1) (no scan for the least recently used entry), and an
 //! entry used within the last half-capacity operations always survives.
@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-type Key = crate::authenticate::TokenDigest;
+type Key = crate::digest::TokenDigest;
 
 /// Keys are outputs of a keyed hash, already uniform: their first eight bytes are the hash.
 #[derive(Default)]

@@ -237,10 +237,6 @@ pub fn decode_doc(bytes: &[u8]) -> Option<(u64, &[u8])> {
     Some((version, bytes.get(nl + 1..)?))
 }
 
-/// FNV-1a, for shared-data key names (not a security hash).
-pub fn fnv64(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
-}
 
 #[cfg(test)]
 mod tests {

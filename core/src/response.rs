@@ -14,3 +14,13 @@ impl LocalResponse {
         LocalResponse { status, headers, body: body.to_string() }
     }
 }
+
+/// What becomes of a request to an endpoint the filter serves or fronts (issuer, Janus).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Answer it here.
+    Respond(LocalResponse),
+    /// Let it go to the OAuth server, with these headers removed, these set, and maybe a new
+    /// body.
+    Forward { remove: Vec<String>, set: Vec<(String, String)>, body: Option<Vec<u8>> },
+}

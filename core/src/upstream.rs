@@ -3,7 +3,7 @@
 //! when asked, and the client-credentials token put in `Authorization`.
 
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
-use crate::extract::{self, Found, TokenSource};
+use crate::extract::{Found, TokenSource};
 use crate::{Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -35,13 +35,8 @@ impl UpstreamEdits {
     }
 }
 
-/// What an authenticated token yields for the request: its upstream headers, and the entries
-/// later filters and access logs read (Envoy filter state `wasm.oauth_filter.*`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rendered {
-    pub headers: Vec<(String, String)>,
-    pub state: Vec<(String, String)>,
-}
+/// Kept per token with its verdict (`verdicts`), rendered here.
+pub use crate::verdicts::Rendered;
 
 /// The claims written to filter state when a policy asks for it.
 const STATE_CLAIMS: [(&str, &str); 4] =
@@ -179,11 +174,11 @@ fn hide(found: &Found, req: &Request, edits: &mut UpstreamEdits) {
     match found.source {
         TokenSource::Header { name, .. } => edits.remove.push(name.clone()),
         TokenSource::Query(param) => {
-            edits.set.push((":path".into(), extract::path_without_param(req.path_and_query(), param)));
+            edits.set.push((":path".into(), crate::codec::path_without_param(req.path_and_query(), param)));
         }
         TokenSource::Cookie(cookie) => {
             let all: Vec<&str> = req.header_values("cookie").filter_map(|v| std::str::from_utf8(v).ok()).collect();
-            match extract::cookie_without(&all.join("; "), cookie) {
+            match crate::codec::cookie_without(&all.join("; "), cookie) {
                 Some(rest) => edits.set.push(("cookie".into(), rest)),
                 None => edits.remove.push("cookie".into()),
             }
@@ -204,4 +199,21 @@ pub fn put_upstream_token(edits: &mut UpstreamEdits, token: &str, version: u64) 
     edits.set.retain(|(k, _)| k != "authorization");
     edits.set.push(("authorization".into(), format!("Bearer {token}")));
     edits.upstream_token_version = Some(version);
+}
+
+/// What an admin request that goes on (to have its body read) must lose first: every header
+/// its policy takes a token from (the admin's credential, in whatever source), DPoP proofs and
+/// identity headers; and the `:path` without its query when a token may come from the query.
+pub fn admin_credential_edits(cfg: &Config, policy: usize, req: &crate::Request) -> (Vec<String>, Option<String>) {
+    let mut remove: Vec<String> = CREDENTIAL_HEADERS.map(String::from).to_vec();
+    let mut path = None;
+    for source in cfg.policies.get(policy).map(|p| p.sources.as_slice()).unwrap_or_default() {
+        match source {
+            crate::extract::TokenSource::Header { name, .. } => remove.push(name.clone()),
+            crate::extract::TokenSource::Cookie(_) => {} // `cookie` goes anyway
+            crate::extract::TokenSource::Query(_) => path = Some(req.path().to_string()),
+        }
+    }
+    remove.extend(spoofable_headers(cfg, req));
+    (remove, path)
 }

@@ -1,16 +1,24 @@
 //! A policy's verdicts on tokens it let through, per worker: a repeated token is a lookup
-//! plus the header writes. Keyed by the token's SHA-256; an entry holds the rendered identity
+//! plus the header writes. Keyed by the token's digest (`digest`); an entry holds the rendered identity
 //! headers, and is void past the token's `exp` (plus leeway), past the introspection answer's
 //! lifetime, or once the accepting server's keys changed.
 
-use crate::authenticate::TokenDigest;
+use crate::digest::TokenDigest;
 use crate::lru::TwoGen;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// What an authenticated token yields for the request: its upstream headers, and the entries
+/// later filters and access logs read (Envoy filter state `wasm.oauth_filter.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rendered {
+    pub headers: Vec<(String, String)>,
+    pub state: Vec<(String, String)>,
+}
+
 #[derive(Clone)]
 pub struct Verdict {
-    pub headers: Rc<crate::upstream::Rendered>,
+    pub headers: Rc<Rendered>,
     /// The server that accepted the token, and its keys' version then.
     pub server: usize,
     pub keys_version: u64,
@@ -64,7 +72,7 @@ mod tests {
     fn void_past_its_time_or_a_key_change() {
         let v = Verdicts::new(8);
         let d = [7u8; 16];
-        let headers = Rc::new(crate::upstream::Rendered { headers: vec![("x-credential-sub".to_string(), "a".to_string())], state: Vec::new() });
+        let headers = Rc::new(Rendered { headers: vec![("x-credential-sub".to_string(), "a".to_string())], state: Vec::new() });
         v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100, binding: Default::default(), others: Vec::new() });
         assert!(v.get(&d, 100, |_| 3).is_some());
         assert!(v.get(&d, 100, |s| if s == 1 { 4 } else { 3 }).is_none(), "keys of server 1 changed");

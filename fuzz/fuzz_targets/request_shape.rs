@@ -13,7 +13,7 @@ mod common;
 use oauth_core::crypto::CryptoHost;
 use oauth_core::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
-use oauth_core::{decide, endpoints, janus, Config, Decision, Request, WorkerState};
+use oauth_core::{decide, endpoints, Config, Decision, Request, WorkerState};
 
 const NOW: u64 = 1_800_000_000;
 /// HS256 with `fuzz-secret-0123456789`, sub alice, valid until 2100.
@@ -148,6 +148,6 @@ fn fronted(cfg: &Config, ep: endpoints::OAuthEndpoint, req: &Request, body: &[u8
         .collect();
     let repeated = names.iter().enumerate().any(|(i, n)| names.iter().skip(i + 1).any(|m| m == n));
     if repeated {
-        assert!(matches!(&answer, janus::Action::Respond(r) if r.status == 400), "a repeated parameter went on: {names:?}");
+        assert!(matches!(&answer, oauth_core::response::Answer::Respond(r) if r.status == 400), "a repeated parameter went on: {names:?}");
     }
 }

@@ -1,8 +1,8 @@
 //! Tokens already verified, so a repeated token skips the signature check: keyed by the
-//! token's cache key (`authenticate::digest`), bounded (see `lru`), never served past the token's `exp` (plus leeway)
+//! token's cache key (`digest::digest`), bounded (see `lru`), never served past the token's `exp` (plus leeway)
 //! nor after the keys changed.
 
-use crate::authenticate::TokenDigest;
+use crate::digest::TokenDigest;
 use crate::lru::TwoGen;
 use crate::Identity;
 use std::cell::RefCell;
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn bounded_expiry_and_key_versions() {
         let c = VerifiedCache::new(2);
-        use crate::authenticate::digest;
+        use crate::digest::digest;
         let (a, b, d) = (digest("a"), digest("b"), digest("d"));
         c.insert(a, &id("a"), 100, 0);
         c.insert(b, &id("b"), 100, 0);

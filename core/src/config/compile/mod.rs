@@ -13,6 +13,7 @@ mod jwt_keys;
 mod kong;
 mod martian;
 mod policy;
+mod predicate;
 mod remote_keys;
 mod routes;
 
