@@ -81,3 +81,58 @@ fn time_claims_keep_jwt_simple_s_whole_seconds() {
     assert_eq!(c.expires_at.unwrap().as_secs(), 1_800_000_000);
     assert_eq!(c.issued_at.unwrap().as_secs(), 1_799_999_999);
 }
+
+/// HMAC tokens are checked in one pass by the filter (`jwt::hmac_short`), not by jwt-simple's
+/// `verify_token`: both must let the same tokens through, with the same claims.
+#[test]
+fn hmac_tokens_are_judged_as_jwt_simple_judges_them() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jwt_simple::prelude::{Duration, HS256Key, MACLike, UnixTimeStamp, VerificationOptions};
+    use oauth_core::config::Strategy;
+    use oauth_core::Config;
+
+    const SECRET: &str = "a-secret-of-thirty-two-bytes-xyz";
+    const NOW: u64 = 1_800_000_000;
+    let cfg = format!(r#"{{"oauth_servers": {{"s": {{"token_strategy": {{"name": "jwt", "leeway": 5, "settings": [{{"alg": "HS256", "key": "{SECRET}"}}]}}}}}}}}"#);
+    let cfg = Config::from_json(cfg.as_bytes()).unwrap();
+    let Strategy::Jwt(rules) = &cfg.servers[0].strategy else { panic!("a JWT server") };
+    let sign = |header: &str, payload: &str, key: &str| {
+        let signed = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+        let tag = hmac_sha256::HMAC::mac(signed.as_bytes(), key.as_bytes());
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag))
+    };
+    let h = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let cases = [
+        sign(h, r#"{"sub":"alice","exp":1800000600,"iat":1800000000}"#, SECRET),
+        sign(h, r#"{"sub":"alice","exp":1800000600}"#, "another-secret-of-32-bytes-abcde"),
+        sign(h, r#"{"exp":1799999996}"#, SECRET),
+        sign(h, r#"{"exp":1799999994}"#, SECRET),
+        sign(h, r#"{"exp":1800000600,"nbf":1800000004}"#, SECRET),
+        sign(h, r#"{"exp":1800000600,"nbf":1800000006}"#, SECRET),
+        sign(h, r#"{"exp":1800000600,"iat":1800000004}"#, SECRET),
+        sign(h, r#"{"exp":1800000600,"iat":1800000006}"#, SECRET),
+        sign(h, r#"{"exp":1800000600.7,"aud":["b","a"],"iss":"i","scope":"read"}"#, SECRET),
+        sign(h, r#"{"exp":1800000600,"exp":1800000700}"#, SECRET),
+        sign(h, r#"{"exp":-1}"#, SECRET),
+        sign(h, r#"{"exp":"soon"}"#, SECRET),
+        sign(h, r#"not json"#, SECRET),
+        sign(r#"{"alg":"HS256","typ":"at+jwt"}"#, r#"{"exp":1800000600}"#, SECRET),
+        sign(r#"{"alg":"HS256","typ":"JOSE"}"#, r#"{"exp":1800000600}"#, SECRET),
+        sign(r#"{"alg":"HS256","crit":["x"]}"#, r#"{"exp":1800000600}"#, SECRET),
+        sign(r#"{"alg":"HS384"}"#, r#"{"exp":1800000600}"#, SECRET),
+        format!("{}x", sign(h, r#"{"exp":1800000600}"#, SECRET)),
+        format!("{}.more", sign(h, r#"{"exp":1800000600}"#, SECRET)),
+    ];
+    let key = HS256Key::from_bytes(SECRET.as_bytes());
+    for token in &cases {
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(5)),
+            artificial_time: Some(UnixTimeStamp::from_secs(NOW)),
+            ..Default::default()
+        };
+        let theirs = key.verify_token::<Map<String, Value>>(token, Some(options)).ok().map(Identity::from_jwt);
+        let ours = rules.verify(token, NOW).ok();
+        assert_eq!(ours, theirs, "{token}");
+    }
+}

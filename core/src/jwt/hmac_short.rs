@@ -1,7 +1,8 @@
-//! HMAC checks for secrets shorter than jwt-simple takes (1 to 11 bytes). Janus accepts them
-//! (its own example secret is `secret`), so a carried-over configuration keeps working; the
-//! server is named in a configure-time warning, never the key. The MAC is compared in constant
-//! time, then the same claims checks as on the other paths.
+//! HMAC checks, for every secret: those shorter than jwt-simple takes (1 to 11 bytes; Janus
+//! accepts them — its own example secret is `secret` — so a carried-over configuration keeps
+//! working, and the server is named in a configure-time warning, never the key) and the others,
+//! in one pass over the token. The MAC is compared in constant time, then the same claims
+//! checks as on the other paths.
 
 use super::hosted::{self, Claims};
 use super::Alg;

@@ -146,6 +146,12 @@ impl JwtRules {
                 (Some(r), _, _) => r,
                 (None, Material::EdDSA(ed), _) => super::eddsa::verify(ed, token, now, self.leeway_secs),
                 (None, _, Some(secret)) => super::hmac_short::verify(alg, secret.expose().as_bytes(), token, now, self.leeway_secs),
+                // HMAC in one pass: jwt-simple's own check decodes the header and the payload
+                // again (constant-time base64) and reads the claims through serde's `flatten`,
+                // which made a first-seen HS256 token cost the filter twice what it does here.
+                (None, Material::HS256(k), None) => super::hmac_short::verify(alg, &k.to_bytes(), token, now, self.leeway_secs),
+                (None, Material::HS384(k), None) => super::hmac_short::verify(alg, &k.to_bytes(), token, now, self.leeway_secs),
+                (None, Material::HS512(k), None) => super::hmac_short::verify(alg, &k.to_bytes(), token, now, self.leeway_secs),
                 (None, _, None) => verify_with(key, token, options.clone()).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {
