@@ -4,6 +4,7 @@
 
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
 use crate::extract::{Found, TokenSource};
+use crate::verdicts::Rendered;
 use crate::{Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -34,9 +35,6 @@ impl UpstreamEdits {
         self.identity.iter().flat_map(|i| i.state.iter())
     }
 }
-
-/// Kept per token with its verdict (`verdicts`), rendered here.
-pub use crate::verdicts::Rendered;
 
 /// The claims written to filter state when a policy asks for it.
 const STATE_CLAIMS: [(&str, &str); 4] =

@@ -82,7 +82,7 @@ fn time_claims_keep_jwt_simple_s_whole_seconds() {
     assert_eq!(c.issued_at.unwrap().as_secs(), 1_799_999_999);
 }
 
-/// HMAC tokens are checked in one pass by the filter (`jwt::hmac_short`), not by jwt-simple's
+/// HMAC tokens are checked in one pass by the filter (`jwt::hmac`), not by jwt-simple's
 /// `verify_token`: both must let the same tokens through, with the same claims.
 #[test]
 fn hmac_tokens_are_judged_as_jwt_simple_judges_them() {

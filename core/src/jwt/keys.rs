@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 pub const MIN_HMAC_SECRET: usize = 12;
 
 pub enum Material {
-    HS256(HS256Key),
-    HS384(HS384Key),
-    HS512(HS512Key),
+    /// An HMAC secret for HS256/384/512 (the algorithm is the key's `alg`), kept as raw bytes:
+    /// a JWKS `oct` key need not be text, and `hmac` checks every length in one pass.
+    Hmac(HmacSecret),
     RS256(RS256PublicKey),
     RS384(RS384PublicKey),
     RS512(RS512PublicKey),
@@ -34,8 +34,15 @@ pub struct VerifyKey {
     pub material: Material,
     /// The public key as DER SubjectPublicKeyInfo, for the algorithms a host can verify.
     pub spki: Option<Vec<u8>>,
-    /// An HMAC secret shorter than jwt-simple takes, checked by `hmac_short` (Janus settings).
-    pub short_hmac: Option<crate::Secret>,
+}
+
+/// An HMAC secret's bytes; never printed.
+pub struct HmacSecret(Vec<u8>);
+
+impl HmacSecret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -54,7 +61,12 @@ impl VerifyKey {
             Material::ES384(k) => k.to_der().ok(),
             _ => None,
         };
-        VerifyKey { kid, alg, material, spki, short_hmac: None }
+        VerifyKey { kid, alg, material, spki }
+    }
+
+    /// An HMAC key whose secret is shorter than jwt-simple and RFC 7518 want (Janus takes them).
+    pub fn is_short_hmac(&self) -> bool {
+        matches!(&self.material, Material::Hmac(s) if s.0.len() < MIN_HMAC_SECRET)
     }
 
     /// From a Janus setting: an HMAC secret for HS*, a PEM public key for the others.
@@ -67,12 +79,7 @@ impl VerifyKey {
             if key.is_empty() {
                 return Err("an HMAC secret must not be empty".into());
             }
-            if key.len() < MIN_HMAC_SECRET {
-                // Janus takes short secrets; the compiler warns about the server once.
-                let mut k = VerifyKey::new(kid, alg, hmac(alg, key.as_bytes())?);
-                k.short_hmac = Some(crate::Secret::new(key));
-                return Ok(k);
-            }
+            // Janus takes secrets shorter than MIN_HMAC_SECRET; the compiler warns once.
             hmac(alg, key.as_bytes())?
         } else {
             if !looks_pem {
@@ -85,12 +92,10 @@ impl VerifyKey {
 }
 
 fn hmac(alg: Alg, secret: &[u8]) -> Result<Material, String> {
-    Ok(match alg {
-        Alg::HS256 => Material::HS256(HS256Key::from_bytes(secret)),
-        Alg::HS384 => Material::HS384(HS384Key::from_bytes(secret)),
-        Alg::HS512 => Material::HS512(HS512Key::from_bytes(secret)),
-        other => return Err(format!("{} is not an HMAC algorithm", other.name())),
-    })
+    if !alg.is_hmac() {
+        return Err(format!("{} is not an HMAC algorithm", alg.name()));
+    }
+    Ok(Material::Hmac(HmacSecret(secret.to_vec())))
 }
 
 fn from_pem(alg: Alg, pem: &str) -> Result<Material, String> {

@@ -4,7 +4,7 @@ pub mod alg;
 pub mod cache;
 pub mod eddsa;
 pub mod header;
-pub mod hmac_short;
+pub mod hmac;
 pub mod hosted;
 pub mod keys;
 pub mod payload;

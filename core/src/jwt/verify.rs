@@ -142,17 +142,14 @@ impl JwtRules {
                 (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, token, now, self.leeway_secs),
                 _ => None,
             };
-            outcome = match (hosted, &key.material, &key.short_hmac) {
-                (Some(r), _, _) => r,
-                (None, Material::EdDSA(ed), _) => super::eddsa::verify(ed, token, now, self.leeway_secs),
-                (None, _, Some(secret)) => super::hmac_short::verify(alg, secret.expose().as_bytes(), token, now, self.leeway_secs),
+            outcome = match (hosted, &key.material) {
+                (Some(r), _) => r,
+                (None, Material::EdDSA(ed)) => super::eddsa::verify(ed, token, now, self.leeway_secs),
                 // HMAC in one pass: jwt-simple's own check decodes the header and the payload
                 // again (constant-time base64) and reads the claims through serde's `flatten`,
                 // which made a first-seen HS256 token cost the filter twice what it does here.
-                (None, Material::HS256(k), None) => super::hmac_short::verify(alg, &k.to_bytes(), token, now, self.leeway_secs),
-                (None, Material::HS384(k), None) => super::hmac_short::verify(alg, &k.to_bytes(), token, now, self.leeway_secs),
-                (None, Material::HS512(k), None) => super::hmac_short::verify(alg, &k.to_bytes(), token, now, self.leeway_secs),
-                (None, _, None) => verify_with(key, token, options.clone()).map_err(to_denial),
+                (None, Material::Hmac(secret)) => super::hmac::verify(alg, secret.expose(), token, now, self.leeway_secs),
+                (None, _) => verify_with(key, token, options.clone()).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {
                 break;
@@ -227,9 +224,6 @@ where
 fn verify_with(key: &VerifyKey, token: &str, o: VerificationOptions) -> Result<Claims, jwt_simple::Error> {
     let o = Some(o);
     match &key.material {
-        Material::HS256(k) => k.verify_token(token, o),
-        Material::HS384(k) => k.verify_token(token, o),
-        Material::HS512(k) => k.verify_token(token, o),
         Material::RS256(k) => k.verify_token(token, o),
         Material::RS384(k) => k.verify_token(token, o),
         Material::RS512(k) => k.verify_token(token, o),
@@ -238,8 +232,8 @@ fn verify_with(key: &VerifyKey, token: &str, o: VerificationOptions) -> Result<C
         Material::PS512(k) => k.verify_token(token, o),
         Material::ES256(k) => k.verify_token(token, o),
         Material::ES384(k) => k.verify_token(token, o),
-        // Checked by `eddsa` before this is reached.
-        Material::EdDSA(_) => Err(JWTError::InvalidSignature.into()),
+        // Checked by `eddsa` and `hmac` before this is reached.
+        Material::EdDSA(_) | Material::Hmac(_) => Err(JWTError::InvalidSignature.into()),
     }
 }
 

@@ -19,6 +19,7 @@ mod routes;
 
 use super::raw::{RawAccessRule, RawConfig, RawServer};
 use super::{Config, Consumer, LogLevel, Server, Strategy};
+use crate::jwt::VerifyKey;
 use crate::admin::AdminApi;
 use crate::issuer::TokenIssuer;
 use crate::remote::{RemoteSource, SourceKind};
@@ -164,7 +165,7 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
                 (false, _) => None,
             };
             let mut rules = jwt_keys::jwt_rules(&path, raw.token_strategy, remote.is_some() || issuer.is_some())?;
-            if rules.keys.iter().any(|k| k.short_hmac.is_some()) {
+            if rules.keys.iter().any(VerifyKey::is_short_hmac) {
                 notices.push(format!("warning: oauth server {name}: an HMAC secret is shorter than 12 bytes (accepted as Janus does); use a longer one"));
             }
             if let Some(i) = issuer {
