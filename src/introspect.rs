@@ -10,7 +10,7 @@ use crate::metrics;
 use crate::waiters;
 use crate::records::{InFlight, Outgoing};
 use crate::worker::Worker;
-use oauth_core::introspection::{Claim, Lookup, SlotUse};
+use oauth_core::introspection::{Claim, Lookup, Slot, SlotKey, SlotUse};
 
 pub enum Started {
     /// The root context will call the IdP (or another request, here or in another worker,
@@ -18,6 +18,11 @@ pub enum Started {
     Waiting,
     /// No call can be made (the server asked to back off).
     Failed,
+}
+
+/// What the token's slot in shared data says now (a request deciding, or a waiter).
+pub fn lookup(slot: &SlotKey, now: u64) -> Lookup {
+    host::get_shared(&slot.key).and_then(|(bytes, _)| Slot::decode(&bytes)).map_or(Lookup::Miss, |s| s.lookup(&slot.hash, now))
 }
 
 /// The name of this VM's wake-up queue (unique in the Envoy process).
@@ -86,6 +91,12 @@ pub fn start(w: &mut Worker, server: usize, claim: &Claim) -> Started {
     Started::Waiting
 }
 
+/// The call with its client authentication, signed now (a fresh assertion for every call).
+fn authenticated(w: &Worker, server: usize, call: &oauth_core::url::HttpCall, now: u64) -> Option<oauth_core::url::HttpCall> {
+    let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
+    w.config.introspection(server)?.outgoing(call, now, host::now_nanos() ^ w.vm_id, crypto)
+}
+
 /// From the root context: makes the calls requests asked for.
 pub fn send(w: &mut Worker) {
     if w.outbox.is_empty() {
@@ -94,14 +105,17 @@ pub fn send(w: &mut Worker) {
     let now = host::now_secs();
     let mut failed = Vec::new();
     for out in std::mem::take(&mut w.outbox) {
-        match host::dispatch(&out.claim.call) {
-            Ok(token) => {
+        match authenticated(w, out.server, &out.claim.call, now).map(|call| host::dispatch(&call)) {
+            Some(Ok(token)) => {
                 metrics::inc(metrics::INTROSPECTION_CALLS);
                 let flight = InFlight { server: out.server, claim: out.claim, cached: out.cached, started_ms: host::now_millis(), retried: false };
                 w.introspections.insert(token, flight);
             }
-            Err(status) => {
-                log::warn!("introspection: cannot call cluster {} ({status:?})", out.claim.call.cluster);
+            failure => {
+                match failure {
+                    Some(Err(status)) => log::warn!("introspection: cannot call cluster {} ({status:?})", out.claim.call.cluster),
+                    _ => log::warn!("introspection: the call to cluster {} could not be authenticated", out.claim.call.cluster),
+                }
                 metrics::inc(metrics::INTROSPECTION_FAILURES);
                 if out.cached {
                     host::set_shared(&out.claim.slot.key, &out.claim.failed_slot(now), 0);
@@ -126,7 +140,7 @@ pub fn answered(w: &mut Worker, token: u32, body_size: usize) {
     let body = if status == 0 { Vec::new() } else { host::call_response_body(body_size, claim.max_answer_bytes + 1) };
     let elapsed_ms = host::now_millis().saturating_sub(flight.started_ms);
     if claim.retry(status, &body, elapsed_ms, flight.retried) {
-        if let Ok(token) = host::dispatch(&claim.call) {
+        if let Some(Ok(token)) = authenticated(w, flight.server, &claim.call, now).map(|call| host::dispatch(&call)) {
             log::info!("introspection: no answer from cluster {}; calling once more", claim.call.cluster);
             metrics::inc(metrics::INTROSPECTION_CALLS);
             flight.retried = true;

@@ -8,7 +8,7 @@ use crate::host;
 use crate::records::{Phase, Waiting};
 use crate::worker::Worker;
 use oauth_core::authenticate::Answered;
-use oauth_core::introspection::{Lookup, Slot};
+use oauth_core::introspection::Lookup;
 use oauth_core::{decide_again, WaitOn};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -47,9 +47,7 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
             }
         }
         WaitOn::Introspection { server, claim } => {
-            let lookup = host::get_shared(&claim.slot.key)
-                .and_then(|(bytes, _)| Slot::decode(&bytes))
-                .map_or(Lookup::Miss, |slot| slot.lookup(&claim.slot.hash, now));
+            let lookup = crate::introspect::lookup(&claim.slot, now);
             // This worker's own call for the token answers it (through `answered`), whatever
             // the slot shows (an uncached call's slot holds another token).
             let calling = w.outbox.iter().any(|o| o.claim.slot.hash == claim.slot.hash)

@@ -7,7 +7,7 @@ use crate::records::{Held, InFlight, Outgoing, Pending, Phase};
 use crate::{host, metrics};
 use oauth_core::crypto::CryptoHost;
 use oauth_core::client_credentials::TokenState;
-use oauth_core::introspection::{Lookup, Slot, SlotKey};
+use oauth_core::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::remote::FetchState;
 use oauth_core::{Config, Event, WorkerState};
@@ -81,9 +81,7 @@ impl WorkerState for View<'_> {
     }
 
     fn introspection(&self, _server: usize, slot: &SlotKey) -> Lookup {
-        host::get_shared(&slot.key)
-            .and_then(|(bytes, _)| Slot::decode(&bytes))
-            .map_or(Lookup::Miss, |s| s.lookup(&slot.hash, self.now))
+        crate::introspect::lookup(slot, self.now)
     }
 
     fn count(&self, event: Event) {

@@ -92,8 +92,9 @@ pub fn authenticate(
                 others.push((*i, crate::binding::Binding::of(&one.identity)));
             }
             first.get_or_insert(*i);
-            for (k, v) in one.identity.claims {
-                merged.claims.entry(k).or_insert(v);
+            let into = std::rc::Rc::make_mut(&mut merged.claims);
+            for (k, v) in one.identity.claims.iter() {
+                into.entry(k.as_str()).or_insert_with(|| v.clone());
             }
         }
         return Ok(Authenticated { identity: merged, server: first.unwrap_or(0), valid_until: until, others });

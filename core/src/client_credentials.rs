@@ -5,9 +5,7 @@
 use crate::codec::percent_encode;
 use crate::lease::{Lease, Leased, Refresh, Stage, Step};
 use crate::url::{HttpCall, HttpTarget};
-use crate::Secret;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+use crate::client_auth::ClientAuth;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,26 +15,17 @@ pub const DEFAULT_MAX_WAIT_MS: u64 = 5_000;
 const MAX_BACKOFF: u64 = 30;
 const MAX_ANSWER: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthStyle {
-    /// client_secret_basic: HTTP Basic with the client id and secret.
-    Basic,
-    /// client_secret_post: the id and secret as form parameters (the Auth0 variant).
-    Body,
-    /// private_key_jwt (RFC 7523): a signed client assertion, added when the call is made.
-    PrivateKeyJwt,
-}
-
 #[derive(Debug)]
 pub struct ClientCredentials {
+    /// The client the token is for (named in log lines).
     pub client_id: String,
-    pub client_secret: Secret,
+    /// How the token call authenticates (added as it goes out).
+    pub auth: ClientAuth,
     pub target: HttpTarget,
     pub cluster: String,
     pub scopes: Vec<String>,
     /// Extra form parameters: name → values (e.g. `audience`).
     pub endpoint_params: Vec<(String, Vec<String>)>,
-    pub auth_style: AuthStyle,
     /// Extra headers for the token request (e.g. `Accept: application/json`).
     pub headers: Vec<(String, String)>,
     pub replace_authorization: bool,
@@ -48,8 +37,6 @@ pub struct ClientCredentials {
     pub retry_on_401: bool,
     /// Shared-data key for this (token_url, client_id, scopes, params).
     pub shared_key: String,
-    /// With `PrivateKeyJwt`: how the call is signed.
-    pub assertion: Option<crate::client_auth::ClientAssertion>,
 }
 
 /// A token answer (RFC 6749 §5.1).
@@ -149,15 +136,12 @@ impl Refresh for ClientCredentials {
     }
 
     fn finalize(&self, call: HttpCall, now: u64, nonce: u64, host: Option<&dyn crate::crypto::CryptoHost>) -> Option<HttpCall> {
-        match &self.assertion {
-            Some(a) => a.sign_call(call, now, nonce, host),
-            None => Some(call),
-        }
+        self.auth.apply(call, now, nonce, host)
     }
 }
 
 impl ClientCredentials {
-    /// The token request: a form POST (RFC 6749 §4.4.2).
+    /// The token request: a form POST (RFC 6749 §4.4.2), before `auth` is added (`finalize`).
     pub fn request(&self) -> (Vec<(String, String)>, Vec<u8>) {
         let mut headers = vec![
             (":method".to_string(), "POST".to_string()),
@@ -166,24 +150,12 @@ impl ClientCredentials {
             ("content-type".to_string(), "application/x-www-form-urlencoded".to_string()),
         ];
         let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
-        match self.auth_style {
-            AuthStyle::Basic => {
-                // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
-                let pair = format!("{}:{}", percent_encode(&self.client_id), percent_encode(self.client_secret.expose()));
-                headers.push(("authorization".to_string(), format!("Basic {}", STANDARD.encode(pair))));
-            }
-            AuthStyle::Body => {
-                form.push(("client_id".to_string(), self.client_id.clone()));
-                form.push(("client_secret".to_string(), self.client_secret.expose().to_string()));
-            }
-            AuthStyle::PrivateKeyJwt => {} // `finalize` adds the assertion
-        }
         if !self.scopes.is_empty() {
             form.push(("scope".to_string(), self.scopes.join(" ")));
         }
         for (name, values) in &self.endpoint_params {
             // As KrakenD's client: the body's credentials are the configured ones, once.
-            if self.auth_style != AuthStyle::Basic && (name == "client_id" || name == "client_secret") {
+            if self.auth.in_body() && (name == "client_id" || name == "client_secret") {
                 continue;
             }
             for v in values {
@@ -240,16 +212,22 @@ fn is_error_code(c: &str) -> bool {
 mod tests {
     use super::*;
     use crate::lease;
+    use crate::Secret;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
 
-    fn cc(style: AuthStyle) -> ClientCredentials {
+    fn basic() -> ClientAuth {
+        ClientAuth::Basic { client_id: "my id".into(), secret: Secret::new("s3cr3t:+") }
+    }
+
+    fn cc(style: ClientAuth) -> ClientCredentials {
         ClientCredentials {
             client_id: "my id".into(),
-            client_secret: Secret::new("s3cr3t:+"),
+            auth: style,
             target: HttpTarget::parse("https://idp.test/oauth/token").unwrap(),
             cluster: "idp".into(),
             scopes: vec!["a".into(), "b".into()],
             endpoint_params: vec![("audience".into(), vec!["api1".into(), "api2".into()])],
-            auth_style: style,
             headers: vec![("accept".into(), "application/json".into())],
             replace_authorization: true,
             default_expires_in: 300,
@@ -258,26 +236,30 @@ mod tests {
             max_wait_ms: 5000,
             retry_on_401: false,
             shared_key: "k".into(),
-            assertion: None,
         }
     }
 
     #[test]
     fn basic_and_body_requests() {
-        let (h, body) = cc(AuthStyle::Basic).request();
-        assert_eq!(String::from_utf8(body).unwrap(), "grant_type=client_credentials&scope=a%20b&audience=api1&audience=api2");
+        let outgoing = |c: ClientCredentials| {
+            let Step::Call(_, call) = c.first_call(&TokenState::default()) else { panic!("a call") };
+            let call = c.finalize(call, 0, 0, None).unwrap();
+            (call.headers, String::from_utf8(call.body.unwrap()).unwrap())
+        };
+        let (h, body) = outgoing(cc(basic()));
+        assert_eq!(body, "grant_type=client_credentials&scope=a%20b&audience=api1&audience=api2");
         let basic = h.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
         let decoded = String::from_utf8(STANDARD.decode(basic.trim_start_matches("Basic ")).unwrap()).unwrap();
         assert_eq!(decoded, "my%20id:s3cr3t%3A%2B");
         assert!(h.contains(&("accept".into(), "application/json".into())));
-        let (h, body) = cc(AuthStyle::Body).request();
+        let (h, body) = outgoing(cc(ClientAuth::Post { client_id: "my id".into(), secret: Secret::new("s3cr3t:+") }));
         assert!(!h.iter().any(|(k, _)| k == "authorization"));
-        assert!(String::from_utf8(body).unwrap().contains("client_id=my%20id&client_secret=s3cr3t%3A%2B"));
+        assert!(body.ends_with("&client_id=my%20id&client_secret=s3cr3t%3A%2B"), "{body}");
     }
 
     #[test]
     fn answers() {
-        let c = cc(AuthStyle::Basic);
+        let c = cc(basic());
         assert_eq!(c.parse_answer(200, br#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#), Ok(Grant { access_token: "t".into(), expires_in: 60 }));
         assert_eq!(c.parse_answer(200, br#"{"access_token":"t"}"#).unwrap().expires_in, 300);
         assert_eq!(c.parse_answer(200, br#"{"access_token":"t","expires_in":"90"}"#).unwrap().expires_in, 90);
@@ -291,7 +273,7 @@ mod tests {
 
     #[test]
     fn refresh_and_expiry() {
-        let c = cc(AuthStyle::Basic);
+        let c = cc(basic());
         let mut s = TokenState::default();
         assert!(lease::begin(&c, &mut s, 1, 100));
         lease::succeed(&c, &mut s, Grant { access_token: "t".into(), expires_in: 100 }, 1000);
@@ -312,7 +294,7 @@ mod tests {
 
     #[test]
     fn one_call_and_its_answer() {
-        let c = cc(AuthStyle::Body);
+        let c = cc(ClientAuth::Post { client_id: "my id".into(), secret: Secret::new("s3cr3t:+") });
         let Step::Call(stage, call) = c.first_call(&TokenState::default()) else { panic!("a call") };
         assert_eq!((stage.clone(), call.cluster.as_str(), call.timeout_ms), (Stage::Token, "idp", 5000));
         assert!(call.body.is_some());

@@ -138,7 +138,7 @@ fn decide_in(
         }
         Err(Check::Introspect { server, slot, token }) => match cfg.introspection(server) {
             Some(rules) => {
-                let claim = Box::new(rules.claim(slot, &token, req, now, state.crypto()));
+                let claim = Box::new(rules.claim(slot, &token, req));
                 wait(policy, WaitOn::Introspection { server, claim }, rules.max_wait_ms, Denial::IdpUnavailable)
             }
             None => refuse(policy, Denial::IdpUnavailable, ""),

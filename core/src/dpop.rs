@@ -5,7 +5,7 @@
 use crate::crypto::CryptoHost;
 use crate::jwt::keys::{parse_jwk, Material, VerifyKey};
 use crate::jwt::{header, hosted, Alg, AlgSet};
-use crate::{Denial, Request};
+use crate::{Denial, Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -102,19 +102,18 @@ impl DpopRules {
         let jwk = embedded_jwk(proof)?;
         let keys = parse_jwk(&Value::Object(jwk.clone())).map_err(|_| Denial::DpopProofInvalid)?;
         let verified = self.verify_signature(proof, &keys, now, host)?;
-        let claims = &verified.custom;
-        let text = |k: &str| claims.get(k).and_then(Value::as_str);
+        let text = |k: &str| verified.claims.get(k).and_then(Value::as_str);
         if text("htm") != Some(req.method()) || text("htu").map(normalize) != Some(request_htu(req)) {
             return Err(Denial::DpopProofInvalid);
         }
-        let iat = verified.issued_at.map(|t| t.as_secs()).ok_or(Denial::DpopProofInvalid)?;
+        let iat = verified.claims.get("iat").and_then(Value::as_u64).ok_or(Denial::DpopProofInvalid)?;
         if now > iat.saturating_add(self.max_age).saturating_add(self.leeway) || iat > now.saturating_add(self.leeway) {
             return Err(Denial::DpopProofInvalid);
         }
         if text("ath") != Some(b64url_sha256(token.as_bytes()).as_str()) {
             return Err(Denial::DpopProofInvalid);
         }
-        let jti = verified.jwt_id.as_deref().filter(|j| !j.is_empty() && j.len() <= 256).ok_or(Denial::DpopProofInvalid)?;
+        let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or(Denial::DpopProofInvalid)?;
         let jkt = thumbprint(&jwk).ok_or(Denial::DpopProofInvalid)?;
         // One digest names the proof (its hash in the slot) and picks its slot.
         let digest = hmac_sha256::Hash::hash(format!("{jkt}\n{jti}").as_bytes());
@@ -173,7 +172,7 @@ impl DpopRules {
     /// else in the filter (RS* and PS* with jwt-simple's RSA, ES256 with p256, EdDSA with
     /// dalek). jwt-simple cannot read a
     /// JWS whose header holds a JWK object, so it is not used here.
-    fn verify_signature(&self, proof: &str, keys: &[VerifyKey], now: u64, host: Option<&dyn CryptoHost>) -> Result<hosted::Claims, Denial> {
+    fn verify_signature(&self, proof: &str, keys: &[VerifyKey], now: u64, host: Option<&dyn CryptoHost>) -> Result<Identity, Denial> {
         let head = header::parse(proof).map_err(|_| Denial::DpopProofInvalid)?;
         let alg = Alg::parse(&head.alg).filter(|a| self.proof_algs.contains(*a)).ok_or(Denial::DpopProofInvalid)?;
         if !head.typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) || head.has_crit || head.has_zip {
@@ -202,7 +201,7 @@ impl DpopRules {
 
 /// An RSA signature (PKCS#1 v1.5 or PSS, as the key's algorithm says) over a JWS, checked with
 /// the RSA code jwt-simple itself uses, without its header parser.
-fn rsa<K: jwt_simple::prelude::RSAPublicKeyLike>(key: &K, token: &str, now: u64, leeway: u64) -> Result<hosted::Claims, Denial> {
+fn rsa<K: jwt_simple::prelude::RSAPublicKeyLike>(key: &K, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
     use superboring::{pkey::PKey, sign::Verifier};
     let (signed, payload_b64, sig) = hosted::parts(token)?;
     let pkey = PKey::from_rsa(key.public_key().as_ref().clone()).map_err(|_| Denial::BadSignature)?;
@@ -217,7 +216,7 @@ fn rsa<K: jwt_simple::prelude::RSAPublicKeyLike>(key: &K, token: &str, now: u64,
 
 /// An ES256 signature over a JWS checked with the key's P-256 point (what jwt-simple does
 /// inside `verify_token`, without its header parser).
-fn es256(key: &jwt_simple::prelude::ES256PublicKey, token: &str, now: u64, leeway: u64) -> Result<hosted::Claims, Denial> {
+fn es256(key: &jwt_simple::prelude::ES256PublicKey, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
     use jwt_simple::prelude::ECDSAP256PublicKeyLike;
     use p256::ecdsa::signature::DigestVerifier;
     let (signed, payload_b64, sig) = hosted::parts(token)?;

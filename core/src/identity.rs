@@ -3,16 +3,22 @@
 
 use jwt_simple::claims::{Audiences, JWTClaims};
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 /// Longest value written into an upstream header.
 pub const MAX_HEADER_VALUE: usize = 8192;
 
+/// Shared, not copied: the verified-token cache, the verdicts and the request hold one map.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {
-    pub claims: Map<String, Value>,
+    pub claims: Rc<Map<String, Value>>,
 }
 
 impl Identity {
+    pub fn new(claims: Map<String, Value>) -> Identity {
+        Identity { claims: Rc::new(claims) }
+    }
+
     pub fn from_jwt(c: JWTClaims<Map<String, Value>>) -> Identity {
         let mut claims = c.custom;
         let mut put = |k: &str, v: Option<Value>| {
@@ -38,7 +44,7 @@ impl Identity {
                 }
             }),
         );
-        Identity { claims }
+        Identity::new(claims)
     }
 
     /// The claim at a dotted path ("realm_access.roles"); a top-level name containing dots
@@ -102,7 +108,7 @@ mod tests {
     use serde_json::json;
 
     fn id(v: Value) -> Identity {
-        Identity { claims: v.as_object().cloned().unwrap_or_default() }
+        Identity::new(v.as_object().cloned().unwrap_or_default())
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Pure: the adapter makes the call and stores the entries.
 
 use crate::codec::percent_encode;
+use crate::client_auth::ClientAuth;
 use crate::url::{HttpCall, HttpTarget};
 use crate::{Identity, Request, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,11 +28,10 @@ pub const MAX_ENTRY_LIFETIME: u64 = 86_400;
 pub struct IntrospectionRules {
     pub target: HttpTarget,
     pub cluster: String,
-    /// RFC 7523 `private_key_jwt` for the call.
-    pub assertion: Option<crate::client_auth::ClientAssertion>,
+    /// How the call authenticates (added as it goes out: `outgoing`).
+    pub auth: ClientAuth,
     pub token_in: TokenIn,
     pub timeout_ms: u64,
-    pub authorization: Option<Secret>,
     pub token_type_hint: Option<String>,
     pub ttl: u64,
     pub negative_ttl: u64,
@@ -202,7 +202,7 @@ impl Slot {
         }
         match &self.state {
             SlotState::Pending { .. } => Lookup::Pending,
-            SlotState::Active { claims } => Lookup::Hit(Identity { claims: claims.clone() }, self.until),
+            SlotState::Active { claims } => Lookup::Hit(Identity::new(claims.clone()), self.until),
             SlotState::Inactive => Lookup::Inactive,
             SlotState::Failed => Lookup::Failed,
         }
@@ -225,19 +225,10 @@ impl IntrospectionRules {
         crate::shared::introspection_lock(&self.shared_key)
     }
 
-    /// Everything the adapter needs to claim `slot` and make the call for `token`.
-    /// `now` and `host` sign a client assertion, when the call carries one.
-    pub fn claim(&self, slot: SlotKey, token: &str, req: &Request, now: u64, host: Option<&dyn crate::crypto::CryptoHost>) -> Claim {
-        let (headers, mut body) = self.request(token, req);
-        if let Some(a) = &self.assertion {
-            // Unique per call: the token's slot hash and the second. Unsigned (the host and
-            // the filter could not sign), the IdP refuses the call: a 503, never a pass.
-            let nonce = slot.hash.bytes().fold(now, |n, b| n.rotate_left(5) ^ u64::from(b));
-            if let Some(form) = a.form(now, nonce, host) {
-                body.push(b'&');
-                body.extend_from_slice(form.as_bytes());
-            }
-        }
+    /// Everything the adapter needs to claim `slot` and make the call for `token` (the call
+    /// without its client authentication, which `outgoing` adds when it is made).
+    pub fn claim(&self, slot: SlotKey, token: &str, req: &Request) -> Claim {
+        let (headers, body) = self.request(token, req);
         Claim {
             lock_key: self.lock_key(),
             backoff_key: self.backoff_key(),
@@ -274,6 +265,12 @@ impl IntrospectionRules {
         Digested { lookup, store: slot.encode(), failure, backoff }
     }
 
+    /// `call` as it goes out at `now`, authenticated (`nonce` unique to it: a retry is
+    /// signed afresh). None when it cannot be authenticated: no call, the waiters get 503.
+    pub fn outgoing(&self, call: &HttpCall, now: u64, nonce: u64, host: Option<&dyn crate::crypto::CryptoHost>) -> Option<HttpCall> {
+        self.auth.apply(call.clone(), now, nonce, host)
+    }
+
     /// The shared-data key of this server's backoff.
     pub fn backoff_key(&self) -> String {
         crate::shared::introspection_backoff(&self.shared_key)
@@ -289,9 +286,6 @@ impl IntrospectionRules {
             (":authority".to_string(), self.target.authority.clone()),
             ("accept".to_string(), "application/json".to_string()),
         ];
-        if let Some(auth) = &self.authorization {
-            headers.push(("authorization".to_string(), auth.expose().to_string()));
-        }
         for (name, value) in &self.custom_headers {
             headers.push((name.clone(), value.expose().to_string()));
         }
@@ -326,7 +320,7 @@ impl IntrospectionRules {
             return Answer::Unavailable("answer is not a JSON object".into());
         };
         match claims.get("active") {
-            Some(Value::Bool(true)) => Answer::Active(Identity { claims }),
+            Some(Value::Bool(true)) => Answer::Active(Identity::new(claims)),
             Some(Value::Bool(false)) => Answer::Inactive,
             _ => Answer::Unavailable("answer has no boolean `active`".into()),
         }
@@ -346,7 +340,7 @@ impl IntrospectionRules {
                 };
                 // At least a second, so the requests waiting for this answer get it; every hit
                 // checks `exp` again anyway.
-                (now + life.max(1), SlotState::Active { claims: id.claims.clone() })
+                (now + life.max(1), SlotState::Active { claims: (*id.claims).clone() })
             }
             Answer::Inactive if self.negative_ttl > 0 => (now + self.negative_ttl, SlotState::Inactive),
             Answer::Inactive => return None,
@@ -392,9 +386,8 @@ mod tests {
             target: HttpTarget::parse("https://idp.test/oauth/introspect").unwrap(),
             cluster: "idp".into(),
             token_in: TokenIn::Form("token".into()),
-            assertion: None,
+            auth: ClientAuth::Header(Secret::new("Basic Z3c6cw==")),
             timeout_ms: 10_000,
-            authorization: Some(Secret::new("Basic Z3c6cw==")),
             token_type_hint: Some("access_token".into()),
             ttl,
             negative_ttl,
@@ -414,7 +407,7 @@ mod tests {
     #[test]
     fn only_a_fast_connection_failure_is_retried_once() {
         let r = rules(60, 0);
-        let claim = r.claim(r.slot_key("t"), "t", &Request::default(), 0, None);
+        let claim = r.claim(r.slot_key("t"), "t", &Request::default());
         let envoy_503 = b"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused";
         assert!(claim.retry(0, b"", 10, false), "no answer, fast");
         assert!(claim.retry(503, envoy_503, 10, false), "Envoy's own 503 for a refused connection");
@@ -428,7 +421,10 @@ mod tests {
     #[test]
     fn the_request_is_an_rfc7662_form_post() {
         let req = Request { headers: vec![(":method".into(), b"PUT".to_vec()), (":path".into(), b"/a/b?c".to_vec())], ..Default::default() };
-        let (h, body) = rules(60, 0).request("to+k/en=", &req);
+        let r = rules(60, 0);
+        let call = r.claim(r.slot_key("to+k/en="), "to+k/en=", &req).call;
+        let call = r.outgoing(&call, 0, 0, None).unwrap();
+        let (h, body) = (call.headers, call.body.unwrap_or_default());
         assert_eq!(String::from_utf8(body).unwrap(), "token=to%2Bk%2Fen%3D&token_type_hint=access_token");
         for (k, v) in [(":method", "POST"), (":path", "/oauth/introspect"), (":authority", "idp.test"),
             ("authorization", "Basic Z3c6cw=="), ("x-tenant", "t1"), ("x-request-path", "/a/b"), ("x-request-http-method", "PUT")] {
@@ -453,7 +449,7 @@ mod tests {
         let active = |exp: Option<u64>| {
             let mut c = json!({"active": true});
             if let Some(e) = exp { c["exp"] = json!(e); }
-            Answer::Active(Identity { claims: c.as_object().cloned().unwrap() })
+            Answer::Active(Identity::new(c.as_object().cloned().unwrap()))
         };
         assert_eq!(rules(60, 0).slot_for(&active(Some(1030)), "h".into(), now).unwrap().until, 1030);
         assert_eq!(rules(60, 0).slot_for(&active(Some(5000)), "h".into(), now).unwrap().until, 1060);
@@ -482,7 +478,7 @@ mod tests {
     fn a_claim_waits_for_a_pending_call_and_digests_answers() {
         let r = rules(60, 0);
         let req = Request::default();
-        let claim = r.claim(r.slot_key("t"), "t", &req, 0, None);
+        let claim = r.claim(r.slot_key("t"), "t", &req);
         assert_eq!(claim.lock_key, "k/lock");
         assert_eq!(claim.slot_use(None, 100), SlotUse::Claim);
         let pending = claim.pending_slot(7, 100);
@@ -490,7 +486,7 @@ mod tests {
         assert_eq!(claim.slot_use(Some(&pending), 100 + claim.pending_secs), SlotUse::Claim, "its call timed out");
         assert_eq!(claim.slot_use(Some(b"garbage"), 100), SlotUse::Claim);
         // Another token's live answer or pending call is never evicted by a new token.
-        let other = r.claim(r.slot_key("u"), "u", &req, 0, None);
+        let other = r.claim(r.slot_key("u"), "u", &req);
         assert_eq!(claim.slot_use(Some(&other.pending_slot(7, 100)), 100), SlotUse::Uncached);
         let active = r.digest(&other.slot.hash, 200, br#"{"active":true,"sub":"a","exp":130}"#, 100, None).store;
         assert_eq!(claim.slot_use(Some(&active), 120), SlotUse::Uncached);

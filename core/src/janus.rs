@@ -7,8 +7,6 @@
 use crate::codec::{percent_encode, query_pairs};
 use crate::response::{Answer, LocalResponse};
 use crate::{form, Request, Secret};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,10 +135,7 @@ impl Front {
         };
         match id {
             Some(id) => match self.secret_of(&id) {
-                Some(s) => {
-                    let pair = format!("{}:{}", percent_encode(&id), percent_encode(s.expose()));
-                    Answer::Forward { remove: Vec::new(), set: vec![("authorization".into(), format!("Basic {}", STANDARD.encode(pair)))], body: None }
-                }
+                Some(s) => Answer::Forward { remove: Vec::new(), set: vec![("authorization".into(), crate::client_auth::basic(&id, s.expose()))], body: None },
                 None => error(401, "invalid_client", "unknown client"),
             },
             None if Self::needs_body(Kind::Token, req) => Answer::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },

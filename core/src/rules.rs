@@ -181,7 +181,7 @@ mod tests {
 
     fn id(v: Value) -> Identity {
         let Value::Object(claims) = v else { panic!("an object") };
-        Identity { claims }
+        Identity::new(claims)
     }
 
     fn anchored(re: &str) -> Result<Regex, regex_lite::Error> {

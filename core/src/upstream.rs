@@ -103,7 +103,7 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
         put(header, id.header_value(claim));
     }
     if let Some(name) = &policy.forward_payload_header {
-        put(name, serde_json::to_vec(&id.claims).ok().map(|json| URL_SAFE_NO_PAD.encode(json)));
+        put(name, serde_json::to_vec(&*id.claims).ok().map(|json| URL_SAFE_NO_PAD.encode(json)));
     }
     if let Some(c) = consumer_of(cfg, policy, id) {
         consumer_headers(c, &mut headers);

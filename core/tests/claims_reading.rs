@@ -65,7 +65,7 @@ fn theirs(p: &[u8]) -> Option<Identity> {
 }
 
 fn ours(p: &[u8]) -> Option<Identity> {
-    payload::read(p).map(Identity::from_jwt)
+    payload::read(p)
 }
 
 #[test]
@@ -78,8 +78,8 @@ fn the_claims_are_read_as_jwt_simple_reads_them() {
 #[test]
 fn time_claims_keep_jwt_simple_s_whole_seconds() {
     let c = payload::read(br#"{"exp":1800000000.9,"iat":1799999999}"#).unwrap();
-    assert_eq!(c.expires_at.unwrap().as_secs(), 1_800_000_000);
-    assert_eq!(c.issued_at.unwrap().as_secs(), 1_799_999_999);
+    assert_eq!(c.claims["exp"], 1_800_000_000u64);
+    assert_eq!(c.claims["iat"], 1_799_999_999u64);
 }
 
 /// HMAC tokens are checked in one pass by the filter (`jwt::hmac`), not by jwt-simple's

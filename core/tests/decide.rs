@@ -231,7 +231,7 @@ fn introspection_misses_claim_a_call_and_its_answer_is_fed_straight_in() {
 fn an_introspection_hit_past_its_lifetime_is_not_reused() {
     let cfg = introspection_config();
     let r = req("/", &[("authorization", "Bearer opaque-2")]);
-    let id = Identity { claims: json!({"active": true, "sub": "s"}).as_object().cloned().unwrap() };
+    let id = Identity::new(json!({"active": true, "sub": "s"}).as_object().cloned().unwrap());
     let answered = Answered { server: 0, lookup: Lookup::Hit(id, NOW + 5) };
     assert!(matches!(decide_again(&cfg, &r, NOW, &Fake::default(), Some(&answered)), Decision::Allow { .. }));
     let fake = Fake::default();

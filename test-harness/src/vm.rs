@@ -20,6 +20,12 @@ fn compiled() -> &'static (Engine, Module) {
             .unwrap_or_else(|e| panic!("cannot read {path}: {e} (run `make build` first)"));
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::None);
+        // OAUTH_FILTER_PERFMAP=1: optimized code and a perf map, so `perf record` of a harness
+        // run names the filter's functions (profiling the .wasm while working).
+        if std::env::var_os("OAUTH_FILTER_PERFMAP").is_some() {
+            config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).unwrap_or_else(|e| panic!("engine: {e}"));
         let module = Module::new(&engine, bytes).unwrap_or_else(|e| panic!("module: {e}"));
         (engine, module)

@@ -31,7 +31,7 @@ fn krakend_auth0_extra_config_is_a_policy_as_written() {
     assert_eq!(call.cluster, "custom.auth0.tld", "the cluster named after the token URL's host");
     assert_eq!(call.header("authorization"), None, "credentials in the body only, as Auth0 wants them");
     assert_eq!(String::from_utf8(call.body).unwrap(),
-        "grant_type=client_credentials&client_id=YOUR-CLIENT-ID&client_secret=YOUR-CLIENT-SECRET&audience=YOUR-AUDIENCE");
+        "grant_type=client_credentials&audience=YOUR-AUDIENCE&client_id=YOUR-CLIENT-ID&client_secret=YOUR-CLIENT-SECRET");
     vm.answer(call.token, 200, &[], br#"{"access_token": "T1", "token_type": "Bearer", "expires_in": 3600}"#);
     let out = vm.send(Request::get("/endpoint"));
     assert_eq!(out.upstream("authorization").as_deref(), Some("Bearer T1"));

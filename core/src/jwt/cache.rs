@@ -71,7 +71,7 @@ mod tests {
     use super::*;
 
     fn id(sub: &str) -> Identity {
-        Identity { claims: serde_json::json!({"sub": sub}).as_object().cloned().unwrap() }
+        Identity::new(serde_json::json!({"sub": sub}).as_object().cloned().unwrap())
     }
 
     #[test]

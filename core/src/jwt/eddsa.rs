@@ -2,7 +2,8 @@
 //! suits wasm32 (jwt-simple's Ed25519 multiplies in 128-bit integers, which wasm emulates);
 //! then the same claims checks as the other paths.
 
-use super::hosted::{self, Claims};
+use super::hosted;
+use crate::Identity;
 use crate::Denial;
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::scalar::{clamp_integer, Scalar};
@@ -89,7 +90,7 @@ pub fn private_from_pem(pem: &str) -> Option<PrivateKey> {
 }
 
 /// Strict verification (RFC 8032 §5.1.7 plus no small-order key or R, canonical S).
-pub fn verify(key: &VerifyingKey, token: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
+pub fn verify(key: &VerifyingKey, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
     let (signed, payload_b64, sig) = hosted::parts(token)?;
     let sig: &[u8; 64] = sig.as_slice().try_into().map_err(|_| Denial::BadSignature)?;
     key.verify_strict(signed.as_bytes(), &Signature::from_bytes(sig)).map_err(|_| Denial::BadSignature)?;

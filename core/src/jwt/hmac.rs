@@ -4,11 +4,12 @@
 //! in one pass over the token. The MAC is compared in constant time, then the same claims
 //! checks as on the other paths.
 
-use super::hosted::{self, Claims};
+use super::hosted;
+use crate::Identity;
 use super::Alg;
 use crate::Denial;
 
-pub fn verify(alg: Alg, secret: &[u8], token: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
+pub fn verify(alg: Alg, secret: &[u8], token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
     let (signed, payload_b64, sig) = hosted::parts(token)?;
     let input = signed.as_bytes();
     let valid = match alg {

@@ -7,13 +7,11 @@ use crate::jwt::Alg;
 use crate::Denial;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_simple::prelude::JWTClaims;
-use serde_json::{Map, Value};
-
-pub type Claims = JWTClaims<Map<String, Value>>;
+use crate::Identity;
+use serde_json::Value;
 
 /// None when the host could not check the signature (the caller checks it in the VM).
-pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u64, leeway: u64) -> Option<Result<Claims, Denial>> {
+pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u64, leeway: u64) -> Option<Result<Identity, Denial>> {
     let (signed, payload_b64, signature) = match parts(token) {
         Ok(p) => p,
         Err(d) => return Some(Err(d)),
@@ -34,7 +32,7 @@ pub(crate) fn parts(token: &str) -> Result<(&str, &str, Vec<u8>), Denial> {
     Ok((signed, payload_b64, signature))
 }
 
-pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Claims, Denial> {
+pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
     let bytes = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| Denial::Malformed)?;
     let claims = super::payload::read(&bytes).ok_or(Denial::Malformed)?;
     check_times(&claims, now, leeway)?;
@@ -42,15 +40,16 @@ pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Claims,
 }
 
 /// `iat` not in the future, `nbf` reached, `exp` not passed; each with the leeway.
-pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<(), Denial> {
-    if claims.issued_at.is_some_and(|iat| iat.as_secs() > now.saturating_add(leeway)) {
+pub fn check_times(id: &Identity, now: u64, leeway: u64) -> Result<(), Denial> {
+    let secs = |name: &str| id.claims.get(name).and_then(Value::as_u64);
+    if secs("iat").is_some_and(|iat| iat > now.saturating_add(leeway)) {
         return Err(Denial::IssuedInFuture);
     }
-    if claims.invalid_before.is_some_and(|nbf| now.saturating_add(leeway) < nbf.as_secs()) {
+    if secs("nbf").is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
         return Err(Denial::NotYetValid);
     }
-    if let Some(exp) = claims.expires_at {
-        if now < leeway || now - leeway > exp.as_secs() {
+    if let Some(exp) = secs("exp") {
+        if now < leeway || now - leeway > exp {
             return Err(Denial::Expired);
         }
     }

@@ -7,10 +7,9 @@
 //! as jwt-simple's reading is checked in core/tests/claims_reading.rs and by the `claims`
 //! fuzz target.
 
-use jwt_simple::prelude::{Audiences, JWTClaims, UnixTimeStamp};
+use crate::Identity;
 use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
 
 const REGISTERED: [&str; 8] = ["iat", "exp", "nbf", "iss", "sub", "aud", "jti", "nonce"];
 
@@ -41,61 +40,51 @@ impl<'de> Deserialize<'de> for Members {
     }
 }
 
-/// The claims of a payload, or None where jwt-simple refuses it.
-pub fn read(bytes: &[u8]) -> Option<JWTClaims<Map<String, Value>>> {
-    let Members(mut custom) = serde_json::from_slice(bytes).ok()?;
-    let mut take = |name: &str| custom.remove(name);
-    let (iat, exp, nbf) = (take("iat"), take("exp"), take("nbf"));
-    let (iss, sub, aud, jti, nonce) = (take("iss"), take("sub"), take("aud"), take("jti"), take("nonce"));
-    Some(JWTClaims {
-        issued_at: time(iat)?,
-        expires_at: time(exp)?,
-        invalid_before: time(nbf)?,
-        issuer: text(iss)?,
-        subject: text(sub)?,
-        audiences: audiences(aud)?,
-        jwt_id: text(jti)?,
-        nonce: text(nonce)?,
-        custom,
-    })
-}
-
-/// Absent: Some(None); a number: Some(Some(t)); anything else (null included): None.
-fn time(v: Option<Value>) -> Option<Option<UnixTimeStamp>> {
-    let Some(v) = v else { return Some(None) };
-    let Value::Number(n) = v else { return None };
-    if let Some(secs) = n.as_u64() {
-        return Some(Some(UnixTimeStamp::from_secs(secs)));
-    }
-    if n.is_i64() {
-        return None; // negative
-    }
-    // As jwt-simple: a fraction (or an integer too large for u64) cut to whole seconds.
-    n.as_f64().map(|f| Some(UnixTimeStamp::from_secs(f as u64)))
-}
-
-/// Absent or null: Some(None); a string: Some(Some(s)); anything else: None.
-fn text(v: Option<Value>) -> Option<Option<String>> {
-    match v {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::String(s)) => Some(Some(s)),
-        Some(_) => None,
-    }
-}
-
-/// Absent: Some(None); a string or an array of strings: Some(Some(a)); anything else: None.
-fn audiences(v: Option<Value>) -> Option<Option<Audiences>> {
-    let Some(v) = v else { return Some(None) };
-    match v {
-        Value::String(s) => Some(Some(Audiences::AsString(s))),
-        Value::Array(items) => {
-            let mut set = HashSet::with_capacity(items.len());
-            for item in items {
-                let Value::String(s) = item else { return None };
-                set.insert(s);
-            }
-            Some(Some(Audiences::AsSet(set)))
+/// The claims of a payload as the filter keeps them, or None where jwt-simple refuses it: the
+/// same `Identity` as `Identity::from_jwt` of jwt-simple's reading (whole seconds, a null
+/// `iss`/`sub`/`jti`/`nonce` absent, an `aud` array sorted without repeats), built in place.
+pub fn read(bytes: &[u8]) -> Option<Identity> {
+    let Members(mut claims) = serde_json::from_slice(bytes).ok()?;
+    for name in ["iat", "exp", "nbf"] {
+        if let Some(v) = claims.get_mut(name) {
+            whole_seconds(v)?;
         }
-        _ => None,
     }
+    for name in ["iss", "sub", "jti", "nonce"] {
+        match claims.get(name) {
+            None | Some(Value::String(_)) => {}
+            Some(Value::Null) => {
+                claims.remove(name);
+            }
+            Some(_) => return None,
+        }
+    }
+    match claims.get_mut("aud") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Array(items)) => {
+            if !items.iter().all(Value::is_string) {
+                return None;
+            }
+            items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            items.dedup();
+        }
+        Some(_) => return None,
+    }
+    Some(Identity::new(claims))
+}
+
+/// A time claim: a non-negative number, kept as whole seconds as jwt-simple keeps them (a
+/// fraction cut; beyond u32::MAX seconds, in the year 2106, held at u32::MAX); anything else
+/// (null and negatives included): None.
+fn whole_seconds(v: &mut Value) -> Option<()> {
+    const MAX: u64 = u32::MAX as u64;
+    let Value::Number(n) = v else { return None };
+    let secs = match n.as_u64() {
+        Some(s) if s <= MAX => return Some(()),
+        Some(s) => s,
+        None if n.is_i64() => return None, // negative
+        None => n.as_f64()? as u64,
+    };
+    *v = Value::from(secs.min(MAX));
+    Some(())
 }

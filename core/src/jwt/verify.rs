@@ -149,13 +149,13 @@ impl JwtRules {
                 // again (constant-time base64) and reads the claims through serde's `flatten`,
                 // which made a first-seen HS256 token cost the filter twice what it does here.
                 (None, Material::Hmac(secret)) => super::hmac::verify(alg, secret.expose(), token, now, self.leeway_secs),
-                (None, _) => verify_with(key, token, options.clone()).map_err(to_denial),
+                (None, _) => verify_with(key, token, options.clone()).map(Identity::from_jwt).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {
                 break;
             }
         }
-        let identity = Identity::from_jwt(outcome?);
+        let identity = outcome?;
         self.check_claims(&identity, now)?;
         Ok(identity)
     }

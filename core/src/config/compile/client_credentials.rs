@@ -2,7 +2,8 @@
 
 use super::super::raw::RawClientCredentials;
 use super::check::{self, err, Res};
-use crate::client_credentials::{self as cc, AuthStyle, ClientCredentials};
+use crate::client_auth::ClientAuth;
+use crate::client_credentials::{self as cc, ClientCredentials};
 use serde_json::Value;
 
 pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCredentials> {
@@ -26,28 +27,24 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
         }
         Some(_) => return err(format!("{path}.scopes"), "a comma-separated string or a list of strings"),
     };
-    let auth_style = match raw.auth_style.as_deref() {
-        // KrakenD's Auth0 variant puts the credentials in `endpoint_params`: the server wants
-        // them in the body, and a strict one refuses a request that also has Basic.
-        None if raw.endpoint_params.contains_key("client_secret") => AuthStyle::Body,
-        None | Some("basic") => AuthStyle::Basic,
-        Some("body") => AuthStyle::Body,
-        Some("private_key_jwt") => AuthStyle::PrivateKeyJwt,
+    // KrakenD's Auth0 variant puts the credentials in `endpoint_params`: the server wants
+    // them in the body, and a strict one refuses a request that also has Basic.
+    let style = match raw.auth_style.as_deref() {
+        None if raw.endpoint_params.contains_key("client_secret") => "body",
+        None => "basic",
+        Some(s @ ("basic" | "body" | "private_key_jwt")) => s,
         Some(_) => return err(format!("{path}.auth_style"), "must be \"basic\", \"body\" or \"private_key_jwt\""),
     };
-    let assertion = match (auth_style, raw.client_assertion_key) {
-        (AuthStyle::PrivateKeyJwt, Some(k)) => {
-            Some(super::client_auth::assertion(&format!("{path}.client_assertion_key"), &raw.client_id, &raw.token_url, k)?)
+    let auth = match (style, raw.client_assertion_key, raw.client_secret) {
+        ("private_key_jwt", Some(k), None) => {
+            ClientAuth::PrivateKeyJwt(super::client_auth::assertion(&format!("{path}.client_assertion_key"), &raw.client_id, &raw.token_url, k)?)
         }
-        (AuthStyle::PrivateKeyJwt, None) => return err(format!("{path}.client_assertion_key"), "required with `auth_style: private_key_jwt`"),
-        (_, Some(_)) => return err(format!("{path}.client_assertion_key"), "only with `auth_style: private_key_jwt`"),
-        (_, None) => None,
-    };
-    let client_secret = match (auth_style, raw.client_secret) {
-        (AuthStyle::PrivateKeyJwt, None) => crate::Secret::new(""),
-        (AuthStyle::PrivateKeyJwt, Some(_)) => return err(format!("{path}.client_secret"), "not with `auth_style: private_key_jwt`"),
-        (_, Some(s)) => s,
-        (_, None) => return err(format!("{path}.client_secret"), "required"),
+        ("private_key_jwt", None, _) => return err(format!("{path}.client_assertion_key"), "required with `auth_style: private_key_jwt`"),
+        ("private_key_jwt", Some(_), Some(_)) => return err(format!("{path}.client_secret"), "not with `auth_style: private_key_jwt`"),
+        (_, Some(_), _) => return err(format!("{path}.client_assertion_key"), "only with `auth_style: private_key_jwt`"),
+        (_, None, None) => return err(format!("{path}.client_secret"), "required"),
+        ("body", None, Some(secret)) => ClientAuth::Post { client_id: raw.client_id.clone(), secret },
+        (_, None, Some(secret)) => ClientAuth::Basic { client_id: raw.client_id.clone(), secret },
     };
     let headers = check::header_map(&format!("{path}.headers"), raw.headers, |v| v.as_str())?;
     let refresh_fraction = raw.refresh_fraction.unwrap_or(0.5);
@@ -66,13 +63,11 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
     let shared_key = crate::shared::client_token(&digest);
     Ok(ClientCredentials {
         client_id: raw.client_id,
-        client_secret,
-        assertion,
+        auth,
         target,
         cluster,
         scopes,
         endpoint_params,
-        auth_style,
         headers,
         replace_authorization: raw.replace_authorization.unwrap_or(true),
         default_expires_in,

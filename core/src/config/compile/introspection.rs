@@ -3,6 +3,7 @@
 
 use super::super::raw::{RawIntrospection, RawStrategy};
 use super::check::{self, err, Res};
+use crate::client_auth::ClientAuth;
 use crate::introspection::{self, IntrospectionRules, TokenIn};
 
 /// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
@@ -25,16 +26,20 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
     };
     let target = check::url(url_path, url)?;
     let token_in = token_in(&settings_path, &s)?;
-    let assertion = match (s.client_assertion_key.take(), &s.client_id) {
-        (Some(key), Some(id)) => {
-            if s.authorization_value.is_some() {
-                return err(format!("{settings_path}.authorization_value"), "not with `client_assertion_key` (the call authenticates with its assertion)");
-            }
-            Some(super::client_auth::assertion(&format!("{settings_path}.client_assertion_key"), id, url, key)?)
+    let auth = match (s.client_assertion_key.take(), &s.client_id, s.authorization_value.take()) {
+        (Some(_), Some(_), Some(_)) => {
+            return err(format!("{settings_path}.authorization_value"), "not with `client_assertion_key` (the call authenticates with its assertion)")
         }
-        (Some(_), None) => return err(format!("{settings_path}.client_id"), "required with `client_assertion_key`"),
-        (None, Some(_)) => return err(format!("{settings_path}.client_assertion_key"), "required with `client_id`"),
-        (None, None) => None,
+        (Some(key), Some(id), None) => {
+            ClientAuth::PrivateKeyJwt(super::client_auth::assertion(&format!("{settings_path}.client_assertion_key"), id, url, key)?)
+        }
+        (Some(_), None, _) => return err(format!("{settings_path}.client_id"), "required with `client_assertion_key`"),
+        (None, Some(_), _) => return err(format!("{settings_path}.client_assertion_key"), "required with `client_id`"),
+        (None, None, Some(value)) => {
+            check::no_control(format!("{settings_path}.authorization_value"), value.expose())?;
+            ClientAuth::Header(value)
+        }
+        (None, None, None) => ClientAuth::None,
     };
     let cluster = check::cluster(format!("{settings_path}.cluster"), s.cluster.clone(), &target)?;
     // Kong's `timeout` is in milliseconds.
@@ -44,9 +49,6 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
         s.custom_introspection_headers,
         |v| v.expose(),
     )?;
-    if let Some(v) = &s.authorization_value {
-        check::no_control(format!("{settings_path}.authorization_value"), v.expose())?;
-    }
     let cache_slots = s.cache_slots.unwrap_or(introspection::DEFAULT_CACHE_SLOTS);
     if !(1..=1_000_000).contains(&cache_slots) {
         return err(format!("{settings_path}.cache_slots"), "must be between 1 and 1000000");
@@ -65,9 +67,8 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
         target,
         cluster,
         token_in,
-        assertion,
+        auth,
         timeout_ms,
-        authorization: s.authorization_value,
         token_type_hint: s.token_type_hint,
         ttl: s.ttl.unwrap_or(introspection::DEFAULT_TTL),
         negative_ttl: s.negative_ttl.unwrap_or(introspection::DEFAULT_NEGATIVE_TTL),

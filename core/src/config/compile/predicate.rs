@@ -170,7 +170,7 @@ mod tests {
 
     fn id(v: Value) -> Identity {
         let Value::Object(claims) = v else { panic!("an object") };
-        Identity { claims }
+        Identity::new(claims)
     }
 
     #[test]
