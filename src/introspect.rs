@@ -10,7 +10,7 @@ use crate::metrics;
 use crate::waiters;
 use crate::records::{InFlight, Outgoing};
 use crate::worker::Worker;
-use oauth_core::introspection::{Claim, Lookup, Slot, SlotKey, SlotUse};
+use oauth_core::introspection::{Claim, Lookup, SlotUse};
 
 pub enum Started {
     /// The root context will call the IdP (or another request, here or in another worker,
@@ -18,11 +18,6 @@ pub enum Started {
     Waiting,
     /// No call can be made (the server asked to back off).
     Failed,
-}
-
-/// What the token's slot in shared data says now (a request deciding, or a waiter).
-pub fn lookup(slot: &SlotKey, now: u64) -> Lookup {
-    host::get_shared(&slot.key).and_then(|(bytes, _)| Slot::decode(&bytes)).map_or(Lookup::Miss, |s| s.lookup(&slot.hash, now))
 }
 
 /// The name of this VM's wake-up queue (unique in the Envoy process).

@@ -53,3 +53,9 @@ pub fn init_replay_locks(cfg: &oauth_core::Config) {
         }
     }
 }
+
+/// What a token's introspection slot says now (to a request deciding, or to a waiter).
+pub fn introspection(slot: &oauth_core::introspection::SlotKey, now: u64) -> oauth_core::introspection::Lookup {
+    use oauth_core::introspection::{Lookup, Slot};
+    host::get_shared(&slot.key).and_then(|(bytes, _)| Slot::decode(&bytes)).map_or(Lookup::Miss, |s| s.lookup(&slot.hash, now))
+}

@@ -47,7 +47,7 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
             }
         }
         WaitOn::Introspection { server, claim } => {
-            let lookup = crate::introspect::lookup(&claim.slot, now);
+            let lookup = crate::shared::introspection(&claim.slot, now);
             // This worker's own call for the token answers it (through `answered`), whatever
             // the slot shows (an uncached call's slot holds another token).
             let calling = w.outbox.iter().any(|o| o.claim.slot.hash == claim.slot.hash)

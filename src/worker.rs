@@ -81,7 +81,7 @@ impl WorkerState for View<'_> {
     }
 
     fn introspection(&self, _server: usize, slot: &SlotKey) -> Lookup {
-        crate::introspect::lookup(slot, self.now)
+        crate::shared::introspection(slot, self.now)
     }
 
     fn count(&self, event: Event) {

@@ -68,18 +68,21 @@ pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &Request) -> Result
     Ok(Presented { tokens, missing })
 }
 
+/// What a check reads besides the configuration and the token.
+pub struct Asked<'a> {
+    pub now: u64,
+    /// What the worker knows: fetched keys, introspection answers, the host's crypto.
+    pub state: &'a dyn WorkerState,
+    /// A first decision may wait for keys or an introspection answer; a second may not.
+    pub may_wait: bool,
+    /// The introspection answer the request's own call brought, if any.
+    pub answered: Option<&'a Answered>,
+}
+
 /// Checks the presented tokens: any one server accepting its token is enough, or with
 /// `requires_all` every server must (claims merged, first server first).
-pub fn authenticate(
-    cfg: &Config,
-    policy: &Policy,
-    presented: &Presented,
-    now: u64,
-    state: &dyn WorkerState,
-    may_wait: bool,
-    answered: Option<&Answered>,
-) -> Result<Authenticated, Check> {
-    let check = |i: usize, f: &Found, d: &TokenDigest| check_one(cfg, i, &f.token, d, now, state, may_wait, answered);
+pub fn authenticate(cfg: &Config, policy: &Policy, presented: &Presented, asked: &Asked) -> Result<Authenticated, Check> {
+    let check = |i: usize, f: &Found, d: &TokenDigest| check_one(cfg, i, &f.token, d, asked);
     if policy.requires_all {
         let mut merged = Identity::default();
         let mut until = u64::MAX;
@@ -119,17 +122,8 @@ pub fn authenticate(
 
 /// One server's check of one token, with its inline and fetched keys or its introspection
 /// answer.
-#[allow(clippy::too_many_arguments)]
-fn check_one(
-    cfg: &Config,
-    index: usize,
-    token: &str,
-    digest: &TokenDigest,
-    now: u64,
-    state: &dyn WorkerState,
-    may_wait: bool,
-    answered: Option<&Answered>,
-) -> Result<Authenticated, Check> {
+fn check_one(cfg: &Config, index: usize, token: &str, digest: &TokenDigest, asked: &Asked) -> Result<Authenticated, Check> {
+    let &Asked { now, state, may_wait, answered } = asked;
     let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::UnknownServer)) };
     let rules = match &server.strategy {
         Strategy::Jwt(rules) => rules,

@@ -3,7 +3,7 @@
 //! worker knows). When the decision needs something that is not there yet, it says what to
 //! wait for, how long, and what to answer if it never comes.
 
-use crate::authenticate::{self, Answered, Check, Presented};
+use crate::authenticate::{self, Answered, Asked, Check, Presented};
 use crate::binding::{self, Binding};
 use crate::extract::TokenSource;
 use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
@@ -62,7 +62,7 @@ pub fn decide_again(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerSta
 
 /// The policy covering the request, or its refusal.
 fn route(cfg: &Config, req: &Request) -> Result<usize, Decision> {
-    crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req).map_err(|d| deny(d, DEFAULT_REALM, ""))
+    crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req).map_err(|d| deny(d, DEFAULT_REALM))
 }
 
 /// Decides a request under the given policy, without waiting: an admin API request (whose
@@ -71,98 +71,163 @@ pub fn decide_policy(cfg: &Config, index: usize, req: &Request, now: u64, state:
     decide_in(cfg, index, req, now, state, false, None)
 }
 
-fn decide_in(
-    cfg: &Config,
+fn decide_in(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState, may_wait: bool, answered: Option<&Answered>) -> Decision {
+    match cfg.policies.get(index) {
+        Some(policy) => Decider { cfg, policy, index, req, now, state, may_wait }.decide(answered),
+        None => deny(Denial::NoPolicy, DEFAULT_REALM),
+    }
+}
+
+/// One request's decision under one policy: what every step reads, held once.
+struct Decider<'a> {
+    cfg: &'a Config,
+    policy: &'a Policy,
+    /// The policy's index (what the worker keys upstream tokens by).
     index: usize,
-    req: &Request,
+    req: &'a Request,
     now: u64,
-    state: &dyn WorkerState,
+    state: &'a dyn WorkerState,
+    /// A first decision may ask the request to wait; a second one decides with what is there.
     may_wait: bool,
-    answered: Option<&Answered>,
-) -> Decision {
-    let Some(policy) = cfg.policies.get(index) else { return deny(Denial::NoPolicy, DEFAULT_REALM, "") };
-    let mut edits = UpstreamEdits { remove: upstream::spoofable_headers(cfg, req), ..UpstreamEdits::default() };
-    if policy.public || (!policy.run_on_preflight && is_preflight(req)) {
-        return with_upstream_token(policy, index, req, state, edits, may_wait);
-    }
-    // A request that will wait for the upstream token is decided whole once it is there, so a
-    // DPoP proof is recorded once, by that decision (recorded now, the second decision would
-    // take it for a replay).
-    if let (true, Some(cc)) = (may_wait, &policy.client_credentials) {
-        let proves = policy.servers.iter().any(|s| cfg.servers.get(*s).is_some_and(|s| s.binding.dpop.is_some()));
-        if proves && state.upstream_token(index).is_none() {
-            return wait(policy, WaitOn::UpstreamToken { policy: index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable);
-        }
-    }
-    let presented = match authenticate::present(cfg, policy, req) {
-        Ok(p) => p,
-        Err(d) => return refused(cfg, policy, index, d, req, state, edits, may_wait),
-    };
-    // A single token seen before under this policy: a lookup.
-    if let Some(v) = single(&presented).and_then(|d| policy.verdicts.get(d, now, |s| state.keys_version(s))) {
-        if may_wait && is_introspection(cfg, v.server) {
-            state.count(Event::IntrospectionHit);
-        }
-        // A bound token proves its holder on every request.
-        if let Err(d) = bound_all(cfg, &presented, (v.server, &v.binding), &v.others, req, now, state) {
-            return refused(cfg, policy, index, d, req, state, edits, may_wait);
-        }
-        edits.identity = Some(v.headers);
-        return allowed(policy, index, &presented, req, state, edits, may_wait);
-    }
-    match authenticate::authenticate(cfg, policy, &presented, now, state, may_wait, answered) {
-        Ok(a) => {
-            let binding = Binding::of(&a.identity);
-            if let Err(d) = bound_all(cfg, &presented, (a.server, &binding), &a.others, req, now, state) {
-                return refused(cfg, policy, index, d, req, state, edits, may_wait);
-            }
-            if !crate::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
-                return refuse(policy, Denial::InsufficientScope, &policy.scope_challenge);
-            }
-            if let Err(d) = policy.claim_rules.check(&a.identity) {
-                return refuse(policy, d, "");
-            }
-            let headers = upstream::render(cfg, policy, &a.identity);
-            if let Some(d) = single(&presented) {
-                let keys_version = state.keys_version(a.server);
-                let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others };
-                policy.verdicts.insert(*d, verdict);
-            }
-            edits.identity = Some(headers);
-            allowed(policy, index, &presented, req, state, edits, may_wait)
-        }
-        Err(Check::Denied(d)) => refused(cfg, policy, index, d, req, state, edits, may_wait),
-        Err(Check::Keys { server, refetch }) => {
-            let max_wait_ms = cfg.servers.get(server).and_then(|s| s.remote.as_ref()).map_or(0, |r| r.max_wait_ms);
-            wait(policy, WaitOn::Keys { server, refetch }, max_wait_ms, Denial::KeysUnavailable)
-        }
-        Err(Check::Introspect { server, slot, token }) => match cfg.introspection(server) {
-            Some(rules) => {
-                let claim = Box::new(rules.claim(slot, &token, req));
-                wait(policy, WaitOn::Introspection { server, claim }, rules.max_wait_ms, Denial::IdpUnavailable)
-            }
-            None => refuse(policy, Denial::IdpUnavailable, ""),
-        },
-    }
 }
 
-/// Whether the request holds what the token of `server` is bound to (DPoP key, client
-/// certificate); a token bound to nothing passes unless the server asks for a binding.
-fn bound(cfg: &Config, presented: &Presented, server: usize, binding: &Binding, req: &Request, now: u64, state: &dyn WorkerState) -> Result<(), Denial> {
-    let Some(rules) = cfg.servers.get(server).map(|s| &s.binding) else { return Ok(()) };
-    if binding == &Binding::default() && rules.dpop.is_none() && !rules.certificate_required {
-        return Ok(()); // the common case: nothing to prove
+impl Decider<'_> {
+    fn decide(&self, answered: Option<&Answered>) -> Decision {
+        let (cfg, policy, state) = (self.cfg, self.policy, self.state);
+        let mut edits = UpstreamEdits { remove: upstream::spoofable_headers(cfg, self.req), ..UpstreamEdits::default() };
+        if policy.public || (!policy.run_on_preflight && is_preflight(self.req)) {
+            return self.with_upstream_token(edits);
+        }
+        // A request that will wait for the upstream token is decided whole once it is there, so a
+        // DPoP proof is recorded once, by that decision (recorded now, the second decision would
+        // take it for a replay).
+        if let (true, Some(cc)) = (self.may_wait, &policy.client_credentials) {
+            let proves = policy.servers.iter().any(|s| cfg.servers.get(*s).is_some_and(|s| s.binding.dpop.is_some()));
+            if proves && state.upstream_token(self.index).is_none() {
+                return self.wait(WaitOn::UpstreamToken { policy: self.index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable);
+            }
+        }
+        let presented = match authenticate::present(cfg, policy, self.req) {
+            Ok(p) => p,
+            Err(d) => return self.refused(d, edits),
+        };
+        // A single token seen before under this policy: a lookup.
+        if let Some(v) = single(&presented).and_then(|d| policy.verdicts.get(d, self.now, |s| state.keys_version(s))) {
+            if self.may_wait && cfg.introspection(v.server).is_some() {
+                state.count(Event::IntrospectionHit);
+            }
+            // A bound token proves its holder on every request.
+            if let Err(d) = self.bound_all(&presented, (v.server, &v.binding), &v.others) {
+                return self.refused(d, edits);
+            }
+            edits.identity = Some(v.headers);
+            return self.allowed(&presented, edits);
+        }
+        let asked = Asked { now: self.now, state, may_wait: self.may_wait, answered };
+        match authenticate::authenticate(cfg, policy, &presented, &asked) {
+            Ok(a) => {
+                let binding = Binding::of(&a.identity);
+                if let Err(d) = self.bound_all(&presented, (a.server, &binding), &a.others) {
+                    return self.refused(d, edits);
+                }
+                if !crate::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
+                    return self.refuse(Denial::InsufficientScope);
+                }
+                if let Err(d) = policy.claim_rules.check(&a.identity) {
+                    return self.refuse(d);
+                }
+                let headers = upstream::render(cfg, policy, &a.identity);
+                if let Some(d) = single(&presented) {
+                    let keys_version = state.keys_version(a.server);
+                    let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others };
+                    policy.verdicts.insert(*d, verdict);
+                }
+                edits.identity = Some(headers);
+                self.allowed(&presented, edits)
+            }
+            Err(Check::Denied(d)) => self.refused(d, edits),
+            Err(Check::Keys { server, refetch }) => {
+                let max_wait_ms = cfg.servers.get(server).and_then(|s| s.remote.as_ref()).map_or(0, |r| r.max_wait_ms);
+                self.wait(WaitOn::Keys { server, refetch }, max_wait_ms, Denial::KeysUnavailable)
+            }
+            Err(Check::Introspect { server, slot, token }) => match cfg.introspection(server) {
+                Some(rules) => {
+                    let claim = Box::new(rules.claim(slot, &token, self.req));
+                    self.wait(WaitOn::Introspection { server, claim }, rules.max_wait_ms, Denial::IdpUnavailable)
+                }
+                None => self.refuse(Denial::IdpUnavailable),
+            },
+        }
     }
-    let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
-    let Some((_, found, _)) = found else { return Err(Denial::MissingToken) };
-    binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, req, now, state)
-}
 
-/// `bound` for the server that accepted the token and, with `requires_all`, for every other
-/// server with its own token's binding: each server's binding rules hold.
-fn bound_all(cfg: &Config, presented: &Presented, main: (usize, &Binding), others: &[(usize, Binding)], req: &Request, now: u64, state: &dyn WorkerState) -> Result<(), Denial> {
-    bound(cfg, presented, main.0, main.1, req, now, state)?;
-    others.iter().try_for_each(|(server, binding)| bound(cfg, presented, *server, binding, req, now, state))
+    /// Whether the request holds what the token of `server` is bound to (DPoP key, client
+    /// certificate); a token bound to nothing passes unless the server asks for a binding.
+    fn bound(&self, presented: &Presented, server: usize, binding: &Binding) -> Result<(), Denial> {
+        let Some(rules) = self.cfg.servers.get(server).map(|s| &s.binding) else { return Ok(()) };
+        if binding == &Binding::default() && rules.dpop.is_none() && !rules.certificate_required {
+            return Ok(()); // the common case: nothing to prove
+        }
+        let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
+        let Some((_, found, _)) = found else { return Err(Denial::MissingToken) };
+        binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, self.req, self.now, self.state)
+    }
+
+    /// `bound` for the server that accepted the token and, with `requires_all`, for every other
+    /// server with its own token's binding: each server's binding rules hold.
+    fn bound_all(&self, presented: &Presented, main: (usize, &Binding), others: &[(usize, Binding)]) -> Result<(), Denial> {
+        self.bound(presented, main.0, main.1)?;
+        others.iter().try_for_each(|(server, binding)| self.bound(presented, *server, binding))
+    }
+
+    fn allowed(&self, presented: &Presented, mut edits: UpstreamEdits) -> Decision {
+        if self.policy.hide_credentials {
+            upstream::hide_all(presented.tokens.iter().map(|(_, f, _)| f), self.req, &mut edits);
+        }
+        self.with_upstream_token(edits)
+    }
+
+    /// A failed authentication: Kong's `anonymous` lets a 401 go on as that consumer (never a
+    /// 503, an unknown outcome, nor a 403).
+    fn refused(&self, denial: Denial, mut edits: UpstreamEdits) -> Decision {
+        match self.policy.anonymous.and_then(|i| self.cfg.consumers.get(i)) {
+            Some(consumer) if denial.status() == 401 => {
+                upstream::anonymous(consumer, &mut edits);
+                self.with_upstream_token(edits)
+            }
+            _ if lets_anonymous_through(self.policy.allow, denial) => {
+                edits.set.push(("x-anonymous-consumer".into(), "true".into()));
+                self.with_upstream_token(edits)
+            }
+            _ => self.refuse(denial),
+        }
+    }
+
+    /// KrakenD's client credentials: the fetched token goes upstream in `Authorization`.
+    fn with_upstream_token(&self, mut edits: UpstreamEdits) -> Decision {
+        let (policy, index) = (self.policy, self.index);
+        edits.set.extend(policy.upstream_headers.iter().cloned());
+        let Some(cc) = &policy.client_credentials else { return Decision::Allow { policy: index, edits } };
+        if upstream::keeps_client_authorization(policy, self.req, &edits) {
+            return Decision::Allow { policy: index, edits };
+        }
+        match self.state.upstream_token(index) {
+            Some((token, version)) => {
+                upstream::put_upstream_token(&mut edits, token, version);
+                Decision::Allow { policy: index, edits }
+            }
+            None if self.may_wait => self.wait(WaitOn::UpstreamToken { policy: index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable),
+            None => self.refuse(Denial::UpstreamTokenUnavailable),
+        }
+    }
+
+    fn wait(&self, on: WaitOn, max_wait_ms: u64, denial: Denial) -> Decision {
+        Decision::Wait(Wait { on, max_wait_ms, denial, response: self.policy.refusals.render(denial) })
+    }
+
+    /// A refusal under the policy: its realm, challenges and error shape.
+    fn refuse(&self, denial: Denial) -> Decision {
+        Decision::Deny { denial, response: self.policy.refusals.render(denial) }
+    }
 }
 
 /// The digest of the token presented, when there is one token (found by one server or
@@ -170,52 +235,6 @@ fn bound_all(cfg: &Config, presented: &Presented, main: (usize, &Binding), other
 fn single<'p>(p: &'p Presented) -> Option<&'p crate::digest::TokenDigest> {
     let (_, _, first) = p.tokens.first()?;
     p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)
-}
-
-fn is_introspection(cfg: &Config, server: usize) -> bool {
-    cfg.introspection(server).is_some()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn allowed(
-    policy: &Policy,
-    index: usize,
-    presented: &Presented,
-    req: &Request,
-    state: &dyn WorkerState,
-    mut edits: UpstreamEdits,
-    may_wait: bool,
-) -> Decision {
-    if policy.hide_credentials {
-        upstream::hide_all(presented.tokens.iter().map(|(_, f, _)| f), req, &mut edits);
-    }
-    with_upstream_token(policy, index, req, state, edits, may_wait)
-}
-
-/// A failed authentication: Kong's `anonymous` lets a 401 go on as that consumer (never a
-/// 503, an unknown outcome, nor a 403).
-#[allow(clippy::too_many_arguments)]
-fn refused(
-    cfg: &Config,
-    policy: &Policy,
-    index: usize,
-    denial: Denial,
-    req: &Request,
-    state: &dyn WorkerState,
-    mut edits: UpstreamEdits,
-    may_wait: bool,
-) -> Decision {
-    match policy.anonymous.and_then(|i| cfg.consumers.get(i)) {
-        Some(consumer) if denial.status() == 401 => {
-            upstream::anonymous(consumer, &mut edits);
-            with_upstream_token(policy, index, req, state, edits, may_wait)
-        }
-        _ if lets_anonymous_through(policy.allow, denial) => {
-            edits.set.push(("x-anonymous-consumer".into(), "true".into()));
-            with_upstream_token(policy, index, req, state, edits, may_wait)
-        }
-        _ => refuse(policy, denial, &policy.scope_challenge),
-    }
 }
 
 /// jwt_authn's `allow_missing` / `allow_missing_or_failed`: a missing token, or one that failed
@@ -228,60 +247,13 @@ fn lets_anonymous_through(allow: AllowAnonymous, denial: Denial) -> bool {
     }
 }
 
-/// KrakenD's client credentials: the fetched token goes upstream in `Authorization`.
-fn with_upstream_token(policy: &Policy, index: usize, req: &Request, state: &dyn WorkerState, mut edits: UpstreamEdits, may_wait: bool) -> Decision {
-    edits.set.extend(policy.upstream_headers.iter().cloned());
-    let Some(cc) = &policy.client_credentials else { return Decision::Allow { policy: index, edits } };
-    if upstream::keeps_client_authorization(policy, req, &edits) {
-        return Decision::Allow { policy: index, edits };
-    }
-    match state.upstream_token(index) {
-        Some((token, version)) => {
-            upstream::put_upstream_token(&mut edits, token, version);
-            Decision::Allow { policy: index, edits }
-        }
-        None if may_wait => wait(policy, WaitOn::UpstreamToken { policy: index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable),
-        None => refuse(policy, Denial::UpstreamTokenUnavailable, ""),
-    }
-}
-
 /// What Kong's `run_on_preflight: false` skips: every OPTIONS request, as Kong's plugin does
 /// (not only those that carry CORS preflight headers).
 fn is_preflight(req: &Request) -> bool {
     req.method() == "OPTIONS"
 }
 
-fn wait(policy: &Policy, on: WaitOn, max_wait_ms: u64, denial: Denial) -> Decision {
-    Decision::Wait(Wait { on, max_wait_ms, denial, response: response(policy, denial, "") })
-}
-
-/// A refusal under `policy`: its realm, and its error shape.
-fn refuse(policy: &Policy, denial: Denial, scope: &str) -> Decision {
-    Decision::Deny { denial, response: response(policy, denial, scope) }
-}
-
-fn response(policy: &Policy, denial: Denial, scope: &str) -> LocalResponse {
-    let mut r = denial.respond(&policy.realm, scope);
-    if !policy.dpop_algs.is_empty() && r.status == 401 {
-        // RFC 9449 §7.1: a DPoP challenge beside the Bearer one, or instead of it when the
-        // refusal is about the proof.
-        let algs = format!("DPoP algs=\"{}\"", policy.dpop_algs);
-        match denial.error_code() {
-            Some(code) if denial.is_dpop() => {
-                let challenge = format!("{algs}, error=\"{code}\", error_description=\"{}\"", denial.description());
-                r.headers.retain(|(k, _)| k != "www-authenticate");
-                r.headers.push(("www-authenticate".into(), challenge));
-            }
-            _ => r.headers.push(("www-authenticate".into(), algs)),
-        }
-    }
-    if policy.otoroshi_errors {
-        // Otoroshi's shape, for clients that parse it; status and challenge stay.
-        r.body = serde_json::json!({ "Otoroshi-Error": denial.description() }).to_string();
-    }
-    r
-}
-
-fn deny(denial: Denial, realm: &str, scope: &str) -> Decision {
-    Decision::Deny { denial, response: denial.respond(realm, scope) }
+/// A refusal before any policy applies (no route, unknown policy).
+fn deny(denial: Denial, realm: &str) -> Decision {
+    Decision::Deny { denial, response: denial.respond(realm, "") }
 }

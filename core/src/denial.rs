@@ -235,6 +235,55 @@ impl Denial {
     }
 }
 
+/// How one policy words its refusals: the realm and required scopes of its Bearer challenge,
+/// the algorithms of its DPoP challenge (empty: none), and the body's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusals {
+    pub realm: String,
+    /// The policy's required scopes, space-joined (the `scope` of an insufficient_scope challenge).
+    pub scope: String,
+    /// The `algs` of a `DPoP` challenge, when a server of the policy takes DPoP.
+    pub dpop_algs: String,
+    pub shape: ErrorShape,
+}
+
+/// The body of a refusal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// RFC 6749/6750's `{"error": …, "error_description": …}`.
+    #[default]
+    OAuth,
+    /// The description alone, under one member (`error_format: otoroshi`: `Otoroshi-Error`).
+    DescriptionUnder(String),
+}
+
+impl Refusals {
+    /// The local reply refusing a request with `denial`: status and challenges stay what the
+    /// denial says whatever the body's shape.
+    pub fn render(&self, denial: Denial) -> LocalResponse {
+        let mut r = denial.respond(&self.realm, &self.scope);
+        if !self.dpop_algs.is_empty() && r.status == 401 {
+            // RFC 9449 §7.1: a DPoP challenge beside the Bearer one, or instead of it when the
+            // refusal is about the proof.
+            let algs = format!("DPoP algs=\"{}\"", self.dpop_algs);
+            match denial.error_code() {
+                Some(code) if denial.is_dpop() => {
+                    let challenge = format!("{algs}, error=\"{code}\", error_description=\"{}\"", denial.description());
+                    r.headers.retain(|(k, _)| k != "www-authenticate");
+                    r.headers.push(("www-authenticate".into(), challenge));
+                }
+                _ => r.headers.push(("www-authenticate".into(), algs)),
+            }
+        }
+        if let ErrorShape::DescriptionUnder(member) = &self.shape {
+            let mut body = serde_json::Map::new();
+            body.insert(member.clone(), serde_json::Value::from(denial.description()));
+            r.body = serde_json::Value::Object(body).to_string();
+        }
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +329,26 @@ mod tests {
             BadIssuer, BadAudience, MissingClaim, BadType, NoExpiration, LifetimeTooLong, SubjectNotAllowed, InsufficientScope, MissingRole, RuleDenied, KeysUnavailable, Inactive, IdpUnavailable, UpstreamTokenUnavailable, NoPolicy, UnknownPolicy, TrailersRefused] {
             assert!(!d.description().contains(['"', '\\']));
         }
+    }
+
+    #[test]
+    fn a_policy_words_its_refusals() {
+        let plain = Refusals { realm: "api".into(), scope: "read write".into(), ..Refusals::default() };
+        let r = plain.render(Denial::InsufficientScope);
+        assert_eq!(r.status, 403);
+        assert!(r.headers.iter().any(|(k, v)| k == "www-authenticate" && v.ends_with("scope=\"read write\"")));
+        assert!(r.body.contains("\"error\":\"insufficient_scope\""));
+        let dpop = Refusals { dpop_algs: "ES256".into(), ..plain.clone() };
+        let r = dpop.render(Denial::MissingToken);
+        let challenges: Vec<&str> = r.headers.iter().filter(|(k, _)| k == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(challenges, ["Bearer realm=\"api\"", "DPoP algs=\"ES256\""]);
+        let r = dpop.render(Denial::DpopProofInvalid);
+        let challenges: Vec<&str> = r.headers.iter().filter(|(k, _)| k == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(challenges.len(), 1, "about the proof: the DPoP challenge alone");
+        assert!(challenges[0].starts_with("DPoP algs=\"ES256\", error=\"invalid_dpop_proof\""));
+        let keyed = Refusals { shape: ErrorShape::DescriptionUnder("Otoroshi-Error".into()), ..plain };
+        let r = keyed.render(Denial::Expired);
+        assert_eq!((r.status, r.body.as_str()), (401, "{\"Otoroshi-Error\":\"the access token expired\"}"));
+        assert!(r.headers.iter().any(|(k, _)| k == "www-authenticate"), "the challenge stays");
     }
 }

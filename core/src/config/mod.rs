@@ -101,17 +101,15 @@ pub struct Policy {
     pub hide_credentials: bool,
     /// Scopes the token must grant, and their space-joined form for the challenge.
     pub required_scopes: Vec<String>,
-    pub scope_challenge: String,
     /// The consumer (index) a failed authentication falls back to.
     pub anonymous: Option<usize>,
     pub run_on_preflight: bool,
     pub consumer_by: ConsumerBy,
     /// A token the gateway fetches and sends upstream.
     pub client_credentials: Option<ClientCredentials>,
-    pub realm: String,
     pub sources: Vec<TokenSource>,
-    /// The `algs` of the `DPoP` challenge, when a server of the policy takes DPoP.
-    pub dpop_algs: String,
+    /// How its refusals are worded (realm, challenges, body).
+    pub refusals: crate::denial::Refusals,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.
     pub claim_headers: Vec<(String, String)>,
     /// This worker's verdicts on tokens the policy let through.
@@ -126,8 +124,6 @@ pub struct Policy {
     pub forward_payload_header: Option<String>,
     /// Headers set on every request this policy lets through (KrakenD's martian modifiers).
     pub upstream_headers: Vec<(String, String)>,
-    /// Refusals carry Otoroshi's `{"Otoroshi-Error": …}` body.
-    pub otoroshi_errors: bool,
 }
 
 /// Envoy jwt_authn's optional authentication.

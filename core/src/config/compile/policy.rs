@@ -3,6 +3,7 @@
 use super::super::raw::{RawPolicy, RawTokenSource};
 use super::super::{AllowAnonymous, Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_REALM};
 use super::check::{self, err, Res};
+use crate::denial::{ErrorShape, Refusals};
 use crate::extract::TokenSource;
 
 pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], admin: bool, consumers: &[Consumer], notices: &mut Vec<String>) -> Res<Policy> {
@@ -11,19 +12,7 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         None => Vec::new(),
     };
     let claim_rules = super::claim_rules::claim_rules(path, &mut raw)?;
-    for (i, c) in raw.filter_state_claims.iter().enumerate() {
-        if c.is_empty() || c.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
-            return err(format!("{path}.filter_state_claims[{i}]"), "must be a claim path without spaces or control characters");
-        }
-    }
-    if !raw.filter_state && !raw.filter_state_claims.is_empty() {
-        return err(format!("{path}.filter_state_claims"), "needs `filter_state: true`");
-    }
-    let filter_state = raw.filter_state.then(|| std::mem::take(&mut raw.filter_state_claims));
-    let forward_payload_header = match raw.forward_payload_header.take() {
-        Some(h) => Some(check::header_name(&format!("{path}.forward_payload_header"), &h)?),
-        None => None,
-    };
+    let (filter_state, forward_payload_header) = state_outputs(path, &mut raw)?;
     let anonymous = match &raw.anonymous {
         None => None,
         Some(id) => match consumers.iter().position(|c| &c.id == id) {
@@ -36,77 +25,21 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         Some("client_id") => ConsumerBy::ClientId,
         Some(_) => return err(format!("{path}.consumer_by"), "must be \"username\" or \"client_id\""),
     };
-    let names: Vec<(String, String)> = match (&raw.oauth_server, &raw.oauth_servers) {
-        (Some(_), Some(_)) => return err(path, "set `oauth_server` or `oauth_servers`, not both"),
-        (Some(s), None) => vec![(format!("{path}.oauth_server"), s.clone())],
-        (None, Some(list)) => list.iter().enumerate().map(|(i, s)| (format!("{path}.oauth_servers[{i}]"), s.clone())).collect(),
-        (None, None) => Vec::new(),
-    };
-    let mut server_ids = Vec::new();
-    for (p, s) in &names {
-        match servers.iter().position(|x| &x.name == s) {
-            Some(i) => server_ids.push(i),
-            // With the admin API, a server may be added later: until then its tokens are
-            // refused (401, `UnknownServer`).
-            None if admin => server_ids.push(usize::MAX),
-            None => return err(p.clone(), format!("unknown oauth server `{s}`")),
-        }
-    }
+    let server_ids = server_ids(path, &raw, servers, admin)?;
     // KrakenD: a backend with client credentials alone is public ("unless you protect it
     // with JWT"): the policy says only what goes upstream.
     if server_ids.is_empty() && !raw.public && raw.upstream_client_credentials.is_none() {
         return err(format!("{path}.oauth_server"), "required unless the policy is public");
     }
     raw.public |= server_ids.is_empty();
-    for (i, scope) in raw.required_scopes.iter().enumerate() {
-        // RFC 6749 §3.3 scope-token characters, so the challenge's quoted string stays intact.
-        if scope.is_empty() || !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
-            return err(format!("{path}.required_scopes[{i}]"), "not a valid scope token");
-        }
-    }
-    let scope_challenge = raw.required_scopes.join(" ");
-    let realm = raw.realm.unwrap_or_else(|| DEFAULT_REALM.into());
-    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-        return err(format!("{path}.realm"), "must be non-empty, without quotes, backslashes or control characters");
-    }
-    // Kong's oauth2-introspection plugin also takes the token from `?access_token=`: so do
-    // policies whose servers all introspect, unless `token_sources` says otherwise.
-    let kong_shaped = !server_ids.is_empty()
-        && server_ids.iter().all(|&i| matches!(servers.get(i).map(|s| &s.strategy), Some(Strategy::Introspection(_))));
-    let mut sources = match raw.token_sources.take() {
-        None if kong_shaped => vec![TokenSource::bearer(), TokenSource::Query("access_token".into())],
-        None => vec![TokenSource::bearer()],
-        Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
-    };
-    // RFC 9449: where a server takes DPoP, `Authorization: DPoP <token>` too; its challenge
-    // names the proof algorithms.
-    let dpop_algs = server_ids
-        .iter()
-        .filter_map(|&i| servers.get(i).and_then(|s| s.binding.dpop.as_ref()))
-        .map(|d| d.algs.clone())
-        .next()
-        .unwrap_or_default();
-    if !dpop_algs.is_empty() && sources.contains(&TokenSource::bearer()) {
-        sources.push(TokenSource::dpop());
-    }
+    let refusals = refusals(path, &raw, &server_ids, servers)?;
+    let sources = sources(path, raw.token_sources.take(), &server_ids, servers, !refusals.dpop_algs.is_empty())?;
     let requires_all = match raw.requires.as_deref() {
         None | Some("any") => false,
         Some("all") => true,
         Some(_) => return err(format!("{path}.requires"), "must be \"any\" or \"all\""),
     };
-    let mut claim_headers = Vec::new();
-    for (i, c) in raw.claim_to_headers.into_iter().enumerate() {
-        let p = format!("{path}.claim_to_headers[{i}]");
-        if c.claim_name.is_empty() {
-            return err(format!("{p}.claim_name"), "must not be empty");
-        }
-        claim_headers.push((check::header_name(&format!("{p}.header_name"), &c.header_name)?, c.claim_name));
-    }
-    for (i, claim) in raw.custom_claims_forward.into_iter().enumerate() {
-        let p = format!("{path}.custom_claims_forward[{i}]");
-        let header = format!("x-credential-{}", claim.replace(['.', '_'], "-"));
-        claim_headers.push((check::header_name(&p, &header)?, claim));
-    }
+    let claim_headers = claim_headers(path, std::mem::take(&mut raw.claim_to_headers), std::mem::take(&mut raw.custom_claims_forward))?;
     // Verdicts are kept as long as the policy's servers keep verified tokens
     // (`verified_cache_size: 0` turns both off).
     let verdict_capacity = server_ids
@@ -125,24 +58,17 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         requires_all,
         hide_credentials: raw.hide_credentials,
         required_scopes: raw.required_scopes,
-        scope_challenge,
         anonymous,
         run_on_preflight: raw.run_on_preflight.unwrap_or(true),
         consumer_by,
         upstream_headers,
-        otoroshi_errors: match raw.error_format.as_deref() {
-            None | Some("oauth") => false,
-            Some("otoroshi") => true,
-            Some(_) => return err(format!("{path}.error_format"), "must be \"oauth\" or \"otoroshi\""),
-        },
+        refusals,
         client_credentials: match raw.upstream_client_credentials {
             Some(c) if c.is_disabled => None,
             Some(c) => Some(super::client_credentials::client_credentials(&format!("{path}.upstream_client_credentials"), c)?),
             None => None,
         },
-        realm,
         sources,
-        dpop_algs,
         claim_headers,
         claim_rules,
         filter_state,
@@ -153,6 +79,110 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
             (false, false) => AllowAnonymous::Never,
         },
     })
+}
+
+/// What the policy writes for later filters: filter state (and its further claims), and the
+/// header carrying the verified claims.
+fn state_outputs(path: &str, raw: &mut RawPolicy) -> Res<(Option<Vec<String>>, Option<String>)> {
+    for (i, c) in raw.filter_state_claims.iter().enumerate() {
+        if c.is_empty() || c.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
+            return err(format!("{path}.filter_state_claims[{i}]"), "must be a claim path without spaces or control characters");
+        }
+    }
+    if !raw.filter_state && !raw.filter_state_claims.is_empty() {
+        return err(format!("{path}.filter_state_claims"), "needs `filter_state: true`");
+    }
+    let filter_state = raw.filter_state.then(|| std::mem::take(&mut raw.filter_state_claims));
+    let forward_payload_header = match raw.forward_payload_header.take() {
+        Some(h) => Some(check::header_name(&format!("{path}.forward_payload_header"), &h)?),
+        None => None,
+    };
+    Ok((filter_state, forward_payload_header))
+}
+
+/// The servers the policy names (`oauth_server` or `oauth_servers`), as indexes.
+fn server_ids(path: &str, raw: &RawPolicy, servers: &[Server], admin: bool) -> Res<Vec<usize>> {
+    let names: Vec<(String, String)> = match (&raw.oauth_server, &raw.oauth_servers) {
+        (Some(_), Some(_)) => return err(path, "set `oauth_server` or `oauth_servers`, not both"),
+        (Some(s), None) => vec![(format!("{path}.oauth_server"), s.clone())],
+        (None, Some(list)) => list.iter().enumerate().map(|(i, s)| (format!("{path}.oauth_servers[{i}]"), s.clone())).collect(),
+        (None, None) => Vec::new(),
+    };
+    let mut ids = Vec::new();
+    for (p, s) in &names {
+        match servers.iter().position(|x| &x.name == s) {
+            Some(i) => ids.push(i),
+            // With the admin API, a server may be added later: until then its tokens are
+            // refused (401, `UnknownServer`).
+            None if admin => ids.push(usize::MAX),
+            None => return err(p.clone(), format!("unknown oauth server `{s}`")),
+        }
+    }
+    Ok(ids)
+}
+
+/// How the policy words its refusals: realm, required scopes (as the challenge quotes them),
+/// the DPoP challenge of its servers, and the body's shape.
+fn refusals(path: &str, raw: &RawPolicy, server_ids: &[usize], servers: &[Server]) -> Res<Refusals> {
+    for (i, scope) in raw.required_scopes.iter().enumerate() {
+        // RFC 6749 §3.3 scope-token characters, so the challenge's quoted string stays intact.
+        if scope.is_empty() || !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+            return err(format!("{path}.required_scopes[{i}]"), "not a valid scope token");
+        }
+    }
+    let realm = raw.realm.clone().unwrap_or_else(|| DEFAULT_REALM.into());
+    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return err(format!("{path}.realm"), "must be non-empty, without quotes, backslashes or control characters");
+    }
+    // RFC 9449: where a server takes DPoP, the challenge names the proof algorithms.
+    let dpop_algs = server_ids
+        .iter()
+        .filter_map(|&i| servers.get(i).and_then(|s| s.binding.dpop.as_ref()))
+        .map(|d| d.algs.clone())
+        .next()
+        .unwrap_or_default();
+    let shape = match raw.error_format.as_deref() {
+        None | Some("oauth") => ErrorShape::OAuth,
+        Some("otoroshi") => ErrorShape::DescriptionUnder("Otoroshi-Error".into()),
+        Some(_) => return err(format!("{path}.error_format"), "must be \"oauth\" or \"otoroshi\""),
+    };
+    Ok(Refusals { realm, scope: raw.required_scopes.join(" "), dpop_algs, shape })
+}
+
+/// Where the policy finds tokens: `token_sources`, or the bearer header (and, for Kong's
+/// introspection plugin, `?access_token=`); with DPoP, `Authorization: DPoP` too.
+fn sources(path: &str, listed: Option<Vec<RawTokenSource>>, server_ids: &[usize], servers: &[Server], dpop: bool) -> Res<Vec<TokenSource>> {
+    // Kong's oauth2-introspection plugin also takes the token from `?access_token=`: so do
+    // policies whose servers all introspect, unless `token_sources` says otherwise.
+    let kong_shaped = !server_ids.is_empty()
+        && server_ids.iter().all(|&i| matches!(servers.get(i).map(|s| &s.strategy), Some(Strategy::Introspection(_))));
+    let mut sources = match listed {
+        None if kong_shaped => vec![TokenSource::bearer(), TokenSource::Query("access_token".into())],
+        None => vec![TokenSource::bearer()],
+        Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
+    };
+    if dpop && sources.contains(&TokenSource::bearer()) {
+        sources.push(TokenSource::dpop());
+    }
+    Ok(sources)
+}
+
+/// The identity headers the policy adds: `claim_to_headers` and `custom_claims_forward`.
+fn claim_headers(path: &str, listed: Vec<super::super::raw::RawClaimHeader>, forwarded: Vec<String>) -> Res<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    for (i, c) in listed.into_iter().enumerate() {
+        let p = format!("{path}.claim_to_headers[{i}]");
+        if c.claim_name.is_empty() {
+            return err(format!("{p}.claim_name"), "must not be empty");
+        }
+        headers.push((check::header_name(&format!("{p}.header_name"), &c.header_name)?, c.claim_name));
+    }
+    for (i, claim) in forwarded.into_iter().enumerate() {
+        let p = format!("{path}.custom_claims_forward[{i}]");
+        let header = format!("x-credential-{}", claim.replace(['.', '_'], "-"));
+        headers.push((check::header_name(&p, &header)?, claim));
+    }
+    Ok(headers)
 }
 
 pub fn token_sources(path: &str, list: Vec<RawTokenSource>) -> Res<Vec<TokenSource>> {
