@@ -28,49 +28,16 @@ use check::{err, Res};
 pub fn compile(mut raw: RawConfig) -> Res<Config> {
     let mut notices = Vec::new();
     let kong_names = kong::expand(&mut raw, &mut notices)?;
-    let token_issuer = match raw.token_issuer {
+    let token_issuer = match raw.token_issuer.take() {
         Some(i) => Some(issuer::compile("token_issuer", i)?),
         None => None,
     };
-    let mut servers = Vec::new();
-    // Janus keeps access rules on the server: they apply to the policies that use it and
-    // have none of their own.
-    let mut server_rules: Vec<(String, Vec<RawAccessRule>)> = Vec::new();
     let static_servers = raw.oauth_servers.len();
-    // Those added through the admin API follow, checked exactly as the static ones, never
-    // shadowing one.
-    let added = raw.dynamic_servers.into_iter().filter(|(n, _)| !raw.oauth_servers.contains_key(n)).collect::<Vec<_>>();
-    for (name, mut s) in raw.oauth_servers.into_iter().chain(added) {
-        let path = format!("oauth_servers.{name}");
-        let rules = std::mem::take(&mut s.access_rules);
-        for (i, r) in rules.iter().enumerate() {
-            claim_rules::rule(&format!("{path}.access_rules[{i}]"), r.clone())?;
-        }
-        server_rules.push((name.clone(), rules));
-        // A Kong plugin entry's settings are its `config`: errors say so.
-        let kong = kong_names.contains(&name).then(|| (format!("{path}.token_strategy.settings"), format!("policies.{name}.config")));
-        let compiled = server(&path, name, s, token_issuer.as_ref(), &mut notices);
-        servers.push(compiled.map_err(|e| match &kong {
-            Some((from, to)) => e.rebase(from, to),
-            None => e,
-        })?);
-    }
+    let (servers, server_rules) = servers(&mut raw, &kong_names, token_issuer.as_ref(), &mut notices)?;
     let admin_policy = raw.admin_api.as_ref().map(|a| a.policy.clone());
-    let mut consumers: Vec<Consumer> = Vec::new();
-    for (i, c) in raw.consumers.into_iter().enumerate() {
-        let id = c.id.or_else(|| c.username.clone()).or_else(|| c.custom_id.clone()).unwrap_or_default();
-        if id.is_empty() || consumers.iter().any(|x| x.id == id) {
-            return err(format!("consumers[{i}].id"), "must be non-empty and unique");
-        }
-        for (field, v) in [("id", Some(&id)), ("custom_id", c.custom_id.as_ref()), ("username", c.username.as_ref())] {
-            if let Some(v) = v {
-                check::no_control(format!("consumers[{i}].{field}"), v)?;
-            }
-        }
-        consumers.push(Consumer { id, custom_id: c.custom_id, username: c.username });
-    }
+    let consumers = consumers(std::mem::take(&mut raw.consumers))?;
     let mut policies = Vec::new();
-    for (name, mut p) in raw.policies {
+    for (name, mut p) in std::mem::take(&mut raw.policies) {
         let path = format!("policies.{name}");
         if p.access_rules.is_empty() {
             let used = p.oauth_server.iter().chain(p.oauth_servers.iter().flatten());
@@ -86,7 +53,7 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
         }
     };
     let mut routes = Vec::new();
-    for (i, r) in raw.routes.into_iter().enumerate() {
+    for (i, r) in std::mem::take(&mut raw.routes).into_iter().enumerate() {
         let path = format!("routes[{i}]");
         let policy = find(&format!("{path}.policy"), &r.policy)?;
         routes.push(routes::route(&path, r, policy)?);
@@ -95,28 +62,12 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
         Some(name) => Some(find("default_policy", name)?),
         None => None,
     };
-    let metadata_namespace = raw.route_metadata_namespace;
+    let metadata_namespace = raw.route_metadata_namespace.take();
     if metadata_namespace.as_deref() == Some("") {
         return err("route_metadata_namespace", "must not be empty");
     }
-    // Headers only the filter may set: the mapped claims and the verified payload.
-    let mut mapped_headers: Vec<String> = policies
-        .iter()
-        .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone()).chain(p.forward_payload_header.iter().cloned()))
-        .collect();
-    mapped_headers.sort();
-    mapped_headers.dedup();
-    let log_level = match raw.log_level.as_deref() {
-        Some("trace") => LogLevel::Trace,
-        Some("debug") => LogLevel::Debug,
-        None | Some("info") => LogLevel::Info,
-        Some("warn") => LogLevel::Warn,
-        Some("error") => LogLevel::Error,
-        Some("critical") => LogLevel::Critical,
-        Some(_) => return err("log_level", "one of trace, debug, info, warn, error, critical"),
-    };
-    let host_crypto = raw.host_crypto.unwrap_or(true);
-    let admin = match raw.admin_api {
+    let log_level = log_level(raw.log_level.as_deref())?;
+    let admin = match raw.admin_api.take() {
         Some(a) => Some(AdminApi {
             domain: a.domain.as_deref().map(|d| check::whole_regex("admin_api.domain", d)).transpose()?,
             prefix: admin_prefix(a.prefix)?,
@@ -127,18 +78,88 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
     no_shadowing(&servers, static_servers, &routes, admin.as_ref(), token_issuer.as_ref())?;
     Ok(Config {
         servers,
+        mapped_headers: mapped_headers(&policies),
         policies,
         routes,
         default_policy,
         metadata_namespace,
-        mapped_headers,
         consumers,
         token_issuer,
         log_level,
-        host_crypto,
+        host_crypto: raw.host_crypto.unwrap_or(true),
         notices,
         admin,
         static_servers,
+    })
+}
+
+/// Janus's access rules kept on a server, by server name: they apply to the policies that
+/// use it and have none of their own.
+type ServerRules = Vec<(String, Vec<RawAccessRule>)>;
+
+/// The OAuth servers: the static ones, then those added through the admin API (checked exactly
+/// as the static ones, never shadowing one).
+fn servers(raw: &mut RawConfig, kong_names: &[String], token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<(Vec<Server>, ServerRules)> {
+    let mut servers = Vec::new();
+    let mut server_rules = Vec::new();
+    let statics = std::mem::take(&mut raw.oauth_servers);
+    let added = std::mem::take(&mut raw.dynamic_servers).into_iter().filter(|(n, _)| !statics.contains_key(n)).collect::<Vec<_>>();
+    for (name, mut s) in statics.into_iter().chain(added) {
+        let path = format!("oauth_servers.{name}");
+        let rules = std::mem::take(&mut s.access_rules);
+        for (i, r) in rules.iter().enumerate() {
+            claim_rules::rule(&format!("{path}.access_rules[{i}]"), r.clone())?;
+        }
+        server_rules.push((name.clone(), rules));
+        // A Kong plugin entry's settings are its `config`: errors say so.
+        let kong = kong_names.contains(&name).then(|| (format!("{path}.token_strategy.settings"), format!("policies.{name}.config")));
+        let compiled = server(&path, name, s, token_issuer, notices);
+        servers.push(compiled.map_err(|e| match &kong {
+            Some((from, to)) => e.rebase(from, to),
+            None => e,
+        })?);
+    }
+    Ok((servers, server_rules))
+}
+
+/// Kong's consumers: each known by its `id` (else `username`, else `custom_id`), unique.
+fn consumers(raw: Vec<super::raw::RawConsumer>) -> Res<Vec<Consumer>> {
+    let mut consumers: Vec<Consumer> = Vec::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let id = c.id.or_else(|| c.username.clone()).or_else(|| c.custom_id.clone()).unwrap_or_default();
+        if id.is_empty() || consumers.iter().any(|x| x.id == id) {
+            return err(format!("consumers[{i}].id"), "must be non-empty and unique");
+        }
+        for (field, v) in [("id", Some(&id)), ("custom_id", c.custom_id.as_ref()), ("username", c.username.as_ref())] {
+            if let Some(v) = v {
+                check::no_control(format!("consumers[{i}].{field}"), v)?;
+            }
+        }
+        consumers.push(Consumer { id, custom_id: c.custom_id, username: c.username });
+    }
+    Ok(consumers)
+}
+
+/// Headers only the filter may set: the mapped claims and the verified payload.
+fn mapped_headers(policies: &[super::Policy]) -> Vec<String> {
+    let mut headers: Vec<String> = policies
+        .iter()
+        .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone()).chain(p.forward_payload_header.iter().cloned()))
+        .collect();
+    headers.sort();
+    headers.dedup();
+    headers
+}
+
+fn log_level(raw: Option<&str>) -> Res<LogLevel> {
+    Ok(match raw {
+        Some("trace") => LogLevel::Trace,
+        Some("debug") => LogLevel::Debug,
+        None | Some("info") => LogLevel::Info,
+        Some("warn") => LogLevel::Warn,
+        Some("error") => LogLevel::Error,
+        Some("critical") => LogLevel::Critical,
+        Some(_) => return err("log_level", "one of trace, debug, info, warn, error, critical"),
     })
 }
 
