@@ -1,5 +1,5 @@
 """The `make` targets the README names exist in the Makefile (with the help text `make`
-users read), and the bench's import-loop check finds none."""
+users read), the import-loop check finds none, and every file ARCHITECTURE.md names exists."""
 import re
 import subprocess
 import sys
@@ -22,3 +22,17 @@ def test_the_source_has_no_import_loops():
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "import_loops.py"), str(ROOT / "core" / "src"), str(ROOT / "src")],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
+
+
+def test_every_file_architecture_md_names_exists():
+    """ARCHITECTURE.md's files and folders, found from the repository's root, core/src,
+    core/src/config or core/src/config/compile (where the text names a module by its file)."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    named = set(re.findall(r"`([\w./-]+(?:\.rs|\.py|/))`", text))
+    missing = []
+    for name in named:
+        places = [ROOT / name, ROOT / "core" / "src" / name, ROOT / "core" / "src" / "config" / name,
+                  ROOT / "core" / "src" / "config" / "compile" / name]
+        if not any(p.exists() for p in places):
+            missing.append(name)
+    assert len(named) > 30 and not missing, missing
