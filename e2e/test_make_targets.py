@@ -25,14 +25,17 @@ def test_the_source_has_no_import_loops():
 
 
 def test_every_file_architecture_md_names_exists():
-    """ARCHITECTURE.md's files and folders, found from the repository's root, core/src,
-    core/src/config or core/src/config/compile (where the text names a module by its file)."""
+    """ARCHITECTURE.md's files and folders, found from the repository's root, core/src or one of
+    its folders (where the text names a module by its file); SECURITY.md's paths from the root."""
     text = (ROOT / "ARCHITECTURE.md").read_text()
     named = set(re.findall(r"`([\w./-]+(?:\.rs|\.py|/))`", text))
     missing = []
     for name in named:
-        places = [ROOT / name, ROOT / "core" / "src" / name, ROOT / "core" / "src" / "config" / name,
-                  ROOT / "core" / "src" / "config" / "compile" / name]
+        places = [ROOT / name, ROOT / "src" / name, ROOT / "core" / "src" / name, ROOT / "core" / "src" / "config" / "compile" / name]
+        places += [d / name for d in (ROOT / "core" / "src").iterdir() if d.is_dir()]
         if not any(p.exists() for p in places):
             missing.append(name)
     assert len(named) > 30 and not missing, missing
+    security = set(re.findall(r"`((?:core|src|test-harness|e2e)/[\w./-]+\.(?:rs|py))`", (ROOT / "SECURITY.md").read_text()))
+    gone = sorted(p for p in security if not (ROOT / p).exists())
+    assert len(security) > 10 and not gone, gone

@@ -8,8 +8,8 @@ use crate::records::Phase;
 use crate::worker::Worker;
 use crate::{apply, host, waiters};
 use crate::host::SetShared;
-use oauth_core::admin::{self, Op, Store};
-use oauth_core::{shared, Config, Decision, LocalResponse, Request};
+use oauth_core::endpoints::admin::{self, Op, Store};
+use oauth_core::{common::shared, Config, Decision, LocalResponse, Request};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
 
@@ -68,7 +68,7 @@ fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
 pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &Request, end_of_stream: bool) -> Action {
     let Some(policy) = w.config.admin.as_ref().map(|a| a.policy) else { return Action::Continue };
     let now = host::now_secs();
-    let decision = oauth_core::decide::decide_policy(&w.config, policy, request, now, &w.view(now));
+    let decision = oauth_core::decision::decide::decide_policy(&w.config, policy, request, now, &w.view(now));
     if !matches!(decision, Decision::Allow { .. }) {
         let (action, next) = apply::now(id, &decision);
         *phase = next;
@@ -77,7 +77,7 @@ pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &
     if op.needs_body() && !end_of_stream {
         // The headers go on (a pause here would hold the body back under a plain WasmPlugin)
         // without the admin's credential from any token source; the answer is sent from the body.
-        let (remove, path) = oauth_core::upstream::admin_credential_edits(&w.config, policy, request);
+        let (remove, path) = oauth_core::decision::upstream::admin_credential_edits(&w.config, policy, request);
         for name in &remove {
             host::remove_request_header(name);
         }

@@ -1,4 +1,4 @@
-//! Drives the core's lease machine (`oauth_core::lease`) for everything fetched on behalf of all
+//! Drives the core's lease machine (`oauth_core::idp::lease`) for everything fetched on behalf of all
 //! workers: the keys of servers with a `jwks_uri` or `discovery`, and client-credentials
 //! tokens. On each tick every worker reads the shared states (and a newer key document); the
 //! one that takes a lease makes the calls the core names and stores what they yield. The core
@@ -8,9 +8,9 @@ use crate::host;
 use crate::metrics;
 use crate::records::{Job, Pending};
 use crate::worker::Worker;
-use oauth_core::client_credentials::TokenState;
-use oauth_core::lease::{self, Leased, Refresh, Stage, Step};
-use oauth_core::remote::{self, FetchState};
+use oauth_core::idp::client_credentials::TokenState;
+use oauth_core::idp::lease::{self, Leased, Refresh, Stage, Step};
+use oauth_core::idp::remote::{self, FetchState};
 use oauth_core::Config;
 
 fn jobs(cfg: &Config) -> Vec<Job> {
@@ -76,7 +76,7 @@ fn start<R: Refresh>(w: &mut Worker, job: Job, src: &R, now: u64) {
     }
 }
 
-fn dispatch<R: Refresh>(w: &mut Worker, job: Job, src: &R, stage: Stage, call: oauth_core::url::HttpCall) {
+fn dispatch<R: Refresh>(w: &mut Worker, job: Job, src: &R, stage: Stage, call: oauth_core::common::url::HttpCall) {
     match host::dispatch(&call) {
         Ok(token) => {
             w.calls.insert(token, Pending { job, stage });

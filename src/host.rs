@@ -85,7 +85,7 @@ pub fn call_response_head() -> (u32, Option<u64>) {
     let headers = header_map(CALL_RESPONSE_HEADERS);
     let find = |name: &str| headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| std::str::from_utf8(v).ok());
     let status = find(":status").and_then(|v| v.parse().ok()).unwrap_or(0);
-    (status, oauth_core::lease::retry_after(status, find("retry-after")))
+    (status, oauth_core::idp::lease::retry_after(status, find("retry-after")))
 }
 
 /// The body of the HTTP call answer being delivered, at most `max` bytes.
@@ -101,7 +101,7 @@ fn header_map(map: u32) -> Vec<(String, Vec<u8>)> {
     if status != OK {
         return Vec::new();
     }
-    oauth_core::request::deserialize_pairs(&bytes).unwrap_or_default()
+    oauth_core::decision::request::deserialize_pairs(&bytes).unwrap_or_default()
 }
 
 pub fn set_request_header(name: &str, value: &str) -> bool {
@@ -259,7 +259,7 @@ pub fn call_foreign(name: &str, args: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str, details: &str) -> bool {
-    let pairs = oauth_core::request::serialize_pairs(headers);
+    let pairs = oauth_core::decision::request::serialize_pairs(headers);
     // SAFETY: pointers and lengths come from live slices.
     unsafe {
         proxy_send_local_response(
@@ -276,7 +276,7 @@ pub fn send_local_response(status: u32, headers: &[(String, String)], body: &str
 }
 
 /// Dispatches a call the core built; the call's token, or the host's refusal.
-pub fn dispatch(call: &oauth_core::url::HttpCall) -> Result<u32, proxy_wasm::types::Status> {
+pub fn dispatch(call: &oauth_core::common::url::HttpCall) -> Result<u32, proxy_wasm::types::Status> {
     let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let timeout = std::time::Duration::from_millis(call.timeout_ms);
     proxy_wasm::hostcalls::dispatch_http_call(&call.cluster, headers, call.body.as_deref(), vec![], timeout)

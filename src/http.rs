@@ -6,7 +6,7 @@ use crate::records::Phase;
 use crate::worker::Worker;
 use crate::{admin, fetch, hold, host, metrics};
 use oauth_core::endpoints::{self, OAuthEndpoint};
-use oauth_core::response::Answer;
+use oauth_core::endpoints::response::Answer;
 use oauth_core::{Config, Denial, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -192,7 +192,7 @@ fn endpoint_body(w: &Worker, id: u32, ep: OAuthEndpoint, request: &Request, body
 }
 
 fn respond(ep: OAuthEndpoint, r: &oauth_core::LocalResponse) -> Action {
-    if r.status == 200 && ep == OAuthEndpoint::Issuer(oauth_core::issuer::Endpoint::Token) {
+    if r.status == 200 && ep == OAuthEndpoint::Issuer(oauth_core::endpoints::issuer::Endpoint::Token) {
         metrics::inc(metrics::TOKENS_ISSUED);
     }
     host::send_local_response(r.status, &r.headers, &r.body, "oauth_filter_endpoint");

@@ -10,7 +10,7 @@ use crate::metrics;
 use crate::waiters;
 use crate::records::{InFlight, Outgoing};
 use crate::worker::Worker;
-use oauth_core::introspection::{Claim, Lookup, SlotUse};
+use oauth_core::idp::introspection::{Claim, Lookup, SlotUse};
 
 pub enum Started {
     /// The root context will call the IdP (or another request, here or in another worker,
@@ -87,7 +87,7 @@ pub fn start(w: &mut Worker, server: usize, claim: &Claim) -> Started {
 }
 
 /// The call with its client authentication, signed now (a fresh assertion for every call).
-fn authenticated(w: &Worker, server: usize, call: &oauth_core::url::HttpCall, now: u64) -> Option<oauth_core::url::HttpCall> {
+fn authenticated(w: &Worker, server: usize, call: &oauth_core::common::url::HttpCall, now: u64) -> Option<oauth_core::common::url::HttpCall> {
     let crypto = w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost);
     w.config.introspection(server)?.outgoing(call, now, host::now_nanos() ^ w.vm_id, crypto)
 }

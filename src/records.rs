@@ -3,8 +3,8 @@
 //! (`phase`, `fetch`, `introspect`, `hold`) take the `Worker` that stores it.
 
 use oauth_core::endpoints::OAuthEndpoint;
-use oauth_core::introspection::Claim;
-use oauth_core::lease::Stage;
+use oauth_core::idp::introspection::Claim;
+use oauth_core::idp::lease::Stage;
 use oauth_core::{Request, Wait};
 use std::cell::Cell;
 use std::rc::Weak;
@@ -16,7 +16,7 @@ pub enum Phase {
     /// An OAuth endpoint request waiting for its body.
     Endpoint { ep: OAuthEndpoint, request: Request },
     /// An admin API request (already authenticated) waiting for its body.
-    Admin { op: oauth_core::admin::Op },
+    Admin { op: oauth_core::endpoints::admin::Op },
     /// Paused until what it waits for arrives, or its deadline.
     Waiting(Waiting),
     /// Let through; the client-credentials token sent upstream, if any: (policy, version).

@@ -6,7 +6,7 @@ use crate::http::Http;
 use crate::worker::Worker;
 use crate::{admin, fetch, hold, introspect, metrics, waiters};
 use oauth_core::config::LogLevel;
-use oauth_core::{shared, Config};
+use oauth_core::{common::shared, Config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;

@@ -1,7 +1,7 @@
 //! Read-change-write of a JSON state in Envoy's shared data, with compare-and-swap.
 
 use crate::host::{self, SetShared};
-use oauth_core::lease::Leased;
+use oauth_core::idp::lease::Leased;
 
 /// Applies `change` to the state at `key` (a fresh default when absent) and writes it back
 /// with CAS, retrying on conflicts a few times. None when `change` declines (returns false),
@@ -29,7 +29,7 @@ pub fn lock(key: &str, me: u64) -> bool {
     for _ in 0..64 {
         let Some((bytes, cas)) = host::get_shared(key) else { return false };
         let now_ms = host::now_millis();
-        if oauth_core::shared::lock_free_for(&bytes, me, now_ms) && host::set_shared(key, &oauth_core::shared::lock_value(me, now_ms), cas) == SetShared::Done {
+        if oauth_core::common::shared::lock_free_for(&bytes, me, now_ms) && host::set_shared(key, &oauth_core::common::shared::lock_value(me, now_ms), cas) == SetShared::Done {
             return true;
         }
     }
@@ -49,13 +49,13 @@ pub fn ensure(key: &str, init: &[u8]) {
 pub fn init_replay_locks(cfg: &oauth_core::Config) {
     for server in &cfg.servers {
         if let Some(d) = &server.binding.dpop {
-            ensure(&oauth_core::shared::replay_lock(&format!("{}/0", d.prefix)), b"");
+            ensure(&oauth_core::common::shared::replay_lock(&format!("{}/0", d.prefix)), b"");
         }
     }
 }
 
 /// What a token's introspection slot says now (to a request deciding, or to a waiter).
-pub fn introspection(slot: &oauth_core::introspection::SlotKey, now: u64) -> oauth_core::introspection::Lookup {
-    use oauth_core::introspection::{Lookup, Slot};
+pub fn introspection(slot: &oauth_core::idp::introspection::SlotKey, now: u64) -> oauth_core::idp::introspection::Lookup {
+    use oauth_core::idp::introspection::{Lookup, Slot};
     host::get_shared(&slot.key).and_then(|(bytes, _)| Slot::decode(&bytes)).map_or(Lookup::Miss, |s| s.lookup(&slot.hash, now))
 }

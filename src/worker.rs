@@ -6,10 +6,10 @@ use crate::crypto::EnvoyCrypto;
 use crate::records::{Held, InFlight, Outgoing, Pending, Phase};
 use crate::{host, metrics};
 use oauth_core::crypto::CryptoHost;
-use oauth_core::client_credentials::TokenState;
-use oauth_core::introspection::{Lookup, SlotKey};
+use oauth_core::idp::client_credentials::TokenState;
+use oauth_core::idp::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
-use oauth_core::remote::FetchState;
+use oauth_core::idp::remote::FetchState;
 use oauth_core::{Config, Event, WorkerState};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -106,12 +106,12 @@ impl WorkerState for View<'_> {
 
     fn first_use(&self, key: &str, hash: &str, until: u64, now: u64) -> bool {
         // Under the server's lock: a slot that does not exist yet cannot be claimed by CAS.
-        let lock = oauth_core::shared::replay_lock(key);
+        let lock = oauth_core::common::shared::replay_lock(key);
         if !crate::shared::lock(&lock, self.worker.vm_id) {
             return false; // fail closed: the proof cannot be recorded
         }
         let stored = host::get_shared(key).map(|(bytes, _)| bytes).unwrap_or_default();
-        let fresh = match oauth_core::dpop::record(&stored, hash, until, now) {
+        let fresh = match oauth_core::decision::dpop::record(&stored, hash, until, now) {
             Ok(next) => host::set_shared(key, &next, 0) == crate::host::SetShared::Done,
             Err(_) => false,
         };
@@ -121,7 +121,7 @@ impl WorkerState for View<'_> {
 
     fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {
         let hex = host::property(&["connection", "sha256_peer_certificate_digest"])?;
-        oauth_core::binding::from_hex(&hex)
+        oauth_core::decision::binding::from_hex(&hex)
     }
 
     fn may_refetch(&self, server: usize) -> bool {

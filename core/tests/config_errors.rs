@@ -235,7 +235,7 @@ fn every_configuration_error_names_its_path_and_never_the_value() {
 
 #[test]
 fn servers_added_through_the_admin_api_never_shadow_a_covered_path() {
-    use oauth_core::admin::Store;
+    use oauth_core::endpoints::admin::Store;
     let plugin = json!({
         "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]},
             "oauth_endpoints": {"token": {"listen_path": "/auth/token"}}}},

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{claims, sign, NOW};
-use oauth_core::authenticate::Answered;
-use oauth_core::introspection::{Lookup, Slot, SlotKey};
+use oauth_core::decision::authenticate::Answered;
+use oauth_core::idp::introspection::{Lookup, Slot, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::{decide, decide_again, Config, Decision, Denial, Event, Identity, Request, WaitOn, WorkerState};
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::*;
 use jwt_simple::prelude::*;
-use oauth_core::dpop::{DpopRules, Mode};
+use oauth_core::decision::dpop::{DpopRules, Mode};
 use oauth_core::jwt::{Alg, AlgSet};
 use oauth_core::{Denial, Request};
 use p256::ecdsa::signature::DigestSigner;

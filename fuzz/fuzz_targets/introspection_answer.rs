@@ -3,7 +3,7 @@
 #[path = "common.rs"]
 #[macro_use]
 mod common;
-use oauth_core::introspection::Slot;
+use oauth_core::idp::introspection::Slot;
 use oauth_core::Config;
 
 fn build() -> Config {
@@ -19,7 +19,7 @@ fn run(cfg: &Config, data: &[u8]) {
         if let Some(slot) = r.slot_for(&answer, "h".into(), 1_800_000_000) {
             let _ = Slot::decode(&slot.encode()).map(|s| s.lookup("h", 1_800_000_000));
         }
-        if let oauth_core::introspection::Answer::Active(id) = answer {
+        if let oauth_core::idp::introspection::Answer::Active(id) = answer {
             let _ = r.check(&id, 1_800_000_000);
             let _ = (id.header_value("sub"), id.scopes());
         }

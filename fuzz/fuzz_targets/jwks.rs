@@ -3,6 +3,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = oauth_core::remote::jwks_from_bytes(data, 1 << 20);
-    let _ = oauth_core::remote::jwks_uri_from_metadata(data, "https://idp.test");
+    let _ = oauth_core::idp::remote::jwks_from_bytes(data, 1 << 20);
+    let _ = oauth_core::idp::remote::jwks_uri_from_metadata(data, "https://idp.test");
 });

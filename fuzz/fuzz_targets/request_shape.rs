@@ -11,7 +11,7 @@
 #[macro_use]
 mod common;
 use oauth_core::crypto::CryptoHost;
-use oauth_core::introspection::{Lookup, SlotKey};
+use oauth_core::idp::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::{decide, endpoints, Config, Decision, Request, WorkerState};
 
@@ -148,6 +148,6 @@ fn fronted(cfg: &Config, ep: endpoints::OAuthEndpoint, req: &Request, body: &[u8
         .collect();
     let repeated = names.iter().enumerate().any(|(i, n)| names.iter().skip(i + 1).any(|m| m == n));
     if repeated {
-        assert!(matches!(&answer, oauth_core::response::Answer::Respond(r) if r.status == 400), "a repeated parameter went on: {names:?}");
+        assert!(matches!(&answer, oauth_core::endpoints::response::Answer::Respond(r) if r.status == 400), "a repeated parameter went on: {names:?}");
     }
 }

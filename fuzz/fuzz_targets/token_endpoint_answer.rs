@@ -3,8 +3,8 @@
 #[path = "common.rs"]
 #[macro_use]
 mod common;
-use oauth_core::client_credentials::TokenState;
-use oauth_core::lease::Leased;
+use oauth_core::idp::client_credentials::TokenState;
+use oauth_core::idp::lease::Leased;
 use oauth_core::Config;
 
 fn build() -> Config {

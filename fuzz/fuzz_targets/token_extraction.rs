@@ -1,8 +1,8 @@
 //! Header maps in the proxy-wasm wire format, then token extraction from every kind of source.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use oauth_core::extract::{extract, TokenSource};
-use oauth_core::request::{deserialize_pairs, Request};
+use oauth_core::decision::extract::{extract, TokenSource};
+use oauth_core::decision::request::{deserialize_pairs, Request};
 
 fuzz_target!(|data: &[u8]| {
     let headers = deserialize_pairs(data).unwrap_or_else(|| {

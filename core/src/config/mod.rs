@@ -8,14 +8,14 @@ pub mod raw;
 
 pub use error::ConfigError;
 
-use crate::extract::TokenSource;
-use crate::client_credentials::ClientCredentials;
-use crate::introspection::IntrospectionRules;
-use crate::issuer::TokenIssuer;
-use crate::janus::Front;
+use crate::decision::extract::TokenSource;
+use crate::idp::client_credentials::ClientCredentials;
+use crate::idp::introspection::IntrospectionRules;
+use crate::endpoints::issuer::TokenIssuer;
+use crate::endpoints::janus::Front;
 use crate::jwt::JwtRules;
-use crate::remote::RemoteSource;
-use crate::routing::Route;
+use crate::idp::remote::RemoteSource;
+use crate::decision::routing::Route;
 
 pub const DEFAULT_REALM: &str = "oauth-filter";
 
@@ -39,7 +39,7 @@ pub struct Config {
     /// value, only paths and field names).
     pub notices: Vec<String>,
     /// Janus's admin API, when enabled.
-    pub admin: Option<crate::admin::AdminApi>,
+    pub admin: Option<crate::endpoints::admin::AdminApi>,
     /// How many of `servers` come from the plugin configuration; those added through the
     /// admin API follow them.
     pub static_servers: usize,
@@ -66,7 +66,7 @@ pub struct Server {
     /// Janus OAuth endpoints fronted by the filter.
     pub front: Option<Front>,
     /// DPoP and certificate-bound tokens.
-    pub binding: crate::binding::BindingRules,
+    pub binding: crate::decision::binding::BindingRules,
 }
 
 // One per configured server, built once at configure time: the variants' sizes cost nothing.
@@ -109,13 +109,13 @@ pub struct Policy {
     pub client_credentials: Option<ClientCredentials>,
     pub sources: Vec<TokenSource>,
     /// How its refusals are worded (realm, challenges, body).
-    pub refusals: crate::denial::Refusals,
+    pub refusals: crate::decision::denial::Refusals,
     /// (header name, claim path) pairs, from `claim_to_headers` and `custom_claims_forward`.
     pub claim_headers: Vec<(String, String)>,
     /// This worker's verdicts on tokens the policy let through.
-    pub verdicts: crate::verdicts::Verdicts,
+    pub verdicts: crate::decision::verdicts::Verdicts,
     /// Roles, access rules and the scope matcher, checked after authentication.
-    pub claim_rules: crate::rules::ClaimRules,
+    pub claim_rules: crate::decision::rules::ClaimRules,
     /// Which failed authentications still go on, anonymous (jwt_authn's `allow_missing*`).
     pub allow: AllowAnonymous,
     /// Filter state on: the further claims to write beside sub, iss, client_id and scope.
@@ -161,11 +161,11 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], prefix: &
 impl Config {
     /// Parses and compiles a plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
-        Config::with_store(bytes, &crate::admin::Store::default())
+        Config::with_store(bytes, &crate::endpoints::admin::Store::default())
     }
 
     /// The plugin configuration with the servers added through the admin API.
-    pub fn with_store(bytes: &[u8], store: &crate::admin::Store) -> Result<Config, ConfigError> {
+    pub fn with_store(bytes: &[u8], store: &crate::endpoints::admin::Store) -> Result<Config, ConfigError> {
         let mut raw = parse(bytes)?;
         if !store.servers.is_empty() {
             // Read as the plugin configuration is read (one parser in the .wasm, and the same

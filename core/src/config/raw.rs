@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use crate::duration::Millis;
+use crate::common::duration::Millis;
 use std::collections::BTreeMap;
 
 /// Janus exports write `null` (Go's nil slices and maps) where a field is unset.

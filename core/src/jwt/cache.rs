@@ -2,8 +2,8 @@
 //! token's cache key (`digest::digest`), bounded (see `lru`), never served past the token's `exp` (plus leeway)
 //! nor after the keys changed.
 
-use crate::digest::TokenDigest;
-use crate::lru::TwoGen;
+use crate::common::digest::TokenDigest;
+use crate::common::lru::TwoGen;
 use crate::Identity;
 use std::cell::RefCell;
 
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn bounded_expiry_and_key_versions() {
         let c = VerifiedCache::new(2);
-        use crate::digest::digest;
+        use crate::common::digest::digest;
         let (a, b, d) = (digest("a"), digest("b"), digest("d"));
         c.insert(a, &id("a"), 100, 0);
         c.insert(b, &id("b"), 100, 0);

@@ -73,7 +73,7 @@ impl JwtRules {
     pub fn verify_cached(
         &self,
         token: &str,
-        digest: &crate::digest::TokenDigest,
+        digest: &crate::common::digest::TokenDigest,
         now: u64,
         fetched: &[VerifyKey],
         keys_version: u64,

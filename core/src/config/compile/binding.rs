@@ -2,8 +2,8 @@
 
 use super::super::raw::RawStrategy;
 use super::check::{err, Res};
-use crate::binding::BindingRules;
-use crate::dpop::{self, DpopRules, Mode};
+use crate::decision::binding::BindingRules;
+use crate::decision::dpop::{self, DpopRules, Mode};
 use crate::jwt::{Alg, AlgSet};
 
 pub fn rules(path: &str, server: &str, raw: &RawStrategy) -> Res<BindingRules> {
@@ -54,7 +54,7 @@ pub fn rules(path: &str, server: &str, raw: &RawStrategy) -> Res<BindingRules> {
             proof_algs: algs.iter().copied().collect::<AlgSet>(),
             max_age,
             leeway,
-            prefix: crate::shared::dpop_prefix(server),
+            prefix: crate::common::shared::dpop_prefix(server),
             slots,
         }),
         certificate_required,

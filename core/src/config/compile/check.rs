@@ -2,7 +2,7 @@
 //! of the field it refuses, never its value.
 
 use super::super::ConfigError;
-use crate::url::HttpTarget;
+use crate::common::url::HttpTarget;
 use serde_json::Value;
 
 pub type Res<T> = Result<T, ConfigError>;

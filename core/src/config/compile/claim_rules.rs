@@ -4,7 +4,7 @@
 use super::super::raw::{RawAccessRule, RawPolicy};
 use super::check::{err, whole_regex, Res};
 use super::predicate::parse_janus;
-use crate::rules::{Action, ClaimRules, Expr, Roles, Rule, Test};
+use crate::decision::rules::{Action, ClaimRules, Expr, Roles, Rule, Test};
 use serde_json::Value;
 
 pub fn claim_rules(path: &str, raw: &mut RawPolicy) -> Res<ClaimRules> {

@@ -2,8 +2,8 @@
 
 use super::super::raw::RawKeyPair;
 use super::check::{err, Res};
-use crate::client_auth::ClientAssertion;
-use crate::issuer::signing::SigningKey;
+use crate::idp::client_auth::ClientAssertion;
+use crate::endpoints::issuer::signing::SigningKey;
 
 /// The assertion `client_id` signs for calls to `audience` with the key `raw`.
 pub fn assertion(path: &str, client_id: &str, audience: &str, raw: RawKeyPair) -> Res<ClientAssertion> {

@@ -2,8 +2,8 @@
 
 use super::super::raw::RawClientCredentials;
 use super::check::{self, err, Res};
-use crate::client_auth::ClientAuth;
-use crate::client_credentials::{self as cc, ClientCredentials};
+use crate::idp::client_auth::ClientAuth;
+use crate::idp::client_credentials::{self as cc, ClientCredentials};
 use serde_json::Value;
 
 pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCredentials> {
@@ -60,7 +60,7 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
     // The key covers what makes a token different; hashed, since params may carry a secret.
     let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, cluster);
     let digest = hmac_sha256::Hash::hash(identity.as_bytes());
-    let shared_key = crate::shared::client_token(&digest);
+    let shared_key = crate::common::shared::client_token(&digest);
     Ok(ClientCredentials {
         client_id: raw.client_id,
         auth,

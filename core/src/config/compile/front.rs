@@ -2,8 +2,8 @@
 
 use super::super::raw::{RawProxy, RawServer};
 use super::check::{self, err, Res};
-use crate::janus::{Front, Kind};
-use crate::url::HttpTarget;
+use crate::endpoints::janus::{Front, Kind};
+use crate::common::url::HttpTarget;
 
 /// The Janus front of a server, when it has OAuth endpoints.
 pub fn front(path: &str, raw: &RawServer, notices: &mut Vec<String>) -> Res<Option<Front>> {

@@ -3,8 +3,8 @@
 
 use super::super::raw::{RawIntrospection, RawStrategy};
 use super::check::{self, err, Res};
-use crate::client_auth::ClientAuth;
-use crate::introspection::{self, IntrospectionRules, TokenIn};
+use crate::idp::client_auth::ClientAuth;
+use crate::idp::introspection::{self, IntrospectionRules, TokenIn};
 
 /// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
 /// `upstream` is the URL of the server's Janus `introspect` endpoint, if it has one.
@@ -62,7 +62,7 @@ pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream:
         return err(format!("{settings_path}.max_retry_after"), "must be at most 3600 (seconds)");
     }
     let _ = s.keepalive; // the Envoy cluster's connection settings govern keep-alive
-    let shared_key = crate::shared::introspection_prefix(server, url);
+    let shared_key = crate::common::shared::introspection_prefix(server, url);
     Ok(IntrospectionRules {
         target,
         cluster,

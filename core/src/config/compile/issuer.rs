@@ -3,8 +3,8 @@
 use super::super::raw::RawIssuer;
 use super::super::ConfigError;
 use super::check::{self, err, Res};
-use crate::issuer::signing::SigningKey;
-use crate::issuer::{ClientSecret, IssuerClient, TokenIssuer, DEFAULT_EXPIRATION_MS, DEFAULT_PREFIX};
+use crate::endpoints::issuer::signing::SigningKey;
+use crate::endpoints::issuer::{ClientSecret, IssuerClient, TokenIssuer, DEFAULT_EXPIRATION_MS, DEFAULT_PREFIX};
 use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
 use crate::jwt::{Alg, JwtRules};
 use serde_json::{json, Value};
@@ -92,5 +92,5 @@ pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
     // Digits only (no sign, which `from_str_radix` would take).
-    crate::binding::from_hex(s.as_bytes())?.try_into().ok()
+    crate::decision::binding::from_hex(s.as_bytes())?.try_into().ok()
 }

@@ -20,9 +20,9 @@ mod routes;
 use super::raw::{RawAccessRule, RawConfig, RawServer};
 use super::{Config, Consumer, LogLevel, Server, Strategy};
 use crate::jwt::VerifyKey;
-use crate::admin::AdminApi;
-use crate::issuer::TokenIssuer;
-use crate::remote::{RemoteSource, SourceKind};
+use crate::endpoints::admin::AdminApi;
+use crate::endpoints::issuer::TokenIssuer;
+use crate::idp::remote::{RemoteSource, SourceKind};
 use check::{err, Res};
 
 pub fn compile(mut raw: RawConfig) -> Res<Config> {
@@ -238,8 +238,8 @@ fn admin_policy_checked(policies: &[super::Policy], index: usize) -> Res<usize> 
 /// a front endpoint (listen path, and the login redirect of its authorize endpoint) is answered
 /// before any policy, so one at `/` or under a route, a static server's endpoint, the issuer or
 /// the admin API would take those paths out of their policy's hands.
-fn no_shadowing(servers: &[Server], static_servers: usize, routes: &[crate::routing::Route], admin: Option<&AdminApi>, issuer: Option<&TokenIssuer>) -> Res<()> {
-    use crate::routing::PathMatch;
+fn no_shadowing(servers: &[Server], static_servers: usize, routes: &[crate::decision::routing::Route], admin: Option<&AdminApi>, issuer: Option<&TokenIssuer>) -> Res<()> {
+    use crate::decision::routing::PathMatch;
     let base = |listen: &str| listen.trim_end_matches('*').trim_end_matches('/').to_string();
     let overlaps = |a: &str, b: &str| {
         let under = |x: &str, y: &str| x == y || x.strip_prefix(y).is_some_and(|r| r.starts_with('/') || y.ends_with('/'));

@@ -3,8 +3,8 @@
 use super::super::raw::{RawPolicy, RawTokenSource};
 use super::super::{AllowAnonymous, Consumer, ConsumerBy, Policy, Server, Strategy, DEFAULT_REALM};
 use super::check::{self, err, Res};
-use crate::denial::{ErrorShape, Refusals};
-use crate::extract::TokenSource;
+use crate::decision::denial::{ErrorShape, Refusals};
+use crate::decision::extract::TokenSource;
 
 pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], admin: bool, consumers: &[Consumer], notices: &mut Vec<String>) -> Res<Policy> {
     let upstream_headers = match raw.martian.take() {
@@ -51,7 +51,7 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         .min()
         .unwrap_or(crate::jwt::cache::DEFAULT_CAPACITY);
     Ok(Policy {
-        verdicts: crate::verdicts::Verdicts::new(verdict_capacity),
+        verdicts: crate::decision::verdicts::Verdicts::new(verdict_capacity),
         name,
         public: raw.public,
         servers: server_ids,

@@ -1,7 +1,7 @@
 //! Janus's access-rule predicates, parsed at configuration into the rules' expressions
 //! (`rules::Expr`), which the request path evaluates.
 
-use crate::rules::{Expr, Test};
+use crate::decision::rules::{Expr, Test};
 use serde_json::Value;
 
 /// Janus's access-rule predicates, the forms its users write: `claim == 'v'`, `claim != "v"`,
@@ -164,7 +164,7 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{evaluate, Action, Outcome, Rule};
+    use crate::decision::rules::{evaluate, Action, Outcome, Rule};
     use crate::Identity;
     use serde_json::json;
 

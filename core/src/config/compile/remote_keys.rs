@@ -2,8 +2,8 @@
 
 use super::super::raw::RawStrategy;
 use super::check::{self, err, Res};
-use crate::duration::Millis;
-use crate::remote::{self, RemoteSource, SourceKind};
+use crate::common::duration::Millis;
+use crate::idp::remote::{self, RemoteSource, SourceKind};
 
 /// `jwks_uri` or `discovery`, with the cache settings.
 pub fn remote_source(path: &str, server: &str, raw: &RawStrategy) -> Res<Option<RemoteSource>> {
@@ -42,7 +42,7 @@ pub fn remote_source(path: &str, server: &str, raw: &RawStrategy) -> Res<Option<
         SourceKind::Jwks(t) => t.to_url(),
         SourceKind::Discovery { issuer, .. } => issuer.clone(),
     };
-    let shared_key = crate::shared::keys_prefix(server, &cluster, &id);
+    let shared_key = crate::common::shared::keys_prefix(server, &cluster, &id);
     Ok(Some(RemoteSource {
         kind,
         cluster,

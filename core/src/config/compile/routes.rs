@@ -2,7 +2,7 @@
 
 use super::super::raw::RawRoute;
 use super::check::{self, err, Res};
-use crate::routing::{HostMatch, PathMatch, Route};
+use crate::decision::routing::{HostMatch, PathMatch, Route};
 
 pub fn route(path: &str, raw: RawRoute, policy: usize) -> Res<Route> {
     let paths = [raw.path_prefix.is_some(), raw.path_exact.is_some(), raw.path_regex.is_some()];

@@ -4,10 +4,10 @@
 
 pub mod signing;
 
-use crate::form;
+use crate::endpoints::form;
 use crate::jwt::JwtRules;
-use crate::response::LocalResponse;
-use crate::secret::constant_time_eq;
+use crate::endpoints::response::LocalResponse;
+use crate::common::secret::constant_time_eq;
 use crate::{Request, Secret};
 use jwt_simple::prelude::{Duration, JWTClaims, UnixTimeStamp};
 use regex_lite::Regex;

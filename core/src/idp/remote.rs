@@ -3,8 +3,8 @@
 //! lease machine (`lease.rs`). Pure: the adapter stores `FetchState` and makes the calls.
 
 use crate::jwt::keys::{parse_jwks, JwksParse};
-use crate::lease::{Lease, Leased, Refresh, Stage, Step};
-use crate::url::{HttpCall, HttpTarget};
+use crate::idp::lease::{Lease, Leased, Refresh, Stage, Step};
+use crate::common::url::{HttpCall, HttpTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -185,11 +185,11 @@ impl Refresh for RemoteSource {
 
     /// The document goes under its own key, with the version it will have.
     fn detached(&self, st: &FetchState, value: &KeysFetched) -> Option<(String, Vec<u8>)> {
-        Some((crate::shared::keys_doc(&self.shared_key), encode_doc(st.version + 1, &value.doc)))
+        Some((crate::common::shared::keys_doc(&self.shared_key), encode_doc(st.version + 1, &value.doc)))
     }
 
     fn state_key(&self) -> String {
-        crate::shared::keys_state(&self.shared_key)
+        crate::common::shared::keys_state(&self.shared_key)
     }
 }
 
@@ -199,7 +199,7 @@ impl RemoteSource {
     }
 
     pub fn doc_key(&self) -> String {
-        crate::shared::keys_doc(&self.shared_key)
+        crate::common::shared::keys_doc(&self.shared_key)
     }
 }
 
@@ -241,7 +241,7 @@ pub fn decode_doc(bytes: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease;
+    use crate::idp::lease;
 
     const JWKS: &[u8] = br#"{"keys":[{"kty":"oct","alg":"HS256","kid":"a","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"}]}"#;
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-type Key = crate::digest::TokenDigest;
+type Key = crate::common::digest::TokenDigest;
 
 /// Keys are outputs of a keyed hash, already uniform: their first eight bytes are the hash.
 #[derive(Default)]

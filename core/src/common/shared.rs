@@ -2,7 +2,7 @@
 //! goes by in leases and locks, and the short lock taken while claiming an introspection slot.
 //! Pure: the adapter reads and writes the bytes.
 
-use crate::digest::fnv64;
+use crate::common::digest::fnv64;
 
 /// A counter every VM increments once at start, for its id.
 pub const VM_SEQUENCE: &str = "oauth_filter/vm-seq";

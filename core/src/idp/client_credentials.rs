@@ -2,10 +2,10 @@
 //! request, the answer, and the shared token state, refreshed by the lease machine
 //! (`lease.rs`) ahead of expiry. Pure: the adapter stores `TokenState` and makes the calls.
 
-use crate::codec::percent_encode;
-use crate::lease::{Lease, Leased, Refresh, Stage, Step};
-use crate::url::{HttpCall, HttpTarget};
-use crate::client_auth::ClientAuth;
+use crate::common::codec::percent_encode;
+use crate::idp::lease::{Lease, Leased, Refresh, Stage, Step};
+use crate::common::url::{HttpCall, HttpTarget};
+use crate::idp::client_auth::ClientAuth;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -211,7 +211,7 @@ fn is_error_code(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease;
+    use crate::idp::lease;
     use crate::Secret;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;

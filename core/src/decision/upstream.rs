@@ -3,8 +3,8 @@
 //! when asked, and the client-credentials token put in `Authorization`.
 
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
-use crate::extract::{Found, TokenSource};
-use crate::verdicts::Rendered;
+use crate::decision::extract::{Found, TokenSource};
+use crate::decision::verdicts::Rendered;
 use crate::{Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -172,11 +172,11 @@ fn hide(found: &Found, req: &Request, edits: &mut UpstreamEdits) {
     match found.source {
         TokenSource::Header { name, .. } => edits.remove.push(name.clone()),
         TokenSource::Query(param) => {
-            edits.set.push((":path".into(), crate::codec::path_without_param(req.path_and_query(), param)));
+            edits.set.push((":path".into(), crate::common::codec::path_without_param(req.path_and_query(), param)));
         }
         TokenSource::Cookie(cookie) => {
             let all: Vec<&str> = req.header_values("cookie").filter_map(|v| std::str::from_utf8(v).ok()).collect();
-            match crate::codec::cookie_without(&all.join("; "), cookie) {
+            match crate::common::codec::cookie_without(&all.join("; "), cookie) {
                 Some(rest) => edits.set.push(("cookie".into(), rest)),
                 None => edits.remove.push("cookie".into()),
             }
@@ -207,9 +207,9 @@ pub fn admin_credential_edits(cfg: &Config, policy: usize, req: &crate::Request)
     let mut path = None;
     for source in cfg.policies.get(policy).map(|p| p.sources.as_slice()).unwrap_or_default() {
         match source {
-            crate::extract::TokenSource::Header { name, .. } => remove.push(name.clone()),
-            crate::extract::TokenSource::Cookie(_) => {} // `cookie` goes anyway
-            crate::extract::TokenSource::Query(_) => path = Some(req.path().to_string()),
+            crate::decision::extract::TokenSource::Header { name, .. } => remove.push(name.clone()),
+            crate::decision::extract::TokenSource::Cookie(_) => {} // `cookie` goes anyway
+            crate::decision::extract::TokenSource::Query(_) => path = Some(req.path().to_string()),
         }
     }
     remove.extend(spoofable_headers(cfg, req));

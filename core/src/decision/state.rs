@@ -4,7 +4,7 @@
 //! tests implement it with plain values.
 
 use crate::crypto::CryptoHost;
-use crate::introspection::{Lookup, SlotKey};
+use crate::idp::introspection::{Lookup, SlotKey};
 use crate::jwt::VerifyKey;
 
 /// Something the decision observed that a metric counts.

@@ -2,7 +2,7 @@
 //! default; optionally another header, a query parameter or a cookie. Finding more than one
 //! token is an error, as RFC 6750 allows one method per request.
 
-use crate::codec::{cookie_pairs, percent_decode, query_pairs};
+use crate::common::codec::{cookie_pairs, percent_decode, query_pairs};
 use crate::{Denial, Request};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn strip_prefix_ci<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{cookie_without, path_without_param};
+    use crate::common::codec::{cookie_without, path_without_param};
 
     fn req(pairs: &[(&str, &str)]) -> Request {
         Request {

@@ -3,14 +3,14 @@
 //! worker knows). When the decision needs something that is not there yet, it says what to
 //! wait for, how long, and what to answer if it never comes.
 
-use crate::authenticate::{self, Answered, Asked, Check, Presented};
-use crate::binding::{self, Binding};
-use crate::extract::TokenSource;
+use crate::decision::authenticate::{self, Answered, Asked, Check, Presented};
+use crate::decision::binding::{self, Binding};
+use crate::decision::extract::TokenSource;
 use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
-use crate::introspection::Claim;
-use crate::state::{Event, WorkerState};
-use crate::upstream::{self, UpstreamEdits};
-use crate::verdicts::Verdict;
+use crate::idp::introspection::Claim;
+use crate::decision::state::{Event, WorkerState};
+use crate::decision::upstream::{self, UpstreamEdits};
+use crate::decision::verdicts::Verdict;
 use crate::{Denial, LocalResponse, Request};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub fn decide_again(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerSta
 
 /// The policy covering the request, or its refusal.
 fn route(cfg: &Config, req: &Request) -> Result<usize, Decision> {
-    crate::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req).map_err(|d| deny(d, DEFAULT_REALM))
+    crate::decision::routing::select(&cfg.routes, cfg.default_policy, |n| cfg.policy_index(n), req).map_err(|d| deny(d, DEFAULT_REALM))
 }
 
 /// Decides a request under the given policy, without waiting: an admin API request (whose
@@ -130,7 +130,7 @@ impl Decider<'_> {
                 if let Err(d) = self.bound_all(&presented, (a.server, &binding), &a.others) {
                     return self.refused(d, edits);
                 }
-                if !crate::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
+                if !crate::decision::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
                     return self.refuse(Denial::InsufficientScope);
                 }
                 if let Err(d) = policy.claim_rules.check(&a.identity) {
@@ -232,7 +232,7 @@ impl Decider<'_> {
 
 /// The digest of the token presented, when there is one token (found by one server or
 /// several): the verdict cache's key.
-fn single<'p>(p: &'p Presented) -> Option<&'p crate::digest::TokenDigest> {
+fn single<'p>(p: &'p Presented) -> Option<&'p crate::common::digest::TokenDigest> {
     let (_, _, first) = p.tokens.first()?;
     p.tokens.iter().all(|(_, _, d)| d == first).then_some(first)
 }

@@ -2,10 +2,10 @@
 //! introspection answer), any one server accepting (or, with `requires_all`, every one).
 
 use crate::config::{Config, Policy, Strategy};
-use crate::digest::{digest, TokenDigest};
-use crate::extract::{self, Found};
-use crate::introspection::{Lookup, SlotKey};
-use crate::state::{Event, WorkerState};
+use crate::common::digest::{digest, TokenDigest};
+use crate::decision::extract::{self, Found};
+use crate::idp::introspection::{Lookup, SlotKey};
+use crate::decision::state::{Event, WorkerState};
 use crate::{Denial, Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -43,7 +43,7 @@ pub struct Authenticated {
     pub valid_until: u64,
     /// With `requires_all`: what each other server's token is bound to (each server's binding
     /// rules apply to its own token; the merged claims hold only the first `cnf`).
-    pub others: Vec<(usize, crate::binding::Binding)>,
+    pub others: Vec<(usize, crate::decision::binding::Binding)>,
 }
 
 /// Finds each server's token (its own sources, or the policy's).
@@ -92,7 +92,7 @@ pub fn authenticate(cfg: &Config, policy: &Policy, presented: &Presented, asked:
             let one = check(*i, f, d)?;
             until = until.min(one.valid_until);
             if first.is_some() {
-                others.push((*i, crate::binding::Binding::of(&one.identity)));
+                others.push((*i, crate::decision::binding::Binding::of(&one.identity)));
             }
             first.get_or_insert(*i);
             let into = std::rc::Rc::make_mut(&mut merged.claims);

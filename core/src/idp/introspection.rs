@@ -2,9 +2,9 @@
 //! to the IdP, the answer's meaning, and the shared-data cache entry with its lifetime.
 //! Pure: the adapter makes the call and stores the entries.
 
-use crate::codec::percent_encode;
-use crate::client_auth::ClientAuth;
-use crate::url::{HttpCall, HttpTarget};
+use crate::common::codec::percent_encode;
+use crate::idp::client_auth::ClientAuth;
+use crate::common::url::{HttpCall, HttpTarget};
 use crate::{Identity, Request, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -217,12 +217,12 @@ impl IntrospectionRules {
         let hash = URL_SAFE_NO_PAD.encode(digest);
         let n = digest.iter().take(8).fold(0u64, |a, b| (a << 8) | u64::from(*b));
         let slot = n % self.cache_slots.max(1);
-        SlotKey { key: crate::shared::introspection_slot(&self.shared_key, slot), hash }
+        SlotKey { key: crate::common::shared::introspection_slot(&self.shared_key, slot), hash }
     }
 
     /// The shared-data key of the short lock taken while claiming one of this server's slots.
     pub fn lock_key(&self) -> String {
-        crate::shared::introspection_lock(&self.shared_key)
+        crate::common::shared::introspection_lock(&self.shared_key)
     }
 
     /// Everything the adapter needs to claim `slot` and make the call for `token` (the call
@@ -273,7 +273,7 @@ impl IntrospectionRules {
 
     /// The shared-data key of this server's backoff.
     pub fn backoff_key(&self) -> String {
-        crate::shared::introspection_backoff(&self.shared_key)
+        crate::common::shared::introspection_backoff(&self.shared_key)
     }
 
     /// The introspection call: headers and form body (RFC 7662 §2.1), or Janus's GET with

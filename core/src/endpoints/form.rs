@@ -1,7 +1,7 @@
 //! Request bodies of OAuth endpoints: form (`application/x-www-form-urlencoded`) or JSON, and
 //! client authentication by HTTP Basic (RFC 6749 §2.3.1).
 
-use crate::codec::{percent_decode, query_pairs};
+use crate::common::codec::{percent_decode, query_pairs};
 use crate::Request;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

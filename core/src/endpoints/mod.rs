@@ -1,11 +1,19 @@
 //! Endpoints the filter serves itself (the token issuer) or guards (Janus OAuth servers),
-//! found before any policy: they need no access token.
+//! found before any policy: they need no access token. The token issuer (`issuer`), the Janus
+//! front (`janus`) and admin API (`admin`), and what they share: request bodies (`form`) and
+//! local replies (`response`).
+
+pub mod admin;
+pub mod form;
+pub mod issuer;
+pub mod janus;
+pub mod response;
 
 use crate::config::Config;
 use crate::crypto::CryptoHost;
-use crate::issuer::Endpoint;
-use crate::janus::{self, Kind};
-use crate::response::Answer;
+use issuer::Endpoint;
+use janus::Kind;
+use response::Answer;
 use crate::{LocalResponse, Request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +65,7 @@ pub fn on_headers(
         // `WasmPlugin`) they go on to the route's cluster: without the client's credentials
         // (the decision reads them from the request as it came).
         OAuthEndpoint::Issuer(_) if needs_body(ep, req) => Answer::Forward {
-            remove: crate::upstream::CREDENTIAL_HEADERS.map(String::from).to_vec(),
+            remove: crate::decision::upstream::CREDENTIAL_HEADERS.map(String::from).to_vec(),
             set: Vec::new(),
             body: None,
         },
@@ -73,7 +81,7 @@ pub fn on_headers(
     // The client's identity headers never reach the OAuth server either.
     match step {
         Answer::Forward { mut remove, set, body } => {
-            remove.extend(crate::upstream::spoofable_headers(cfg, req));
+            remove.extend(crate::decision::upstream::spoofable_headers(cfg, req));
             Answer::Forward { remove, set, body }
         }
         answer => answer,

@@ -2,7 +2,7 @@
 //! code and a fixed description. Descriptions never echo request data, so nothing a client
 //! sends can reach a response header.
 
-use crate::response::LocalResponse;
+use crate::endpoints::response::LocalResponse;
 
 /// The short name of each reason (logs, metrics) and the names built from it, all fixed
 /// strings: nothing is formatted on the request path.

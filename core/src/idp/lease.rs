@@ -4,7 +4,7 @@
 //! the last good value kept while it may still be used (stale use). Pure: each source says
 //! when it is due and what its calls are; the adapter stores the state and makes the calls.
 
-use crate::url::HttpCall;
+use crate::common::url::HttpCall;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -3,8 +3,8 @@
 //! headers, and is void past the token's `exp` (plus leeway), past the introspection answer's
 //! lifetime, or once the accepting server's keys changed.
 
-use crate::digest::TokenDigest;
-use crate::lru::TwoGen;
+use crate::common::digest::TokenDigest;
+use crate::common::lru::TwoGen;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -25,9 +25,9 @@ pub struct Verdict {
     /// Last second the verdict holds.
     pub valid_until: u64,
     /// What the token is bound to (checked on every use).
-    pub binding: crate::binding::Binding,
+    pub binding: crate::decision::binding::Binding,
     /// With `requires_all`: the other servers and what their tokens are bound to.
-    pub others: Vec<(usize, crate::binding::Binding)>,
+    pub others: Vec<(usize, crate::decision::binding::Binding)>,
 }
 
 pub struct Verdicts {

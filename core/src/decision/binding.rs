@@ -2,8 +2,8 @@
 //! client certificate (RFC 8705: `cnf.x5t#S256`) is accepted only from the request that
 //! proves it holds that key or certificate. Checked on every request, a repeated token too.
 
-use crate::dpop::{DpopRules, Mode};
-use crate::state::WorkerState;
+use crate::decision::dpop::{DpopRules, Mode};
+use crate::decision::state::WorkerState;
 use crate::{Denial, Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -52,7 +52,7 @@ pub fn check(
     match (&binding.x5t, rules.certificate_required) {
         (Some(x5t), _) => {
             let presented = state.peer_certificate_sha256().map(|d| URL_SAFE_NO_PAD.encode(d));
-            if !presented.is_some_and(|p| crate::secret::constant_time_eq(p.as_bytes(), x5t.as_bytes())) {
+            if !presented.is_some_and(|p| crate::common::secret::constant_time_eq(p.as_bytes(), x5t.as_bytes())) {
                 return Err(Denial::CertificateMismatch);
             }
         }

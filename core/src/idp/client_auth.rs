@@ -4,10 +4,10 @@
 //! (RFC 7523 §2.2, OpenID Connect Core §9) proves the filter with a short JWT signed by its own
 //! key, by the host where it can, fresh for every call (a retry included).
 
-use crate::codec::percent_encode;
+use crate::common::codec::percent_encode;
 use crate::crypto::CryptoHost;
-use crate::issuer::signing::SigningKey;
-use crate::url::HttpCall;
+use crate::endpoints::issuer::signing::SigningKey;
+use crate::common::url::HttpCall;
 use crate::Secret;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -4,9 +4,9 @@
 //! types, redirects authorize requests without a session to the login page, and adds the
 //! client secret of a client that presented only its id (`secrets`).
 
-use crate::codec::{percent_encode, query_pairs};
-use crate::response::{Answer, LocalResponse};
-use crate::{form, Request, Secret};
+use crate::common::codec::{percent_encode, query_pairs};
+use crate::endpoints::response::{Answer, LocalResponse};
+use crate::{endpoints::form, Request, Secret};
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ fn query_client_id(req: &Request) -> Option<String> {
         return None;
     }
     let (_, id) = pairs.iter().find(|(k, _)| *k == "client_id")?;
-    crate::codec::percent_decode(id).filter(|id| !id.is_empty())
+    crate::common::codec::percent_decode(id).filter(|id| !id.is_empty())
 }
 
 fn forward() -> Answer {
@@ -106,7 +106,7 @@ impl Front {
         if let Some(login) = &self.auth_login_redirect {
             let has_session = req.header("authorization").is_some()
                 || req.header_values("cookie").filter_map(|v| std::str::from_utf8(v).ok()).any(|c| {
-                    crate::codec::cookie_pairs(c).any(|(k, v)| k == self.session_cookie && !v.is_empty())
+                    crate::common::codec::cookie_pairs(c).any(|(k, v)| k == self.session_cookie && !v.is_empty())
                 });
             if !has_session {
                 let sep = if login.contains('?') { '&' } else { '?' };
@@ -135,7 +135,7 @@ impl Front {
         };
         match id {
             Some(id) => match self.secret_of(&id) {
-                Some(s) => Answer::Forward { remove: Vec::new(), set: vec![("authorization".into(), crate::client_auth::basic(&id, s.expose()))], body: None },
+                Some(s) => Answer::Forward { remove: Vec::new(), set: vec![("authorization".into(), crate::idp::client_auth::basic(&id, s.expose()))], body: None },
                 None => error(401, "invalid_client", "unknown client"),
             },
             None if Self::needs_body(Kind::Token, req) => Answer::Forward { remove: vec!["content-length".into()], set: Vec::new(), body: None },
