@@ -22,7 +22,11 @@ fn every_configuration_field_has_a_readme_row() {
     for (name, list) in [
         ("top level", fields::<RawConfig>()),
         ("oauth server", fields::<RawServer>()),
-        ("token_strategy", fields::<RawStrategy>()),
+        ("jwt token_strategy", fields::<RawJwtStrategy>()),
+        ("introspection token_strategy", fields::<RawIntrospectionStrategy>()),
+        ("token_strategy binding", fields::<RawBinding>()),
+        ("required_roles", fields::<RawRoles>()),
+        ("upstream header", fields::<RawHeader>()),
         ("settings entry", fields::<RawKeySetting>()),
         ("jwks_uri", fields::<RawHttpUri>()),
         ("discovery", fields::<RawDiscovery>()),

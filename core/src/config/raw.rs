@@ -1,5 +1,8 @@
-//! The configuration as users write it: field names from Janus, Kong's oauth2-introspection,
-//! KrakenD and Envoy's jwt_authn. Unknown fields are refused.
+//! The native configuration, as it is read once `seeds/` has rewritten the seed systems' own
+//! shapes (Kong plugin entries, KrakenD namespaces and roles, jwt_authn's `allow_missing*`,
+//! Otoroshi's names) into it. Its field names are those of Janus (servers and token
+//! strategies), Kong's oauth2-introspection (introspection settings) and jwt_authn where they
+//! name the same thing. Unknown fields are refused.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,7 +34,6 @@ pub struct RawConfig {
     #[serde(default)]
     pub consumers: Vec<RawConsumer>,
     /// The filter issues tokens itself (Otoroshi's Client Credential Service).
-    #[serde(alias = "ClientCredentialService")]
     pub token_issuer: Option<RawIssuer>,
     /// trace, debug, info (default), warn, error or critical.
     pub log_level: Option<String>,
@@ -72,7 +74,6 @@ pub struct RawIssuer {
     /// The `iss` of issued tokens.
     pub issuer: Option<String>,
     pub audience: Option<String>,
-    #[serde(alias = "defaultKeyPair")]
     pub default_key_pair: String,
     pub key_pairs: BTreeMap<String, RawKeyPair>,
     pub clients: Vec<RawIssuerClient>,
@@ -97,7 +98,6 @@ pub struct RawIssuerClient {
     pub client_secret_sha256: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
-    #[serde(alias = "jwt-sign-keypair")]
     pub key_pair: Option<String>,
 }
 
@@ -170,7 +170,9 @@ pub struct RawServer {
     /// Janus names its servers inside the object too; accepted, the map key is the name.
     #[allow(dead_code)]
     pub name: Option<String>,
-    pub token_strategy: RawStrategy,
+    /// `name` picks the strategy (`RawJwtStrategy` or `RawIntrospectionStrategy`); the
+    /// sender-constraint fields (`RawBinding`) go with either.
+    pub token_strategy: Value,
     pub oauth_endpoints: Option<RawOAuthEndpoints>,
     pub oauth_client_endpoints: Option<RawClientEndpoints>,
     #[serde(default, deserialize_with = "null_default")]
@@ -234,10 +236,11 @@ pub struct RawProxy {
     pub enable_load_balancing: Option<bool>,
 }
 
-/// Janus `token_strategy`: `name` picks the strategy, `settings` is its own shape.
+/// Janus `token_strategy: jwt`: `settings` are inline keys; the rest, the token checks and
+/// where keys are fetched.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStrategy {
+pub struct RawJwtStrategy {
     pub name: String,
     pub settings: Option<Value>,
     /// Seconds of clock skew allowed on exp, nbf and iat.
@@ -270,6 +273,24 @@ pub struct RawStrategy {
     pub subjects: Option<Value>,
     /// A token without `exp` is refused unless this is false.
     pub require_expiration: Option<bool>,
+}
+
+/// Janus `token_strategy: introspection`: `settings` are the oauth2-introspection plugin's
+/// parameters (`RawIntrospection`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospectionStrategy {
+    pub name: String,
+    pub settings: Option<Value>,
+    /// Seconds of clock skew allowed on the answer's exp, nbf and iat.
+    pub leeway: Option<u64>,
+    pub audiences: Option<Vec<String>>,
+}
+
+/// Sender-constrained tokens, in a `token_strategy` of either kind.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBinding {
     /// RFC 9449: "disabled" (default), "optional" or "required".
     pub dpop: Option<String>,
     /// The algorithms a DPoP proof may use (default ES256, ES384, RS256, PS256, EdDSA).
@@ -325,9 +346,7 @@ pub struct RawPolicy {
     pub run_on_preflight: Option<bool>,
     /// `username` (default) or `client_id`.
     pub consumer_by: Option<String>,
-    /// The gateway fetches a client-credentials token and sends it upstream (KrakenD, whose
-    /// namespaces name it too: a backend's `extra_config` is a policy as written).
-    #[serde(alias = "github.com/devopsfaith/krakend-oauth2-clientcredentials", alias = "auth/client-credentials")]
+    /// The gateway fetches a client-credentials token and sends it upstream.
     pub upstream_client_credentials: Option<RawClientCredentials>,
     #[serde(default)]
     pub hide_credentials: bool,
@@ -340,18 +359,13 @@ pub struct RawPolicy {
     /// Rules on the token's claims, first match wins (Janus `access_rules`).
     #[serde(default)]
     pub access_rules: Vec<RawAccessRule>,
-    /// KrakenD: at least one of these roles, in the claim `roles_key`.
-    pub roles: Option<Vec<String>>,
-    pub roles_key: Option<String>,
-    pub roles_key_is_nested: Option<bool>,
-    /// KrakenD: "all" (default) or "any" of `required_scopes`.
-    pub scopes_matcher: Option<String>,
-    /// Envoy jwt_authn's: a request without a token goes on, anonymous.
-    #[serde(default)]
-    pub allow_missing: bool,
-    /// Envoy jwt_authn's: a request without a token or with a token that fails goes on, anonymous.
-    #[serde(default)]
-    pub allow_missing_or_failed: bool,
+    /// At least one of these roles in a claim.
+    pub required_roles: Option<RawRoles>,
+    /// "all" (default) or "any" of `required_scopes`.
+    pub required_scopes_match: Option<String>,
+    /// "missing": a request without a token goes on, anonymous; "missing_or_failed": also one
+    /// whose token fails its checks. Default: neither.
+    pub pass_anonymous: Option<String>,
     /// Write the identity to Envoy filter state (`wasm.oauth_filter.*`).
     #[serde(default)]
     pub filter_state: bool,
@@ -360,27 +374,27 @@ pub struct RawPolicy {
     pub filter_state_claims: Vec<String>,
     /// Envoy jwt_authn's: the verified claims as base64url JSON in this header.
     pub forward_payload_header: Option<String>,
-    /// KrakenD's martian block as KrakenD writes it: its request `header.Modifier`s set
-    /// headers on the request that goes upstream.
-    #[serde(rename = "github.com/devopsfaith/krakend-martian", alias = "modifier/martian")]
-    pub martian: Option<Value>,
-    /// "oauth" (default: RFC 6749/6750 JSON) or "otoroshi" (`{"Otoroshi-Error": "…"}`).
-    pub error_format: Option<String>,
-    /// Kong: a plugin entry as Kong's declarative configuration writes it (`name:
-    /// oauth2-introspection` and its `config`) is a policy with its introspecting server.
-    pub name: Option<String>,
-    pub config: Option<Value>,
-    /// Kong: `false` and the plugin does not run (requests pass without a token).
-    pub enabled: Option<bool>,
-    /// Kong: the route the plugin is on (an Envoy route name here).
-    pub route: Option<String>,
-    /// Kong's other plugin-entry fields: accepted, Envoy's routes do their job.
-    pub service: Option<Value>,
-    pub consumer: Option<Value>,
-    pub protocols: Option<Value>,
-    pub tags: Option<Value>,
-    pub id: Option<Value>,
-    pub instance_name: Option<Value>,
+    /// Headers set on the request that goes upstream.
+    #[serde(default)]
+    pub upstream_headers: Vec<RawHeader>,
+    /// Refusals as `{"<field>": "<description>"}` instead of RFC 6749/6750's JSON.
+    pub error_body_field: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoles {
+    pub claim: String,
+    pub any_of: Vec<String>,
+    /// `claim` is a dotted path into nested objects (default: one claim's name, dots and all).
+    pub claim_is_path: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeader {
+    pub name: String,
+    pub value: String,
 }
 
 /// An access rule: Janus's `predicate` string, or a structured `when`; and its action.
@@ -421,9 +435,6 @@ pub struct RawClientCredentials {
     pub max_wait: Option<Millis>,
     #[serde(default)]
     pub retry_on_401: bool,
-    /// KrakenD's: the component is off (no token is fetched or sent).
-    #[serde(default)]
-    pub is_disabled: bool,
 }
 
 /// Where a token may be found: exactly one of `header`, `query`, `cookie`.

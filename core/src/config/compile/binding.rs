@@ -1,12 +1,13 @@
 //! Sender-constrained tokens of a server: DPoP (RFC 9449) and certificate binding (RFC 8705).
 
-use super::super::raw::RawStrategy;
+use super::super::raw::RawBinding;
 use super::check::{err, Res};
 use crate::decision::binding::BindingRules;
 use crate::decision::dpop::{self, DpopRules, Mode};
 use crate::jwt::{Alg, AlgSet};
 
-pub fn rules(path: &str, server: &str, raw: &RawStrategy) -> Res<BindingRules> {
+/// `leeway`: the strategy's, in seconds (a proof's `iat` is checked with it too).
+pub fn rules(path: &str, server: &str, raw: &RawBinding, leeway: u64) -> Res<BindingRules> {
     let certificate_required = match raw.certificate_bound.as_deref() {
         None | Some("optional") => false,
         Some("required") => true,
@@ -46,7 +47,6 @@ pub fn rules(path: &str, server: &str, raw: &RawStrategy) -> Res<BindingRules> {
     if !(1..=3600).contains(&max_age) {
         return err(format!("{path}.dpop_max_age"), "must be between 1 and 3600 seconds");
     }
-    let leeway = raw.leeway.unwrap_or(0);
     Ok(BindingRules {
         dpop: Some(DpopRules {
             mode,

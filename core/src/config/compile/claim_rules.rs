@@ -1,5 +1,5 @@
-//! Authorization on claims: access rules (Janus predicates or structured `when`), KrakenD's
-//! roles and scope matcher. Errors name the rule's path, never its values.
+//! Authorization on claims: access rules (Janus predicates or structured `when`), required
+//! roles and how the required scopes match. Errors name the rule's path, never its values.
 
 use super::super::raw::{RawAccessRule, RawPolicy};
 use super::check::{err, whole_regex, Res};
@@ -12,24 +12,23 @@ pub fn claim_rules(path: &str, raw: &mut RawPolicy) -> Res<ClaimRules> {
     for (i, r) in std::mem::take(&mut raw.access_rules).into_iter().enumerate() {
         access_rules.push(rule(&format!("{path}.access_rules[{i}]"), r)?);
     }
-    let roles = match (raw.roles.take(), raw.roles_key.take()) {
-        (None, None) => None,
-        (Some(_), None) => return err(format!("{path}.roles_key"), "required with `roles`"),
-        (None, Some(_)) => return err(format!("{path}.roles"), "required with `roles_key`"),
-        (Some(roles), Some(key)) => {
-            if roles.is_empty() || roles.iter().any(String::is_empty) {
-                return err(format!("{path}.roles"), "must list at least one non-empty role");
+    let roles = match raw.required_roles.take() {
+        None => None,
+        Some(r) => {
+            let at = format!("{path}.required_roles");
+            if r.any_of.is_empty() || r.any_of.iter().any(String::is_empty) {
+                return err(format!("{at}.any_of"), "must list at least one non-empty role");
             }
-            if key.is_empty() {
-                return err(format!("{path}.roles_key"), "must not be empty");
+            if r.claim.is_empty() {
+                return err(format!("{at}.claim"), "must not be empty");
             }
-            Some(Roles { roles, key, nested: raw.roles_key_is_nested.unwrap_or(false) })
+            Some(Roles { roles: r.any_of, key: r.claim, nested: r.claim_is_path.unwrap_or(false) })
         }
     };
-    let any_scope = match raw.scopes_matcher.as_deref() {
+    let any_scope = match raw.required_scopes_match.as_deref() {
         None | Some("all") => false,
         Some("any") => true,
-        Some(_) => return err(format!("{path}.scopes_matcher"), "must be \"all\" or \"any\""),
+        Some(_) => return err(format!("{path}.required_scopes_match"), "must be \"all\" or \"any\""),
     };
     Ok(ClaimRules { access_rules, roles, any_scope })
 }

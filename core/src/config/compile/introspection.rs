@@ -1,22 +1,14 @@
 //! Janus `token_strategy: introspection`, whose `settings` are the oauth2-introspection
 //! plugin's parameters.
 
-use super::super::raw::{RawIntrospection, RawStrategy};
+use super::super::raw::{RawIntrospection, RawIntrospectionStrategy};
 use super::check::{self, err, Res};
 use crate::idp::client_auth::ClientAuth;
 use crate::idp::introspection::{self, IntrospectionRules, TokenIn};
 
 /// Janus `token_strategy: introspection` whose `settings` are the plugin's parameters.
 /// `upstream` is the URL of the server's Janus `introspect` endpoint, if it has one.
-pub fn introspection_rules(path: &str, server: &str, raw: RawStrategy, upstream: Option<&str>) -> Res<IntrospectionRules> {
-    let jwt_only = [("allowed_algorithms", raw.allowed_algorithms.is_some()), ("issuers", raw.issuers.is_some()),
-        ("trust_token_issuer", raw.trust_token_issuer), ("verified_cache_size", raw.verified_cache_size.is_some()),
-        ("required_claims", raw.required_claims.is_some()), ("max_token_bytes", raw.max_token_bytes.is_some()),
-        ("jwks_uri", raw.jwks_uri.is_some()), ("discovery", raw.discovery.is_some()), ("require_typ", raw.require_typ.is_some()),
-        ("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),
-        ("max_stale", raw.max_stale.is_some()), ("max_wait", raw.max_wait.is_some()), ("max_jwks_bytes", raw.max_jwks_bytes.is_some()),
-        ("max_lifetime", raw.max_lifetime.is_some()), ("subjects", raw.subjects.is_some()), ("require_expiration", raw.require_expiration.is_some())];
-    check::absent(path, &jwt_only, "not a setting of the introspection strategy")?;
+pub fn introspection_rules(path: &str, server: &str, raw: RawIntrospectionStrategy, upstream: Option<&str>) -> Res<IntrospectionRules> {
     let settings_path = format!("{path}.settings");
     let Some(settings) = raw.settings else { return err(settings_path, "required: {\"introspection_url\", \"cluster\", …}") };
     let mut s: RawIntrospection = check::from_value(&settings_path, settings)?;

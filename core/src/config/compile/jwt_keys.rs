@@ -1,14 +1,14 @@
 //! Janus `token_strategy: jwt`: inline keys (Janus settings, the legacy secret, a JWKS), the
 //! algorithm allow-list and the token checks.
 
-use super::super::raw::{RawKeySetting, RawStrategy};
+use super::super::raw::{RawKeySetting, RawJwtStrategy};
 use super::super::ConfigError;
 use super::check::{self, err, Res};
 use crate::jwt::verify::{StringMatch, DEFAULT_MAX_TOKEN_BYTES};
 use crate::jwt::{parse_jwks, Alg, AlgSet, JwtRules, VerifyKey};
 use serde_json::Value;
 
-pub fn jwt_rules(path: &str, mut raw: RawStrategy, has_remote: bool) -> Res<JwtRules> {
+pub fn jwt_rules(path: &str, mut raw: RawJwtStrategy, has_remote: bool) -> Res<JwtRules> {
     let algs: AlgSet = match &raw.allowed_algorithms {
         None => AlgSet::all(),
         Some(list) => {

@@ -2,7 +2,7 @@
 //! parsed, regexes compiled, header names checked. Every error names the JSON path.
 
 mod binding;
-mod check;
+pub(crate) mod check;
 mod client_auth;
 mod claim_rules;
 mod client_credentials;
@@ -10,14 +10,13 @@ mod front;
 mod introspection;
 mod issuer;
 mod jwt_keys;
-mod kong;
-mod martian;
 mod policy;
 mod predicate;
 mod remote_keys;
 mod routes;
 
-use super::raw::{RawAccessRule, RawConfig, RawServer};
+use super::raw::{RawAccessRule, RawBinding, RawConfig, RawIntrospectionStrategy, RawJwtStrategy, RawServer};
+use serde_json::Value;
 use super::{Config, Consumer, LogLevel, Server, Strategy};
 use crate::jwt::VerifyKey;
 use crate::endpoints::admin::AdminApi;
@@ -25,15 +24,14 @@ use crate::endpoints::issuer::TokenIssuer;
 use crate::idp::remote::{RemoteSource, SourceKind};
 use check::{err, Res};
 
-pub fn compile(mut raw: RawConfig) -> Res<Config> {
-    let mut notices = Vec::new();
-    let kong_names = kong::expand(&mut raw, &mut notices)?;
+/// `notices`: those of the seed rewrites, to which compiling adds its own.
+pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
     let token_issuer = match raw.token_issuer.take() {
         Some(i) => Some(issuer::compile("token_issuer", i)?),
         None => None,
     };
     let static_servers = raw.oauth_servers.len();
-    let (servers, server_rules) = servers(&mut raw, &kong_names, token_issuer.as_ref(), &mut notices)?;
+    let (servers, server_rules) = servers(&mut raw, token_issuer.as_ref(), &mut notices)?;
     let admin_policy = raw.admin_api.as_ref().map(|a| a.policy.clone());
     let consumers = consumers(std::mem::take(&mut raw.consumers))?;
     let mut policies = Vec::new();
@@ -44,7 +42,7 @@ pub fn compile(mut raw: RawConfig) -> Res<Config> {
             let inherited = used.filter_map(|u| server_rules.iter().find(|(n, _)| n == u)).flat_map(|(_, r)| r.iter().cloned());
             p.access_rules = inherited.collect();
         }
-        policies.push(policy::policy(&path, name, p, &servers, admin_policy.is_some(), &consumers, &mut notices)?);
+        policies.push(policy::policy(&path, name, p, &servers, admin_policy.is_some(), &consumers)?);
     }
     let find = |path: &str, name: &str| -> Res<usize> {
         match policies.iter().position(|p| p.name == name) {
@@ -99,7 +97,7 @@ type ServerRules = Vec<(String, Vec<RawAccessRule>)>;
 
 /// The OAuth servers: the static ones, then those added through the admin API (checked exactly
 /// as the static ones, never shadowing one).
-fn servers(raw: &mut RawConfig, kong_names: &[String], token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<(Vec<Server>, ServerRules)> {
+fn servers(raw: &mut RawConfig, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<(Vec<Server>, ServerRules)> {
     let mut servers = Vec::new();
     let mut server_rules = Vec::new();
     let statics = std::mem::take(&mut raw.oauth_servers);
@@ -111,13 +109,7 @@ fn servers(raw: &mut RawConfig, kong_names: &[String], token_issuer: Option<&Tok
             claim_rules::rule(&format!("{path}.access_rules[{i}]"), r.clone())?;
         }
         server_rules.push((name.clone(), rules));
-        // A Kong plugin entry's settings are its `config`: errors say so.
-        let kong = kong_names.contains(&name).then(|| (format!("{path}.token_strategy.settings"), format!("policies.{name}.config")));
-        let compiled = server(&path, name, s, token_issuer, notices);
-        servers.push(compiled.map_err(|e| match &kong {
-            Some((from, to)) => e.rebase(from, to),
-            None => e,
-        })?);
+        servers.push(server(&path, name, s, token_issuer, notices)?);
     }
     Ok((servers, server_rules))
 }
@@ -172,20 +164,23 @@ fn admin_prefix(prefix: Option<String>) -> Res<String> {
     Ok(p)
 }
 
-fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<Server> {
+fn server(path: &str, name: String, mut raw: RawServer, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<Server> {
     let front = front::front(path, &raw, notices)?;
     let path = format!("{path}.token_strategy");
-    let binding = binding::rules(&path, &name, &raw.token_strategy)?;
-    match raw.token_strategy.name.as_str() {
+    let (kind, strategy, binding) = strategy_parts(&path, std::mem::take(&mut raw.token_strategy))?;
+    let leeway = strategy.get("leeway").and_then(Value::as_u64).unwrap_or(0);
+    let binding = binding::rules(&path, &name, &binding, leeway)?;
+    match kind.as_str() {
         "jwt" => {
-            let remote = remote_keys::remote_source(&path, &name, &raw.token_strategy)?;
-            let trust = raw.token_strategy.trust_token_issuer;
+            let strategy: RawJwtStrategy = check::from_value(&path, strategy)?;
+            let remote = remote_keys::remote_source(&path, &name, &strategy)?;
+            let trust = strategy.trust_token_issuer;
             let issuer = match (trust, token_issuer) {
                 (true, None) => return err(format!("{path}.trust_token_issuer"), "there is no `token_issuer`"),
                 (true, Some(i)) => Some(i),
                 (false, _) => None,
             };
-            let mut rules = jwt_keys::jwt_rules(&path, raw.token_strategy, remote.is_some() || issuer.is_some())?;
+            let mut rules = jwt_keys::jwt_rules(&path, strategy, remote.is_some() || issuer.is_some())?;
             if rules.keys.iter().any(VerifyKey::is_short_hmac) {
                 notices.push(format!("warning: oauth server {name}: an HMAC secret is shorter than 12 bytes (accepted as Janus does); use a longer one"));
             }
@@ -208,7 +203,8 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
         }
         "introspection" => {
             let upstream = front::introspect_upstream(&raw);
-            let rules = introspection::introspection_rules(&path, &name, raw.token_strategy, upstream.as_deref())?;
+            let strategy: RawIntrospectionStrategy = check::from_value(&path, strategy)?;
+            let rules = introspection::introspection_rules(&path, &name, strategy, upstream.as_deref())?;
             let token_sources = match raw.token_sources {
                 Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
                 None => None,
@@ -219,8 +215,22 @@ fn server(path: &str, name: String, raw: RawServer, token_issuer: Option<&TokenI
     }
 }
 
+/// A `token_strategy` split: its kind (`name`), the fields of that kind, and the
+/// sender-constraint fields, which go with either kind.
+fn strategy_parts(path: &str, v: Value) -> Res<(String, Value, RawBinding)> {
+    const BINDING: [&str; 5] = ["dpop", "dpop_algs", "dpop_max_age", "dpop_replay_slots", "certificate_bound"];
+    let Value::Object(mut fields) = v else { return err(path, "must be an object: {\"name\": \"jwt\" or \"introspection\", …}") };
+    let kind = match fields.get("name") {
+        Some(Value::String(k)) => k.clone(),
+        _ => return err(format!("{path}.name"), "required: \"jwt\" or \"introspection\""),
+    };
+    let binding: serde_json::Map<String, Value> = BINDING.iter().filter_map(|f| fields.remove(*f).map(|v| (f.to_string(), v))).collect();
+    let binding = check::from_value(path, Value::Object(binding))?;
+    Ok((kind, Value::Object(fields), binding))
+}
+
 /// The admin API's policy must require a good token on every request: one that may let a
-/// request through without one (public, anonymous, allow_missing*, OPTIONS skipped) would let
+/// request through without one (public, anonymous, pass_anonymous, OPTIONS skipped) would let
 /// anybody change the servers.
 fn admin_policy_checked(policies: &[super::Policy], index: usize) -> Res<usize> {
     let Some(p) = policies.get(index) else { return Ok(index) };
@@ -228,7 +238,7 @@ fn admin_policy_checked(policies: &[super::Policy], index: usize) -> Res<usize> 
     if anonymous {
         return err(
             "admin_api.policy",
-            "must require a token on every request (not public, anonymous, allow_missing, allow_missing_or_failed or run_on_preflight: false)",
+            "must require a token on every request (not public, anonymous, pass_anonymous (jwt_authn's allow_missing*) or run_on_preflight: false)",
         );
     }
     Ok(index)

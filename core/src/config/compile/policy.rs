@@ -6,11 +6,8 @@ use super::check::{self, err, Res};
 use crate::decision::denial::{ErrorShape, Refusals};
 use crate::decision::extract::TokenSource;
 
-pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], admin: bool, consumers: &[Consumer], notices: &mut Vec<String>) -> Res<Policy> {
-    let upstream_headers = match raw.martian.take() {
-        Some(m) => super::martian::headers(&format!("{path}.github.com/devopsfaith/krakend-martian"), &m, notices)?,
-        None => Vec::new(),
-    };
+pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], admin: bool, consumers: &[Consumer]) -> Res<Policy> {
+    let upstream_headers = upstream_headers(path, std::mem::take(&mut raw.upstream_headers))?;
     let claim_rules = super::claim_rules::claim_rules(path, &mut raw)?;
     let (filter_state, forward_payload_header) = state_outputs(path, &mut raw)?;
     let anonymous = match &raw.anonymous {
@@ -64,7 +61,6 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         upstream_headers,
         refusals,
         client_credentials: match raw.upstream_client_credentials {
-            Some(c) if c.is_disabled => None,
             Some(c) => Some(super::client_credentials::client_credentials(&format!("{path}.upstream_client_credentials"), c)?),
             None => None,
         },
@@ -73,12 +69,25 @@ pub fn policy(path: &str, name: String, mut raw: RawPolicy, servers: &[Server], 
         claim_rules,
         filter_state,
         forward_payload_header,
-        allow: match (raw.allow_missing_or_failed, raw.allow_missing) {
-            (true, _) => AllowAnonymous::MissingOrFailed,
-            (false, true) => AllowAnonymous::Missing,
-            (false, false) => AllowAnonymous::Never,
+        allow: match raw.pass_anonymous.as_deref() {
+            None => AllowAnonymous::Never,
+            Some("missing") => AllowAnonymous::Missing,
+            Some("missing_or_failed") => AllowAnonymous::MissingOrFailed,
+            Some(_) => return err(format!("{path}.pass_anonymous"), "must be \"missing\" or \"missing_or_failed\""),
         },
     })
+}
+
+/// Headers set on the request that goes upstream.
+fn upstream_headers(path: &str, listed: Vec<super::super::raw::RawHeader>) -> Res<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (i, h) in listed.into_iter().enumerate() {
+        let at = format!("{path}.upstream_headers[{i}]");
+        let name = check::header_name(&format!("{at}.name"), &h.name.to_ascii_lowercase())?;
+        check::no_control(format!("{at}.value"), &h.value)?;
+        out.push((name, h.value));
+    }
+    Ok(out)
 }
 
 /// What the policy writes for later filters: filter state (and its further claims), and the
@@ -141,10 +150,10 @@ fn refusals(path: &str, raw: &RawPolicy, server_ids: &[usize], servers: &[Server
         .map(|d| d.algs.clone())
         .next()
         .unwrap_or_default();
-    let shape = match raw.error_format.as_deref() {
-        None | Some("oauth") => ErrorShape::OAuth,
-        Some("otoroshi") => ErrorShape::DescriptionUnder("Otoroshi-Error".into()),
-        Some(_) => return err(format!("{path}.error_format"), "must be \"oauth\" or \"otoroshi\""),
+    let shape = match &raw.error_body_field {
+        None => ErrorShape::OAuth,
+        Some(f) if !f.is_empty() && !f.chars().any(char::is_control) => ErrorShape::DescriptionUnder(f.clone()),
+        Some(_) => return err(format!("{path}.error_body_field"), "must be a non-empty name without control characters"),
     };
     Ok(Refusals { realm, scope: raw.required_scopes.join(" "), dpop_algs, shape })
 }

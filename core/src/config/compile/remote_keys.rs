@@ -1,12 +1,12 @@
 //! Keys fetched from the IdP: `jwks_uri` or `discovery`, with the cache settings.
 
-use super::super::raw::RawStrategy;
+use super::super::raw::RawJwtStrategy;
 use super::check::{self, err, Res};
 use crate::common::duration::Millis;
 use crate::idp::remote::{self, RemoteSource, SourceKind};
 
 /// `jwks_uri` or `discovery`, with the cache settings.
-pub fn remote_source(path: &str, server: &str, raw: &RawStrategy) -> Res<Option<RemoteSource>> {
+pub fn remote_source(path: &str, server: &str, raw: &RawJwtStrategy) -> Res<Option<RemoteSource>> {
     let (kind, cluster, timeout) = match (&raw.jwks_uri, &raw.discovery) {
         (None, None) => {
             let set = [("cache_duration", raw.cache_duration.is_some()), ("refetch_cooldown", raw.refetch_cooldown.is_some()),

@@ -3,7 +3,7 @@
 //! header on the request that goes upstream; response-scoped ones are not applied (a notice
 //! says so). Any other modifier is refused, naming its path.
 
-use super::check::{self, err, Res};
+use super::super::compile::check::{self, err, Res};
 use serde_json::Value;
 
 pub fn headers(path: &str, v: &Value, notices: &mut Vec<String>) -> Res<Vec<(String, String)>> {
