@@ -160,7 +160,7 @@ fn label(w: &Worker, job: Job) -> String {
     match job {
         Job::Keys(i) => format!("oauth server {}", w.config.servers.get(i).map_or("", |s| s.name.as_str())),
         Job::Token(i) => {
-            let id = w.config.policies.get(i).and_then(|p| p.client_credentials.as_ref()).map_or("", |c| c.client_id.as_str());
+            let id = w.config.policies.get(i).and_then(|p| p.client_credentials.as_ref()).map_or("", |c| c.client_id());
             format!("client credentials for {id}")
         }
     }
@@ -220,7 +220,7 @@ pub fn upstream_refused(w: &mut Worker, policy: usize, version: u64) {
         return;
     }
     if update(cc, |st| st.drop_token(version)).is_some() {
-        log::info!("client credentials for {}: the upstream refused the token; fetching a new one", cc.client_id);
+        log::info!("client credentials for {}: the upstream refused the token; fetching a new one", cc.client_id());
     }
     sync(w, Job::Token(policy));
 }

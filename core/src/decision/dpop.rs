@@ -3,7 +3,7 @@
 //! here without I/O; the replay store is the caller's (`WorkerState::first_use`).
 
 use crate::crypto::CryptoHost;
-use crate::jwt::keys::{parse_jwk, Material, VerifyKey};
+use crate::jwt::keys::{parse_jwk, Material, RsaCheck, VerifyKey};
 use crate::jwt::{header, hosted, Alg, AlgSet};
 use crate::{Denial, Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -187,13 +187,10 @@ impl DpopRules {
             (Some(r), _) => r,
             (None, Material::EdDSA(k)) => crate::jwt::eddsa::verify(k, proof, now, self.leeway),
             (None, Material::ES256(k)) => es256(k, proof, now, self.leeway),
-            (None, Material::RS256(k)) => rsa(k, proof, now, self.leeway),
-            (None, Material::RS384(k)) => rsa(k, proof, now, self.leeway),
-            (None, Material::RS512(k)) => rsa(k, proof, now, self.leeway),
-            (None, Material::PS256(k)) => rsa(k, proof, now, self.leeway),
-            (None, Material::PS384(k)) => rsa(k, proof, now, self.leeway),
-            (None, Material::PS512(k)) => rsa(k, proof, now, self.leeway),
-            (None, _) => Err(Denial::DpopProofInvalid),
+            (None, m) => match m.rsa() {
+                Some(k) => rsa(k, proof, now, self.leeway),
+                None => Err(Denial::DpopProofInvalid),
+            },
         };
         verified.map_err(|_| Denial::DpopProofInvalid)
     }
@@ -201,12 +198,12 @@ impl DpopRules {
 
 /// An RSA signature (PKCS#1 v1.5 or PSS, as the key's algorithm says) over a JWS, checked with
 /// the RSA code jwt-simple itself uses, without its header parser.
-fn rsa<K: jwt_simple::prelude::RSAPublicKeyLike>(key: &K, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
+fn rsa(key: RsaCheck<'_>, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
     use superboring::{pkey::PKey, sign::Verifier};
     let (signed, payload_b64, sig) = hosted::parts(token)?;
-    let pkey = PKey::from_rsa(key.public_key().as_ref().clone()).map_err(|_| Denial::BadSignature)?;
-    let mut verifier = Verifier::new(K::hash(), &pkey).map_err(|_| Denial::BadSignature)?;
-    verifier.set_rsa_padding(key.padding_scheme()).map_err(|_| Denial::BadSignature)?;
+    let pkey = PKey::from_rsa(key.key.as_ref().clone()).map_err(|_| Denial::BadSignature)?;
+    let mut verifier = Verifier::new(key.digest, &pkey).map_err(|_| Denial::BadSignature)?;
+    verifier.set_rsa_padding(key.padding).map_err(|_| Denial::BadSignature)?;
     verifier.update(signed.as_bytes()).map_err(|_| Denial::BadSignature)?;
     if !verifier.verify(&sig).map_err(|_| Denial::BadSignature)? {
         return Err(Denial::BadSignature);

@@ -33,6 +33,15 @@ pub enum ClientAuth {
 }
 
 impl ClientAuth {
+    /// The client this authentication names (none for `None` and `Header`).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientAuth::Basic { client_id, .. } | ClientAuth::Post { client_id, .. } => Some(client_id),
+            ClientAuth::PrivateKeyJwt(a) => Some(&a.client_id),
+            ClientAuth::None | ClientAuth::Header(_) => None,
+        }
+    }
+
     /// `call` with this authentication added, as it goes out at `now` (`nonce` unique to the
     /// call). None when it cannot be authenticated (the key could not sign): no call is made.
     pub fn apply(&self, mut call: HttpCall, now: u64, nonce: u64, host: Option<&dyn CryptoHost>) -> Option<HttpCall> {

@@ -17,9 +17,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct ClientCredentials {
-    /// The client the token is for (named in log lines).
-    pub client_id: String,
-    /// How the token call authenticates (added as it goes out).
+    /// How the token call authenticates (added as it goes out); it names the client.
     pub auth: ClientAuth,
     pub target: HttpTarget,
     pub cluster: String,
@@ -141,6 +139,11 @@ impl Refresh for ClientCredentials {
 }
 
 impl ClientCredentials {
+    /// The client the token is for (named in log lines).
+    pub fn client_id(&self) -> &str {
+        self.auth.client_id().unwrap_or_default()
+    }
+
     /// The token request: a form POST (RFC 6749 §4.4.2), before `auth` is added (`finalize`).
     pub fn request(&self) -> (Vec<(String, String)>, Vec<u8>) {
         let mut headers = vec![
@@ -222,7 +225,6 @@ mod tests {
 
     fn cc(style: ClientAuth) -> ClientCredentials {
         ClientCredentials {
-            client_id: "my id".into(),
             auth: style,
             target: HttpTarget::parse("https://idp.test/oauth/token").unwrap(),
             cluster: "idp".into(),

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 pub const DEFAULT_TTL: u64 = 60;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -80,7 +81,8 @@ pub struct Slot {
 pub enum SlotState {
     /// One worker is asking the IdP (`holder`); the others wait.
     Pending { holder: u64 },
-    Active { claims: Map<String, Value> },
+    /// Shared with the `Identity` a lookup gives (serde's `rc`: the map is not copied).
+    Active { claims: Rc<Map<String, Value>> },
     Inactive,
     /// The IdP could not answer; waiters get 503.
     Failed,
@@ -202,7 +204,7 @@ impl Slot {
         }
         match &self.state {
             SlotState::Pending { .. } => Lookup::Pending,
-            SlotState::Active { claims } => Lookup::Hit(Identity::new(claims.clone()), self.until),
+            SlotState::Active { claims } => Lookup::Hit(Identity { claims: Rc::clone(claims) }, self.until),
             SlotState::Inactive => Lookup::Inactive,
             SlotState::Failed => Lookup::Failed,
         }
@@ -340,7 +342,7 @@ impl IntrospectionRules {
                 };
                 // At least a second, so the requests waiting for this answer get it; every hit
                 // checks `exp` again anyway.
-                (now + life.max(1), SlotState::Active { claims: (*id.claims).clone() })
+                (now + life.max(1), SlotState::Active { claims: Rc::clone(&id.claims) })
             }
             Answer::Inactive if self.negative_ttl > 0 => (now + self.negative_ttl, SlotState::Inactive),
             Answer::Inactive => return None,

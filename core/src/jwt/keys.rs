@@ -27,6 +27,32 @@ pub enum Material {
     EdDSA(Box<ed25519_dalek::VerifyingKey>),
 }
 
+/// An RSA key as its check needs it: the public key, the digest and the padding (PKCS#1 v1.5
+/// for RS*, PSS for PS*).
+pub struct RsaCheck<'a> {
+    pub key: &'a RSAPublicKey,
+    pub digest: superboring::hash::MessageDigest,
+    pub padding: superboring::rsa::Padding,
+}
+
+impl Material {
+    /// The RSA key of an RS* or PS* key, whatever its algorithm; None for the others.
+    pub fn rsa(&self) -> Option<RsaCheck<'_>> {
+        fn check<K: RSAPublicKeyLike>(k: &K) -> RsaCheck<'_> {
+            RsaCheck { key: k.public_key(), digest: K::hash(), padding: k.padding_scheme() }
+        }
+        match self {
+            Material::RS256(k) => Some(check(k)),
+            Material::RS384(k) => Some(check(k)),
+            Material::RS512(k) => Some(check(k)),
+            Material::PS256(k) => Some(check(k)),
+            Material::PS384(k) => Some(check(k)),
+            Material::PS512(k) => Some(check(k)),
+            Material::Hmac(_) | Material::ES256(_) | Material::ES384(_) | Material::EdDSA(_) => None,
+        }
+    }
+}
+
 /// One key usable for one algorithm, with the `kid` it is known by (if any).
 pub struct VerifyKey {
     pub kid: Option<String>,

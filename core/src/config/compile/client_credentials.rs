@@ -62,7 +62,6 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
     let digest = hmac_sha256::Hash::hash(identity.as_bytes());
     let shared_key = crate::common::shared::client_token(&digest);
     Ok(ClientCredentials {
-        client_id: raw.client_id,
         auth,
         target,
         cluster,

@@ -158,15 +158,15 @@ fn refusals(path: &str, raw: &RawPolicy, server_ids: &[usize], servers: &[Server
     Ok(Refusals { realm, scope: raw.required_scopes.join(" "), dpop_algs, shape })
 }
 
-/// Where the policy finds tokens: `token_sources`, or the bearer header (and, for Kong's
-/// introspection plugin, `?access_token=`); with DPoP, `Authorization: DPoP` too.
+/// Where the policy finds tokens: `token_sources`, or the bearer header (and, where every
+/// server introspects, `?access_token=`); with DPoP, `Authorization: DPoP` too.
 fn sources(path: &str, listed: Option<Vec<RawTokenSource>>, server_ids: &[usize], servers: &[Server], dpop: bool) -> Res<Vec<TokenSource>> {
-    // Kong's oauth2-introspection plugin also takes the token from `?access_token=`: so do
-    // policies whose servers all introspect, unless `token_sources` says otherwise.
-    let kong_shaped = !server_ids.is_empty()
+    // Opaque tokens are also read from the query (RFC 6750 §2.3), as introspecting gateways
+    // (Kong's oauth2-introspection) do, unless `token_sources` says otherwise.
+    let introspecting = !server_ids.is_empty()
         && server_ids.iter().all(|&i| matches!(servers.get(i).map(|s| &s.strategy), Some(Strategy::Introspection(_))));
     let mut sources = match listed {
-        None if kong_shaped => vec![TokenSource::bearer(), TokenSource::Query("access_token".into())],
+        None if introspecting => vec![TokenSource::bearer(), TokenSource::Query("access_token".into())],
         None => vec![TokenSource::bearer()],
         Some(list) => token_sources(&format!("{path}.token_sources"), list)?,
     };
