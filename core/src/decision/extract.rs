@@ -41,7 +41,7 @@ pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<F
             }
             // No token has control characters (CR, LF, NUL, …): one that has them is refused
             // before any use (it could split a header of an IdP call it is copied into).
-            if token.bytes().any(|b| b.is_ascii_control()) {
+            if crate::common::codec::has_control(token.as_bytes()) {
                 return Err(Denial::Malformed);
             }
             found = Some(Found { token, source });

@@ -4,7 +4,9 @@
 use crate::Denial;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+
 
 /// Largest encoded header accepted.
 const MAX_HEADER_B64: usize = 4096;
@@ -30,22 +32,88 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
         return Err(Denial::Malformed);
     }
     let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| Denial::Malformed)?;
-    let map: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| Denial::Malformed)?;
-    let alg = match map.get("alg") {
-        Some(Value::String(a)) => a.clone(),
-        _ => return Err(Denial::Malformed),
+    let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_slice(&bytes).map_err(|_| Denial::Malformed)?;
+    let text = |v: Option<Value>| match v {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Denial::Malformed),
     };
-    let kid = match map.get("kid") {
-        None => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(Denial::Malformed),
-    };
-    let typ = match map.get("typ") {
-        None => None,
-        Some(Value::String(t)) => Some(t.clone()),
-        Some(_) => return Err(Denial::Malformed),
-    };
-    Ok(Header { alg, kid, typ, has_crit: map.contains_key("crit"), has_zip: map.contains_key("zip") })
+    let alg = text(alg)?.ok_or(Denial::Malformed)?;
+    Ok(Header { alg, kid: text(kid)?, typ: text(typ)?, has_crit, has_zip })
+}
+
+/// The header object's members that matter, read in one pass without building a map: as a
+/// map would hold them (a repeated member's last value wins), every other member skipped
+/// (still checked to be JSON).
+struct Members {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    typ: Option<Value>,
+    has_crit: bool,
+    has_zip: bool,
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members, A::Error> {
+                let mut m = Members { alg: None, kid: None, typ: None, has_crit: false, has_zip: false };
+                while let Some(key) = access.next_key::<Key>()? {
+                    match key {
+                        Key::Alg => m.alg = Some(access.next_value()?),
+                        Key::Kid => m.kid = Some(access.next_value()?),
+                        Key::Typ => m.typ = Some(access.next_value()?),
+                        other => {
+                            m.has_crit |= other == Key::Crit;
+                            m.has_zip |= other == Key::Zip;
+                            access.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
+/// A header member's name, matched without keeping it (escapes already undone).
+#[derive(PartialEq, Eq)]
+enum Key {
+    Alg,
+    Kid,
+    Typ,
+    Crit,
+    Zip,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "alg" => Key::Alg,
+                    "kid" => Key::Kid,
+                    "typ" => Key::Typ,
+                    "crit" => Key::Crit,
+                    "zip" => Key::Zip,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Name)
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +128,16 @@ mod tests {
     fn reads_alg_and_kid() {
         let t = format!("{}.e30.sig", enc(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#));
         assert_eq!(parse(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), typ: Some("JWT".into()), has_crit: false, has_zip: false }));
+    }
+
+    #[test]
+    fn reads_members_as_a_map_would() {
+        // A repeated member: the last one counts; escaped names are the names; other members
+        // are skipped but must be JSON.
+        let t = format!("{}.e30.sig", enc(r#"{"alg":5,"\u0061lg":"ES256","crit":["x"],"jwk":{"a":[1,{"b":null}]},"zip":"DEF"}"#));
+        assert_eq!(parse(&t), Ok(Header { alg: "ES256".into(), kid: None, typ: None, has_crit: true, has_zip: true }));
+        let t = format!("{}.e30.sig", enc(r#"{"alg":"ES256","alg":5}"#));
+        assert_eq!(parse(&t), Err(Denial::Malformed));
     }
 
     #[test]

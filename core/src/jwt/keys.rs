@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 pub const MIN_HMAC_SECRET: usize = 12;
 
 pub enum Material {
-    /// An HMAC secret for HS256/384/512 (the algorithm is the key's `alg`), kept as raw bytes:
-    /// a JWKS `oct` key need not be text, and `hmac` checks every length in one pass.
+    /// An HMAC secret for HS256/384/512 (the algorithm is the key's `alg`), from raw bytes (a
+    /// JWKS `oct` key need not be text); `hmac` checks every length in one pass.
     Hmac(HmacSecret),
     RS256(RS256PublicKey),
     RS384(RS384PublicKey),
@@ -62,13 +62,10 @@ pub struct VerifyKey {
     pub spki: Option<Vec<u8>>,
 }
 
-/// An HMAC secret's bytes; never printed.
-pub struct HmacSecret(Vec<u8>);
-
-impl HmacSecret {
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
+/// An HMAC secret, ready to check with (its padded blocks absorbed); never printed.
+pub struct HmacSecret {
+    len: usize,
+    pub prepared: super::hmac::Prepared,
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -92,7 +89,7 @@ impl VerifyKey {
 
     /// An HMAC key whose secret is shorter than jwt-simple and RFC 7518 want (Janus takes them).
     pub fn is_short_hmac(&self) -> bool {
-        matches!(&self.material, Material::Hmac(s) if s.0.len() < MIN_HMAC_SECRET)
+        matches!(&self.material, Material::Hmac(s) if s.len < MIN_HMAC_SECRET)
     }
 
     /// From a Janus setting: an HMAC secret for HS*, a PEM public key for the others.
@@ -118,10 +115,10 @@ impl VerifyKey {
 }
 
 fn hmac(alg: Alg, secret: &[u8]) -> Result<Material, String> {
-    if !alg.is_hmac() {
-        return Err(format!("{} is not an HMAC algorithm", alg.name()));
+    match super::hmac::Prepared::new(alg, secret) {
+        Some(prepared) => Ok(Material::Hmac(HmacSecret { len: secret.len(), prepared })),
+        None => Err(format!("{} is not an HMAC algorithm", alg.name())),
     }
-    Ok(Material::Hmac(HmacSecret(secret.to_vec())))
 }
 
 fn from_pem(alg: Alg, pem: &str) -> Result<Material, String> {

@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 const REGISTERED: [&str; 8] = ["iat", "exp", "nbf", "iss", "sub", "aud", "jti", "nonce"];
 
-/// The payload's members; a registered claim given twice is an error.
+/// The payload's claims, the registered ones checked and normalized as they are read: a
+/// registered claim given twice is an error.
 struct Members(Map<String, Value>);
 
 impl<'de> Deserialize<'de> for Members {
@@ -26,12 +27,23 @@ impl<'de> Deserialize<'de> for Members {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members, A::Error> {
                 let mut map = Map::new();
+                let mut seen = 0u8;
                 while let Some(key) = access.next_key::<String>()? {
-                    let value: Value = access.next_value()?;
-                    if REGISTERED.contains(&key.as_str()) && map.contains_key(&key) {
+                    let mut value: Value = access.next_value()?;
+                    let Some(i) = REGISTERED.iter().position(|r| *r == key) else {
+                        map.insert(key, value);
+                        continue;
+                    };
+                    if seen & (1 << i) != 0 {
                         return Err(A::Error::custom("a registered claim given twice"));
                     }
-                    map.insert(key, value);
+                    seen |= 1 << i;
+                    if !registered(&key, &mut value) {
+                        return Err(A::Error::custom("a registered claim of the wrong type"));
+                    }
+                    if !value.is_null() {
+                        map.insert(key, value);
+                    }
                 }
                 Ok(Members(map))
             }
@@ -44,33 +56,26 @@ impl<'de> Deserialize<'de> for Members {
 /// same `Identity` as `Identity::from_jwt` of jwt-simple's reading (whole seconds, a null
 /// `iss`/`sub`/`jti`/`nonce` absent, an `aud` array sorted without repeats), built in place.
 pub fn read(bytes: &[u8]) -> Option<Identity> {
-    let Members(mut claims) = serde_json::from_slice(bytes).ok()?;
-    for name in ["iat", "exp", "nbf"] {
-        if let Some(v) = claims.get_mut(name) {
-            whole_seconds(v)?;
-        }
-    }
-    for name in ["iss", "sub", "jti", "nonce"] {
-        match claims.get(name) {
-            None | Some(Value::String(_)) => {}
-            Some(Value::Null) => {
-                claims.remove(name);
-            }
-            Some(_) => return None,
-        }
-    }
-    match claims.get_mut("aud") {
-        None | Some(Value::String(_)) => {}
-        Some(Value::Array(items)) => {
-            if !items.iter().all(Value::is_string) {
-                return None;
-            }
-            items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            items.dedup();
-        }
-        Some(_) => return None,
-    }
+    let Members(claims) = serde_json::from_slice(bytes).ok()?;
     Some(Identity::new(claims))
+}
+
+/// A registered claim checked and normalized in place (false: refused). A null `iss`, `sub`,
+/// `jti` or `nonce` stays null here and is left out by the caller.
+fn registered(name: &str, v: &mut Value) -> bool {
+    match name {
+        "iat" | "exp" | "nbf" => whole_seconds(v).is_some(),
+        "aud" => match v {
+            Value::String(_) => true,
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                items.dedup();
+                true
+            }
+            _ => false,
+        },
+        _ => matches!(v, Value::String(_) | Value::Null),
+    }
 }
 
 /// A time claim: a non-negative number, kept as whole seconds as jwt-simple keeps them (a

@@ -148,7 +148,7 @@ impl JwtRules {
                 // HMAC in one pass: jwt-simple's own check decodes the header and the payload
                 // again (constant-time base64) and reads the claims through serde's `flatten`,
                 // which made a first-seen HS256 token cost the filter twice what it does here.
-                (None, Material::Hmac(secret)) => super::hmac::verify(alg, secret.expose(), token, now, self.leeway_secs),
+                (None, Material::Hmac(secret)) => super::hmac::verify(&secret.prepared, token, now, self.leeway_secs),
                 (None, _) => verify_with(key, token, options.clone()).map(Identity::from_jwt).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {

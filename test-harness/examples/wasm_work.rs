@@ -1,0 +1,73 @@
+//! The filter's own work per request, counted: wasm operators executed (wasmtime fuel) on each
+//! benchmarked path, with the host's signature check (here played by ring) outside the count.
+//! No clock and no noise: a cut shows as a smaller number at once. Prints Markdown.
+//! Run: `OAUTH_FILTER_FUEL=1 cargo run --release -p test-harness --example wasm_work` (also part
+//! of `make bench-inprocess`). To see where the operators go: `SPIN=40000 SPIN_ALG=ES256
+//! OAUTH_FILTER_PERFMAP=1 OAUTH_FILTER_WASM=<a build with names> perf record …` of the same
+//! example, a token checked anew on every request (SPIN_CACHED: from the caches; SPIN_PAD:
+//! bytes of padding claim).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::json;
+use test_harness::{Host, Request, Vm};
+
+const N: u64 = 200;
+
+fn config() -> serde_json::Value {
+    json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": all_settings()}}},
+        "policies": {"p": {"oauth_server": "s", "claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]}, "open": {"public": true}},
+        "routes": [{"path_prefix": "/public", "policy": "open"}],
+        "default_policy": "p"
+    })
+}
+
+/// Operators per request over `reqs` (after three to warm the caches' allocations).
+fn per_request(vm: &mut Vm, reqs: &[Request]) -> u64 {
+    for r in reqs.iter().take(3) {
+        assert!(vm.send(r.clone()).is_forwarded());
+    }
+    let before = vm.fuel_used();
+    for r in &reqs[3..] {
+        assert!(vm.send(r.clone()).is_forwarded());
+    }
+    (vm.fuel_used() - before) / (reqs.len() as u64 - 3)
+}
+
+fn main() {
+    if let Ok(n) = std::env::var("SPIN") {
+        // Profiling aid: a SPIN_ALG token (SPIN_PAD bytes of padding claim) sent n times, checked
+        // anew each time unless SPIN_CACHED (with OAUTH_FILTER_PERFMAP).
+        let (host, _) = Host::at(NOW).with_envoy_crypto();
+        let mut cfg = config();
+        if std::env::var_os("SPIN_CACHED").is_none() {
+            cfg["oauth_servers"]["s"]["token_strategy"]["verified_cache_size"] = json!(0);
+        }
+        let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+        let alg = std::env::var("SPIN_ALG").unwrap_or_else(|_| "HS256".into());
+        let pad = "p".repeat(std::env::var("SPIN_PAD").map_or(0, |p| p.parse().unwrap()));
+        let one = sign(&alg, None, claims(json!({"sub": "alice", "scope": "a b", "pad": pad})));
+        for _ in 0..n.parse::<u32>().unwrap() {
+            assert!(vm.send(Request::get("/").bearer(&one)).is_forwarded());
+        }
+        return;
+    }
+    assert!(std::env::var_os("OAUTH_FILTER_FUEL").is_some(), "set OAUTH_FILTER_FUEL=1");
+    let (host, _) = Host::at(NOW).with_envoy_crypto();
+    let mut vm = host.vm(&config().to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    println!("| path | wasm operators per request |\n| --- | --- |");
+    let public: Vec<Request> = (0..N).map(|_| Request::get("/public/x")).collect();
+    println!("| public route | {} |", per_request(&mut vm, &public));
+    for alg in ["HS256", "RS256", "ES256", "ES384", "EdDSA"] {
+        let one = sign(alg, None, claims(json!({"sub": "alice", "scope": "a b"})));
+        let repeated: Vec<Request> = (0..N).map(|_| Request::get("/").bearer(&one)).collect();
+        println!("| {alg} repeated | {} |", per_request(&mut vm, &repeated));
+        let fresh: Vec<Request> = (0..N).map(|i| Request::get("/").bearer(&sign(alg, None, claims(json!({"sub": "alice", "scope": "a b", "n": i}))))).collect();
+        println!("| {alg} first-seen | {} |", per_request(&mut vm, &fresh));
+    }
+}
