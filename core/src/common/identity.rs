@@ -53,9 +53,10 @@ impl Identity {
         if let Some(v) = self.claims.get(path) {
             return Some(v);
         }
-        let mut parts = path.split('.');
-        let mut cur = self.claims.get(parts.next()?)?;
-        for p in parts {
+        // A name without a dot was the one lookup (most claims, and every one of Kong's).
+        let (first, rest) = path.split_once('.')?;
+        let mut cur = self.claims.get(first)?;
+        for p in rest.split('.') {
             cur = cur.as_object()?.get(p)?;
         }
         Some(cur)
