@@ -487,7 +487,7 @@ def inprocess():
             f"with Cranelift; native = the core compiled for this machine):\n\n{measured.strip()}\n\n"
             f"The filter's own work counted, not timed (`test-harness/examples/wasm_work.rs`): wasm operators executed per "
             f"request (wasmtime fuel), the host's signature check outside the count. The same build gives the same "
-            f"numbers on any machine, so a cut shows at once:\n\n{counted.strip()}")
+            f"numbers on any machine (within a few tens), so a cut shows at once:\n\n{counted.strip()}")
 
 
 def proxying_rows(a, conc, tmp, idp_port, base_id, repeated, scripts, jwt_cfg):
