@@ -2,7 +2,7 @@
 //! default; optionally another header, a query parameter or a cookie. Finding more than one
 //! token is an error, as RFC 6750 allows one method per request.
 
-use crate::common::codec::{cookie_pairs, percent_decode, query_pairs};
+use crate::common::codec::{cookie_pairs, has_control, percent_decode, query_pairs};
 use crate::{Denial, Request};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<F
             }
             // No token has control characters (CR, LF, NUL, …): one that has them is refused
             // before any use (it could split a header of an IdP call it is copied into).
-            if crate::common::codec::has_control(token.as_bytes()) {
+            if has_control(token.as_bytes()) {
                 return Err(Denial::Malformed);
             }
             found = Some(Found { token, source });

@@ -167,12 +167,15 @@ fn admin_prefix(prefix: Option<String>) -> Res<String> {
 fn server(path: &str, name: String, mut raw: RawServer, token_issuer: Option<&TokenIssuer>, notices: &mut Vec<String>) -> Res<Server> {
     let front = front::front(path, &raw, notices)?;
     let path = format!("{path}.token_strategy");
-    let (kind, strategy, binding) = strategy_parts(&path, std::mem::take(&mut raw.token_strategy))?;
-    let leeway = strategy.get("leeway").and_then(Value::as_u64).unwrap_or(0);
-    let binding = binding::rules(&path, &name, &binding, leeway)?;
+    let (kind, strategy, bound) = strategy_parts(&path, std::mem::take(&mut raw.token_strategy))?;
+    let token_sources = match raw.token_sources.take() {
+        Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
+        None => None,
+    };
     match kind.as_str() {
         "jwt" => {
             let strategy: RawJwtStrategy = check::from_value(&path, strategy)?;
+            let binding = binding::rules(&path, &name, &bound, strategy.leeway.unwrap_or(0))?;
             let remote = remote_keys::remote_source(&path, &name, &strategy)?;
             let trust = strategy.trust_token_issuer;
             let issuer = match (trust, token_issuer) {
@@ -195,20 +198,13 @@ fn server(path: &str, name: String, mut raw: RawServer, token_issuer: Option<&To
                     rules.issuers.push(issuer.clone());
                 }
             }
-            let token_sources = match raw.token_sources {
-                Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
-                None => None,
-            };
             Ok(Server { name, strategy: Strategy::Jwt(rules), remote, token_sources, front, binding })
         }
         "introspection" => {
             let upstream = front::introspect_upstream(&raw);
             let strategy: RawIntrospectionStrategy = check::from_value(&path, strategy)?;
+            let binding = binding::rules(&path, &name, &bound, strategy.leeway.unwrap_or(0))?;
             let rules = introspection::introspection_rules(&path, &name, strategy, upstream.as_deref())?;
-            let token_sources = match raw.token_sources {
-                Some(list) => Some(policy::token_sources(&format!("oauth_servers.{name}.token_sources"), list)?),
-                None => None,
-            };
             Ok(Server { name, strategy: Strategy::Introspection(rules), remote: None, token_sources, front, binding })
         }
         other => err(format!("{path}.name"), format!("unsupported token strategy `{other}` (supported: jwt, introspection)")),

@@ -60,11 +60,13 @@ pub fn translate(config: &mut Value) -> Res<Translated> {
     Ok(t)
 }
 
-/// Renames `from` to `to` in `obj`; both set is an error at `path.from`.
+/// Renames `from` to `to` in `obj` (at `path`, "" for the root); both set is an error naming
+/// `from`.
 fn rename(path: &str, obj: &mut Map<String, Value>, from: &str, to: &str) -> Res<()> {
     let Some(v) = obj.remove(from) else { return Ok(()) };
     if obj.contains_key(to) {
-        return super::compile::check::err(format!("{path}.{from}"), format!("set `{to}` or `{from}`, not both"));
+        let at = if path.is_empty() { from.to_string() } else { format!("{path}.{from}") };
+        return super::compile::check::err(at, format!("set `{to}` or `{from}`, not both"));
     }
     obj.insert(to.to_string(), v);
     Ok(())

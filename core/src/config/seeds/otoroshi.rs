@@ -7,7 +7,7 @@ use super::rename;
 use serde_json::{Map, Value};
 
 pub fn issuer(root: &mut Map<String, Value>) -> Res<()> {
-    rename("", root, "ClientCredentialService", "token_issuer").map_err(|e| e.rebase(".", ""))?;
+    rename("", root, "ClientCredentialService", "token_issuer")?;
     let Some(Value::Object(issuer)) = root.get_mut("token_issuer") else { return Ok(()) };
     rename("token_issuer", issuer, "defaultKeyPair", "default_key_pair")?;
     if let Some(Value::Array(clients)) = issuer.get_mut("clients") {
