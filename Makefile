@@ -55,8 +55,9 @@ lint: ## clippy (unwrap/expect/panic/indexing denied outside tests), and no impo
 	cargo clippy -p oauth-filter-core --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 -p oauth-filter -- -D warnings
 
-test-unit: ## the pure core, natively
+test-unit: ## the pure core natively, and the adapter's allocator
 	cargo test -p oauth-filter-core
+	cargo test -p oauth-filter --lib
 
 test-harness: build ## the built .wasm on wasmtime
 	cargo test -p test-harness

@@ -11,6 +11,7 @@ mod http;
 mod introspect;
 mod metrics;
 mod phase;
+mod pool;
 mod records;
 mod root;
 mod setup;
@@ -19,6 +20,9 @@ mod waiters;
 mod worker;
 
 use proxy_wasm::types::LogLevel;
+
+#[global_allocator]
+static ALLOCATOR: pool::Pool = pool::Pool::new();
 
 proxy_wasm::main! {{
     // Also installs the SDK's panic hook, which logs a panic at critical level.

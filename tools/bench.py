@@ -299,6 +299,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="interleaved runs per row; the median is reported")
     ap.add_argument("--concurrency", default="1,2")
     ap.add_argument("--fresh", type=int, default=4000, help="distinct tokens per algorithm for first-seen runs")
+    ap.add_argument("--variants", type=int, default=500,
+                    help="first-seen tokens whose signature checks a first-seen twin cycles through")
     ap.add_argument("--algs", default=",".join(ALGS), help="JWT algorithms to measure")
     ap.add_argument("--no-proxying", action="store_true", help="skip the rows with an upstream")
     ap.add_argument("--no-hostcalls", action="store_true", help="skip the host-call cost table")
@@ -364,7 +366,7 @@ def main():
     for alg in algs:
         scenarios.append({"name": f"repeated-{alg}", "config": jwt_cfg, "warm": [repeated[alg]], "token": repeated[alg]})
         scenarios.append({"name": f"first-seen-{alg}", "config": jwt_cfg, "warm": [minted[alg]["warm"]],
-                          "token": minted[alg]["first"]})
+                          "token": minted[alg]["first"], "variants": minted[alg]["fresh"][:a.variants]})
     twins = record_twins(scenarios)
     proxies = [("no filter", ""), ("empty wasm filter", wasm_filter({}, NOOP)), ("oauth-filter public", wasm_filter(public_cfg)),
                ("jwt_authn", jwt_authn(False)), ("jwt_authn+cache", jwt_authn(True)),

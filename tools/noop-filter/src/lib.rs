@@ -84,6 +84,10 @@ struct Twin {
     response_headers: Vec<Call>,
     done: Vec<Call>,
     log: Vec<Call>,
+    /// Other recorded arguments of the path's foreign call (`variant foreign NAME ARGS` lines),
+    /// one per token of the set the filter is measured with. Each request replays the next one,
+    /// so the host's check sees as many distinct signatures as it does under the filter.
+    variants: Vec<Vec<u8>>,
 }
 
 enum Call {
@@ -184,6 +188,10 @@ fn parse_twin(text: &str) -> Option<Twin> {
             "wasi_random" => Call::WasiRandom(word_u32(&arg(0)) as usize),
             _ => return None,
         };
+        if let ("variant", Call::Foreign(_, args)) = (callback, &call) {
+            twin.variants.push(args.clone());
+            continue;
+        }
         match callback {
             "context_create" => twin.context_create.push(call),
             "request_headers" => twin.request_headers.push(call),
@@ -196,7 +204,24 @@ fn parse_twin(text: &str) -> Option<Twin> {
     Some(twin)
 }
 
-fn replay(calls: &[Call]) {
+thread_local! {
+    static NEXT_VARIANT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The foreign call's arguments for this request: the next variant, if the twin has any.
+fn foreign_args<'a>(recorded: &'a [u8], variants: &'a [Vec<u8>]) -> &'a [u8] {
+    if variants.is_empty() {
+        return recorded;
+    }
+    let i = NEXT_VARIANT.with(|n| {
+        let i = n.get();
+        n.set(if i + 1 >= variants.len() { 0 } else { i + 1 });
+        i
+    });
+    variants.get(i).map_or(recorded, |v| v.as_slice())
+}
+
+fn replay(calls: &[Call], variants: &[Vec<u8>]) {
     for c in calls {
         let (mut data, mut size) = (null_mut(), 0usize);
         // SAFETY: pointers and lengths come from live slices; out-pointers are valid for writes.
@@ -248,6 +273,7 @@ fn replay(calls: &[Call]) {
                     proxy_get_log_level(&mut l);
                 }
                 Call::Foreign(name, args) => {
+                    let args = foreign_args(args, variants);
                     proxy_call_foreign_function(name.as_ptr(), name.len(), args.as_ptr(), args.len(), &mut data, &mut size);
                 }
                 Call::Buffer(kind) => {
@@ -318,7 +344,7 @@ fn call(op: Op, metric: u32) {
 
 impl Context for Noop {
     fn on_done(&mut self) -> bool {
-        replay(&self.twin.done);
+        replay(&self.twin.done, &self.twin.variants);
         true
     }
 }
@@ -372,7 +398,7 @@ impl RootContext for Noop {
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        replay(&self.twin.context_create);
+        replay(&self.twin.context_create, &self.twin.variants);
         Some(Box::new(self.clone()))
     }
 
@@ -388,16 +414,16 @@ impl HttpContext for Noop {
                 call(self.op, self.metric);
             }
         }
-        replay(&self.twin.request_headers);
+        replay(&self.twin.request_headers, &self.twin.variants);
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _n: usize, _end: bool) -> Action {
-        replay(&self.twin.response_headers);
+        replay(&self.twin.response_headers, &self.twin.variants);
         Action::Continue
     }
 
     fn on_log(&mut self) {
-        replay(&self.twin.log);
+        replay(&self.twin.log, &self.twin.variants);
     }
 }
