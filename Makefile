@@ -12,9 +12,12 @@ TAG ?= 0.1.0
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape claims
 
-.PHONY: fuzz bench bench-inprocess bench-row oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
+.PHONY: help check fuzz bench bench-inprocess bench-row oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
+
+PREREQ := tools/prereq.sh
 
 build: ## the release .wasm (cargo at opt-level 3, then wasm-opt -O3 from npm binaryen; ≤ 2 MiB)
+	@$(PREREQ) rust node
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p oauth-filter
 	@[ -x $(WASM_OPT) ] || (cd tools/binaryen && npm ci --silent --no-audit --no-fund)
@@ -22,10 +25,12 @@ build: ## the release .wasm (cargo at opt-level 3, then wasm-opt -O3 from npm bi
 	@if cmp -s $(WASM) $(WASM).opt; then :; \
 	elif cmp -s $(WASM) $(WASM).in; then cp --remove-destination $(WASM).opt $(WASM); \
 	else cp $(WASM) $(WASM).in && $(WASM_OPT) -O3 $(WASM_FEATURES) $(WASM).in -o $(WASM).opt \
+	  && python3 tools/export_malloc.py $(WASM).opt \
 	  && cp --remove-destination $(WASM).opt $(WASM); fi
 	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
 
 $(VENV)/.installed: e2e/requirements.txt
+	@$(PREREQ) python
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
 	touch $@
@@ -42,6 +47,7 @@ $(VENV_COMPAT)/.installed:
 	touch $@
 
 e2e/idp/node_modules/.installed: e2e/idp/package.json e2e/idp/package-lock.json
+	@$(PREREQ) node
 	cd e2e/idp && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -54,18 +60,21 @@ lint: ## clippy (unwrap/expect/panic/indexing denied outside tests), and no impo
 	python3 tools/import_loops.py core/src src
 	cargo clippy -p oauth-filter-core --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 -p oauth-filter -- -D warnings
+	cargo clippy -p oauth-filter-check --all-targets -- -D warnings
 
-test-unit: ## the pure core natively, and the adapter's allocator
+test-unit: ## the pure core natively, the adapter's allocator, and the configuration checker
 	cargo test -p oauth-filter-core
 	cargo test -p oauth-filter --lib
+	cargo test -p oauth-filter-check
 
 test-harness: build ## the built .wasm on wasmtime
 	cargo test -p test-harness
 
 test-e2e: build venv idp ## the built .wasm in a real Envoy
+	@$(PREREQ) curl openssl
 	$(PY) -m pytest -q e2e
 
-test: lint test-unit test-harness test-e2e
+test: lint test-unit test-harness test-e2e ## everything above: lint, test-unit, test-harness, test-e2e
 
 test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the oldest supported Envoy
 	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q e2e
@@ -102,6 +111,14 @@ run: build venv ## Envoy on 127.0.0.1:10000 with the filter and filters/demo.jso
 token: venv ## a demo token for `make run`
 	@$(PY) e2e/demo_token.py
 
-clean:
+check: ## check a configuration as the filter would load it: make check CONFIG=FILE (JSON, or a WasmPlugin / EnvoyExtensionPolicy YAML)
+	@$(PREREQ) rust
+	@test -n "$(CONFIG)" || { echo "usage: make check CONFIG=FILE"; exit 2; }
+	@cargo run -q -p oauth-filter-check -- $(CONFIG)
+
+help: ## this list
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/\1|\2/' | awk -F'|' '{printf "  %-16s %s\n", $$1, $$2}'
+
+clean: ## remove build outputs and the venv
 	cargo clean
 	rm -rf $(VENV)

@@ -335,6 +335,14 @@ impl Vm {
         self.trap_check(r)
     }
 
+    /// Calls an allocating export (`proxy_on_memory_allocate`, or `malloc` as the proxy-wasm
+    /// test framework does) for `size` bytes; the pointer it returns.
+    pub fn allocate_through(&mut self, export: &str, size: i32) -> i32 {
+        let f = self.func::<i32, i32>(export);
+        let r = f.call(&mut self.store, size);
+        self.trap_check(r)
+    }
+
     /// Records every host call from now on (see `HostState::trace`).
     pub fn start_trace(&mut self) {
         self.store.data_mut().trace = Some(Vec::new());
