@@ -225,12 +225,16 @@ fn cases() -> Vec<(Value, &'static str, &'static str)> {
 fn every_configuration_error_names_its_path_and_never_the_value() {
     assert!(Config::from_json(base().to_string().as_bytes()).is_ok(), "the base configuration is valid");
     let mut failures = Vec::new();
+    // With OAUTH_FILTER_ERROR_CASES=FILE, each refused configuration and its error are written
+    // there: e2e/test_schema.py checks that the JSON Schema refuses the cases about shape too.
+    let mut written = Vec::new();
     for (patch, path, word) in cases() {
         let mut cfg = base();
         merge(&mut cfg, &patch);
         match Config::from_json(cfg.to_string().as_bytes()) {
             Ok(_) => failures.push(format!("{patch}: accepted, expected an error at `{path}`")),
             Err(e) => {
+                written.push(json!({"config": cfg, "path": e.path, "reason": e.reason}));
                 let text = e.to_string();
                 if e.path != path || !e.reason.contains(word) {
                     failures.push(format!("{patch}: got `{}`: {}, expected `{path}` with `{word}`", e.path, e.reason));
@@ -240,6 +244,9 @@ fn every_configuration_error_names_its_path_and_never_the_value() {
                 }
             }
         }
+    }
+    if let Some(out) = std::env::var_os("OAUTH_FILTER_ERROR_CASES") {
+        std::fs::write(out, Value::Array(written).to_string()).unwrap();
     }
     assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), cases().len(), failures.join("\n"));
 }
