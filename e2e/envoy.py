@@ -60,7 +60,7 @@ def free_port() -> int:
 class Envoy:
     """A running Envoy; `ports` maps the bootstrap's port numbers to the ones used here."""
 
-    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, fixed_ports=None, stop_iteration=True):
+    def __init__(self, bootstrap: str, tmp: pathlib.Path, concurrency: int = 2, fixed_ports=None, stop_iteration=True, env=None):
         source = pathlib.Path(bootstrap) if pathlib.Path(bootstrap).is_absolute() else ROOT / "envoy-config" / bootstrap
         text = source.read_text()
         if not stop_iteration:
@@ -69,6 +69,8 @@ class Envoy:
             assert "allow_on_headers_stop_iteration" not in text
         self._source, self._text, self._tmp = source, text, tmp
         self._concurrency, self._fixed = concurrency, fixed_ports or {}
+        # Variables added to Envoy's environment (a Wasm VM sees those its vm_config names).
+        self._env = {**os.environ, **(env or {})}
         for attempt in range(3):
             try:
                 self._start()
@@ -93,7 +95,7 @@ class Envoy:
             [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--base-id", str(next(_base_ids)),
              "--log-level", "warn", "--component-log-level", "wasm:debug", "--disable-hot-restart",
              "--file-flush-interval-msec", "100"],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=self._env)
         self.admin = f"http://127.0.0.1:{self.ports[admin_original]}"
         self._wait_ready()
 

@@ -1,5 +1,6 @@
 """Configurations that cannot rot: every bootstrap validates in Envoy, rendered files match
-their templates and filters/, and the Istio manifest carries the same plugin configuration."""
+their templates and filters/, and the Istio and Envoy Gateway manifests carry the same plugin
+configuration, its secrets named as environment variables rather than written there."""
 import json
 import pathlib
 import subprocess
@@ -26,6 +27,31 @@ def test_rendered_files_are_up_to_date():
 MANIFESTS = sorted((ROOT / "envoy-config" / "istio").glob("*.yaml"))
 
 
+def resolved(config, env):
+    """`config` with each {"env": NAME} replaced by env[NAME], as the filter reads it."""
+    if isinstance(config, dict):
+        if set(config) == {"env"} and isinstance(config["env"], str):
+            return env[config["env"]]
+        return {k: resolved(v, env) for k, v in config.items()}
+    if isinstance(config, list):
+        return [resolved(v, env) for v in config]
+    return config
+
+
+def carries_its_profile(manifest, config, declared):
+    """The manifest's configuration is its profile with every secret read from a variable the
+    manifest declares, and no secret of the profile is written in the manifest."""
+    import sys
+    sys.path.insert(0, str(ROOT / "envoy-config"))
+    import render
+    profile = json.loads((ROOT / "filters" / f"{manifest.stem}.json").read_text())
+    _, env = render.secrets_from_env(profile)
+    assert set(declared) == set(env), (declared, env)
+    assert resolved(config, env) == profile
+    text = manifest.read_text()
+    assert "PRIVATE KEY" not in text and not [v for v in env.values() if v in text]
+
+
 def test_every_filter_profile_has_an_istio_manifest():
     profiles = {p.stem for p in (ROOT / "filters").glob("*.json")}
     assert profiles and profiles == {m.stem for m in MANIFESTS}
@@ -41,8 +67,10 @@ def test_istio_manifest_fits_the_wasmplugin_schema_and_carries_its_profile(manif
     spec = doc["spec"]
     assert spec["phase"] == "AUTHN" and spec["failStrategy"] == "FAIL_CLOSE"
     assert spec["url"].startswith("oci://") and len(spec["sha256"]) == 64
-    # pluginConfig is the profile's filter configuration, which core/tests/filters.rs compiles.
-    assert spec["pluginConfig"] == json.loads((ROOT / "filters" / f"{manifest.stem}.json").read_text())
+    # pluginConfig is the profile's filter configuration, which core/tests/filters.rs compiles,
+    # with its secrets read from the proxy's environment (vmConfig.env, from the host).
+    declared = [e["name"] for e in spec.get("vmConfig", {}).get("env", []) if e.get("valueFrom") == "HOST"]
+    carries_its_profile(manifest, spec["pluginConfig"], declared)
 
 
 def test_the_schema_refuses_what_istio_refuses():
@@ -76,8 +104,9 @@ def test_envoy_gateway_policy_fits_the_crd_schema_and_carries_its_profile(policy
     [wasm] = doc["spec"]["wasm"]
     assert wasm["failOpen"] is False and wasm["rootID"] == "oauth_filter"
     assert wasm["code"]["type"] == "Image" and len(wasm["code"]["image"]["sha256"]) == 64
-    # `config` is the profile's filter configuration, which core/tests/filters.rs compiles.
-    assert wasm["config"] == json.loads((ROOT / "filters" / f"{policy.stem}.json").read_text())
+    # `config` is the profile's filter configuration, which core/tests/filters.rs compiles,
+    # with its secrets read from the proxy's environment (env.hostKeys).
+    carries_its_profile(policy, wasm["config"], wasm.get("env", {}).get("hostKeys", []))
 
 
 def test_the_envoy_gateway_schema_refuses_what_its_crd_refuses():

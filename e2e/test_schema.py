@@ -67,3 +67,15 @@ def test_the_schema_is_what_tools_schema_py_writes():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.schema == SCHEMA, "run `python3 tools/schema.py` after editing it"
+
+
+def test_the_rendered_manifests_configurations_are_valid():
+    """With their secrets named as environment variables ({"env": NAME})."""
+    import yaml
+    manifests = sorted((ROOT / "envoy-config" / "istio").glob("*.yaml")) + sorted((ROOT / "envoy-config" / "envoy-gateway").glob("*.yaml"))
+    errors = []
+    for m in manifests:
+        doc = yaml.safe_load(m.read_text())
+        config = doc["spec"].get("pluginConfig") or doc["spec"]["wasm"][0]["config"]
+        errors += [f"{m.name}: {list(e.absolute_path)}: {e.message[:200]}" for e in validator().iter_errors(config)]
+    assert len(manifests) >= 20 and not errors, errors

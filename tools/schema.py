@@ -31,7 +31,9 @@ ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", 
 defs = {}
 defs["duration"] = {"description": "\"500ms\", \"10s\", \"10m\", \"24h\", or a number of seconds",
                     "anyOf": [{"type": "string", "pattern": "^\\s*[0-9]+\\s*(ms|s|m|h)?\\s*$"}, N]}
-defs["secret"] = {"type": "string", "description": "a secret: never logged"}
+defs["secret"] = {"description": "a secret, never logged: written inline, or {\"env\": NAME}, an environment variable of the VM",
+                  "anyOf": [{"type": "string"},
+                            obj({"env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}, ["env"])]}
 defs["alg"] = {"enum": ALGS}
 defs["keyPair"] = obj({"alg": {"enum": ["RS256", "ES256", "EdDSA"]}, "private_key": ref("secret"), "kid": opt(S)},
                       ["alg", "private_key"], "a key pair: PKCS#8 PEM private key")
@@ -89,7 +91,7 @@ defs["server"] = obj({"name": opt(S), "token_strategy": ref("tokenStrategy"),
                       "access_rules": nul({"type": "array", "items": ref("accessRule")}), "cors_meta": ANY, "rate_limit": ANY,
                       "token_sources": opt({"type": "array", "items": ref("tokenSource"), "minItems": 1})}, ["token_strategy"], "an OAuth server (Janus)")
 cc = {"client_id": NE, "client_secret": opt(ref("secret")), "client_assertion_key": opt(ref("keyPair")), "token_url": URL,
-      "cluster": opt(S), "scopes": opt({"anyOf": [S, STRS]}), "endpoint_params": {"type": "object", "additionalProperties": STRS},
+      "cluster": opt(S), "scopes": opt({"anyOf": [S, STRS]}), "endpoint_params": {"type": "object", "additionalProperties": {"type": "array", "items": ref("secret")}},
       "auth_style": opt({"enum": ["basic", "body", "private_key_jwt"]}), "headers": {"type": "object", "additionalProperties": S},
       "replace_authorization": opt(B), "default_expires_in": opt(rng(1)), "refresh_fraction": opt({"type": "number", "minimum": 0.05, "maximum": 0.95}),
       "timeout": opt(ref("duration")), "max_wait": opt(ref("duration")), "retry_on_401": B, "is_disabled": B}

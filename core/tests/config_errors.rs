@@ -277,3 +277,42 @@ fn servers_added_through_the_admin_api_never_shadow_a_covered_path() {
         assert!(added(listen).is_ok(), "{listen} takes nothing covered");
     }
 }
+
+#[test]
+fn secrets_from_the_environment_in_the_plugin_configuration_only() {
+    use oauth_core::endpoints::admin::Store;
+    std::env::set_var("OAUTH_FILTER_TEST_HS_KEY", "hs-secret-for-tests-from-env");
+    std::env::set_var("OAUTH_FILTER_TEST_CC_SECRET", "cc-secret");
+    let from_env = |name: &str| json!({"env": name});
+    // Every kind of secret field: an HMAC key, the legacy secret, a client secret, an issuer
+    // client's secret, the introspection call's Authorization, a Janus client secret.
+    let mut cfg = base();
+    merge(&mut cfg, &json!({
+        "oauth_servers": {
+            "s": {"token_strategy": {"settings": [{"alg": "HS256", "key": from_env("OAUTH_FILTER_TEST_HS_KEY")}]},
+                  "oauth_endpoints": {"token": {"listen_path": "/t"}}, "secrets": {"c": from_env("OAUTH_FILTER_TEST_CC_SECRET")}},
+            "l": {"token_strategy": {"name": "jwt", "settings": {"secret": from_env("OAUTH_FILTER_TEST_HS_KEY")}}},
+            "i": {"token_strategy": {"settings": {"authorization_value": from_env("OAUTH_FILTER_TEST_CC_SECRET")}}}
+        },
+        "policies": {"p": {"upstream_client_credentials": {"client_id": "gw", "client_secret": from_env("OAUTH_FILTER_TEST_CC_SECRET"),
+                                                            "token_url": "http://idp/token", "cluster": "idp"}}}
+    }));
+    assert!(Config::from_json(cfg.to_string().as_bytes()).is_ok(), "{:?}", Config::from_json(cfg.to_string().as_bytes()).err());
+    // A variable the VM lacks: the field's path and the variable's name.
+    for (patch, path) in [
+        (json!({"oauth_servers": {"s": {"token_strategy": {"settings": [{"alg": "HS256", "key": {"env": "OAUTH_FILTER_TEST_UNSET"}}]}}}}),
+         "oauth_servers.s.token_strategy.settings[0].key"),
+        (cc(json!({"client_secret": {"env": "OAUTH_FILTER_TEST_UNSET"}})), "policies.p.upstream_client_credentials.client_secret"),
+        (issuer(json!({"clients": [{"client_id": "a", "client_secret": {"env": "OAUTH_FILTER_TEST_UNSET"}}]})), "token_issuer.clients[0].client_secret"),
+    ] {
+        let mut c = base();
+        merge(&mut c, &patch);
+        let e = Config::from_json(c.to_string().as_bytes()).err().unwrap_or_else(|| panic!("{patch}: accepted"));
+        assert!(e.path.starts_with(path) && e.reason.contains("`OAUTH_FILTER_TEST_UNSET` is not set"), "{patch}: {e}");
+    }
+    // A server added through the admin API cannot read the proxy's environment.
+    let mut store = Store::default();
+    store.servers.insert("x".into(), json!({"name": "x", "token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": from_env("OAUTH_FILTER_TEST_HS_KEY")}]}}));
+    let Err(e) = Config::with_store(base().to_string().as_bytes(), &store) else { panic!("refused") };
+    assert!(e.to_string().contains("oauth_servers.x") && e.reason.contains("only read from the plugin configuration"), "{e}");
+}

@@ -167,17 +167,21 @@ impl Config {
 
     /// The plugin configuration with the servers added through the admin API.
     pub fn with_store(bytes: &[u8], store: &crate::endpoints::admin::Store) -> Result<Config, ConfigError> {
-        let mut written: serde_json::Value = parse_json(bytes, "")?;
-        let mut translated = seeds::translate(&mut written)?;
-        let mut raw: raw::RawConfig = compile::check::from_value("", written).map_err(|e| translated.as_written(e))?;
-        if !store.servers.is_empty() {
-            // Read as the plugin configuration is read (one parser in the .wasm, and the same
-            // error paths: `oauth_servers.<name>.…`).
-            let added = serde_json::to_vec(&serde_json::json!({ "oauth_servers": store.servers })).unwrap_or_default();
-            raw.dynamic_servers = parse(&added)?.oauth_servers;
-        }
-        let notices = std::mem::take(&mut translated.notices);
-        compile::compile(raw, notices).map_err(|e| translated.as_written(e))
+        // Secrets may name environment variables in the plugin configuration only; the
+        // compiler turns this off for the servers added through the admin API.
+        crate::common::secret::with_env(true, || {
+            let mut written: serde_json::Value = parse_json(bytes, "")?;
+            let mut translated = seeds::translate(&mut written)?;
+            let mut raw: raw::RawConfig = compile::check::from_value("", written).map_err(|e| translated.as_written(e))?;
+            if !store.servers.is_empty() {
+                // Read as the plugin configuration is read (one parser in the .wasm, and the same
+                // error paths: `oauth_servers.<name>.…`).
+                let added = serde_json::to_vec(&serde_json::json!({ "oauth_servers": store.servers })).unwrap_or_default();
+                raw.dynamic_servers = crate::common::secret::with_env(false, || parse(&added))?.oauth_servers;
+            }
+            let notices = std::mem::take(&mut translated.notices);
+            compile::compile(raw, notices).map_err(|e| translated.as_written(e))
+        })
     }
 
     /// Whether `name` is a server of the plugin configuration.

@@ -420,8 +420,10 @@ pub struct RawClientCredentials {
     pub cluster: Option<String>,
     /// "a,b" (KrakenD) or ["a", "b"].
     pub scopes: Option<Value>,
+    /// Extra form parameters; the Auth0 variant's `client_secret` is one, so each value is a
+    /// secret (inline or from the environment).
     #[serde(default)]
-    pub endpoint_params: BTreeMap<String, Vec<String>>,
+    pub endpoint_params: BTreeMap<String, Vec<crate::Secret>>,
     /// "basic" (default) or "body".
     pub auth_style: Option<String>,
     /// Extra headers for the token request.

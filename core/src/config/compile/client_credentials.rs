@@ -55,7 +55,8 @@ pub fn client_credentials(path: &str, raw: RawClientCredentials) -> Res<ClientCr
     if default_expires_in == 0 {
         return err(format!("{path}.default_expires_in"), "must be at least 1 second");
     }
-    let endpoint_params: Vec<(String, Vec<String>)> = raw.endpoint_params.into_iter().collect();
+    let endpoint_params: Vec<(String, Vec<String>)> =
+        raw.endpoint_params.into_iter().map(|(k, v)| (k, v.iter().map(|s| s.expose().to_string()).collect())).collect();
     let timeout_ms = check::timeout_ms(format!("{path}.timeout"), raw.timeout.map_or(cc::DEFAULT_TIMEOUT_MS, |m| m.0))?;
     // The key covers what makes a token different; hashed, since params may carry a secret.
     let identity = format!("{}\n{}\n{}\n{:?}\n{}", raw.token_url, raw.client_id, scopes.join(" "), endpoint_params, cluster);

@@ -98,11 +98,9 @@ fn jwt_keys(path: &str, settings: Value) -> Res<Vec<VerifyKey>> {
             if let Some(k) = map.keys().find(|k| *k != "secret") {
                 return err(format!("{path}.{k}"), "unknown field beside `secret`");
             }
-            match map.get("secret") {
-                Some(Value::String(s)) => Ok(vec![VerifyKey::from_setting(Alg::HS256, s, None)
-                    .map_err(|r| ConfigError::new(format!("{path}.secret"), r))?]),
-                _ => err(format!("{path}.secret"), "must be a string"),
-            }
+            let at = format!("{path}.secret");
+            let secret: crate::Secret = check::from_value(&at, map.get("secret").cloned().unwrap_or_default())?;
+            Ok(vec![VerifyKey::from_setting(Alg::HS256, secret.expose(), None).map_err(|r| ConfigError::new(at, r))?])
         }
         _ => err(path, "expected a list of {alg, key}, {\"secret\": …} or a JWKS {\"keys\": [...]}"),
     }

@@ -102,14 +102,15 @@ fn servers(raw: &mut RawConfig, token_issuer: Option<&TokenIssuer>, notices: &mu
     let mut server_rules = Vec::new();
     let statics = std::mem::take(&mut raw.oauth_servers);
     let added = std::mem::take(&mut raw.dynamic_servers).into_iter().filter(|(n, _)| !statics.contains_key(n)).collect::<Vec<_>>();
-    for (name, mut s) in statics.into_iter().chain(added) {
+    let statics = statics.into_iter().map(|(n, s)| (n, s, true));
+    for (name, mut s, from_env) in statics.chain(added.into_iter().map(|(n, s)| (n, s, false))) {
         let path = format!("oauth_servers.{name}");
         let rules = std::mem::take(&mut s.access_rules);
         for (i, r) in rules.iter().enumerate() {
             claim_rules::rule(&format!("{path}.access_rules[{i}]"), r.clone())?;
         }
         server_rules.push((name.clone(), rules));
-        servers.push(server(&path, name, s, token_issuer, notices)?);
+        servers.push(crate::common::secret::with_env(from_env, || server(&path, name, s, token_issuer, notices))?);
     }
     Ok((servers, server_rules))
 }
