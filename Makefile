@@ -101,9 +101,10 @@ bench-row: build venv ## one path with its twin while working: make bench-row RO
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) tools/bench.py --row '$(ROW)' --concurrency 1
 
-oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat, write build/manifests/; REGISTRY_USER=user:pass for auth
-	@test -n "$(REGISTRY)" || { echo "usage: make oci REGISTRY=host:port [TAG=$(TAG)] [REGISTRY_USER=user:pass]"; exit 2; }
-	python3 tools/oci.py push $(REGISTRY) oauth-filter $(TAG) $(if $(REGISTRY_USER),--user $(REGISTRY_USER)) --manifests build/manifests
+oci: build ## push the .wasm as REGISTRY/oauth-filter:TAG (Wasm OCI) and :TAG-compat over HTTPS, write build/manifests/; REGISTRY_USER=user:pass, REGISTRY_CA=ca.pem, REGISTRY_INSECURE=1 (plain HTTP)
+	@test -n "$(REGISTRY)" || { echo "usage: make oci REGISTRY=host[:port][/namespace] [TAG=$(TAG)] [REGISTRY_USER=user:pass] [REGISTRY_CA=ca.pem] [REGISTRY_INSECURE=1]"; exit 2; }
+	python3 tools/oci.py push $(REGISTRY) oauth-filter $(TAG) $(if $(REGISTRY_USER),--user $(REGISTRY_USER)) \
+	  $(if $(REGISTRY_CA),--ca-file $(REGISTRY_CA)) $(if $(REGISTRY_INSECURE),--insecure) --manifests build/manifests
 
 run: build venv ## Envoy on 127.0.0.1:10000 with the filter and filters/demo.json
 	$(PY) e2e/demo.py

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """Pushes the .wasm to an OCI registry in the two layouts Istio reads, and pulls it back.
 
-  oci.py push REGISTRY REPO TAG [--user USER:PASS] [--insecure]
+  oci.py push REGISTRY REPO TAG [--user USER:PASS] [--ca-file PEM] [--insecure]
       REPO:TAG         the Wasm OCI artifact: config application/vnd.module.wasm.config.v1+json,
                        one layer application/vnd.module.wasm.content.layer.v1+wasm (the module)
       REPO:TAG-compat  the "compat" image: one tar+gzip layer holding plugin.wasm
-  oci.py pull REGISTRY REPO TAG OUT [--user USER:PASS]   the module of REPO:TAG into OUT
+  oci.py pull REGISTRY REPO TAG OUT [same options]   the module of REPO:TAG into OUT
 
 Prints each manifest's digest (the `sha256` for Istio) as `REPO:TAG sha256:…`. With
 `--manifests DIR`, push also writes DIR/istio/<profile>.yaml (a WasmPlugin) and
 DIR/envoy-gateway/<profile>.yaml (an EnvoyExtensionPolicy) for every profile in filters/, with
-the pushed image and its digest filled in. Standard library only; the registry API is the OCI
-distribution spec (HTTP Basic when --user is given).
+the pushed image and its digest filled in.
+
+The registry API is the OCI distribution spec, over HTTPS (`--ca-file` trusts a private CA;
+`--insecure` speaks plain HTTP, for a registry on localhost). Authentication follows the
+registry's challenge: `WWW-Authenticate: Basic` gets `--user`; `WWW-Authenticate: Bearer
+realm=…,service=…,scope=…` (Docker Hub, GHCR, Harbor, GitLab, a distribution registry with token
+auth) gets a token from the realm, with `--user` as Basic credentials there (anonymous without),
+and the request is made again with it. Standard library only.
 """
 import argparse
 import base64
@@ -21,8 +27,11 @@ import io
 import json
 import pathlib
 import sys
+import re
+import ssl
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 
 WASM = pathlib.Path(__file__).resolve().parent.parent / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm"
@@ -38,17 +47,55 @@ def digest(data: bytes) -> str:
 
 
 class Registry:
-    def __init__(self, base: str, user: str | None):
-        self.base = base if base.startswith("http") else "http://" + base
-        self.auth = "Basic " + base64.b64encode(user.encode()).decode() if user else None
+    def __init__(self, base: str, user: str | None, insecure: bool = False, ca_file: str | None = None):
+        scheme = "http://" if insecure else "https://"
+        self.base = base if re.match(r"^https?://", base) else scheme + base
+        self.basic = "Basic " + base64.b64encode(user.encode()).decode() if user else None
+        self.context = ssl.create_default_context(cafile=ca_file) if self.base.startswith("https") else None
+        self.auth = None  # the Authorization the registry accepted last (Basic, or a Bearer token)
+
+    def open(self, method, url, data=None, headers=None, auth=None):
+        h = dict(headers or {})
+        if auth:
+            h["Authorization"] = auth
+        req = urllib.request.Request(url, data=data, method=method, headers=h)
+        return urllib.request.urlopen(req, timeout=30, context=self.context if url.startswith("https") else None)
 
     def request(self, method, path_or_url, data=None, headers=None):
-        url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
-        h = dict(headers or {})
-        if self.auth:
-            h["Authorization"] = self.auth
-        req = urllib.request.Request(url, data=data, method=method, headers=h)
-        return urllib.request.urlopen(req, timeout=30)
+        """The request, with the credentials the registry's challenge asks for: made once more
+        after a 401 that says how to authenticate."""
+        url = path_or_url if re.match(r"^https?://", path_or_url) else self.base + path_or_url
+        try:
+            return self.open(method, url, data, headers, self.auth)
+        except urllib.error.HTTPError as e:
+            challenge = e.headers.get("WWW-Authenticate", "") if e.code == 401 else ""
+            auth = self.answer(challenge)
+            if not auth or auth == self.auth:
+                raise
+        self.auth = auth
+        return self.open(method, url, data, headers, auth)
+
+    def answer(self, challenge: str) -> str | None:
+        """The Authorization for a `WWW-Authenticate` challenge; None when there is none to give."""
+        scheme, _, params = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            return self.basic
+        if scheme.lower() != "bearer":
+            return None
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        realm = fields.pop("realm", None)
+        if not realm or not realm.startswith(("https://", "http://")):
+            return None
+        if realm.startswith("http://") and self.base.startswith("https://"):
+            raise SystemExit(f"the registry's token realm is plain HTTP ({realm}): refusing to send credentials there")
+        query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
+        try:
+            with self.open("GET", f"{realm}?{query}" if query else realm, auth=self.basic) as r:
+                answer = json.load(r)
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"the registry's token endpoint refused: {e.code}") from None
+        token = answer.get("token") or answer.get("access_token")
+        return f"Bearer {token}" if token else None
 
     def push_blob(self, repo, data: bytes) -> str:
         d = digest(data)
@@ -156,21 +203,27 @@ def main():
     p.add_argument("repo")
     p.add_argument("tag")
     p.add_argument("out", nargs="?")
-    p.add_argument("--user")
+    p.add_argument("--user", help="USER:PASS for the registry (Basic) or its token endpoint")
+    p.add_argument("--insecure", action="store_true", help="plain HTTP (a registry on localhost)")
+    p.add_argument("--ca-file", help="a PEM bundle to trust for the registry's HTTPS")
     p.add_argument("--wasm", default=str(WASM))
     p.add_argument("--manifests", help="push: write ready WasmPlugin and EnvoyExtensionPolicy manifests here")
     a = p.parse_args()
-    reg = Registry(a.registry, a.user)
+    # `ghcr.io/org` is the host ghcr.io and the repository org/REPO.
+    host, _, namespace = a.registry.removeprefix("https://").removeprefix("http://").partition("/")
+    scheme = a.registry[: len(a.registry) - len(a.registry.removeprefix("https://").removeprefix("http://"))]
+    reg = Registry(scheme + host, a.user, insecure=a.insecure, ca_file=a.ca_file)
+    repo = f"{namespace.strip('/')}/{a.repo}" if namespace.strip("/") else a.repo
     if a.action == "push":
-        pushed = push(reg, a.repo, a.tag, pathlib.Path(a.wasm).read_bytes())
+        pushed = push(reg, repo, a.tag, pathlib.Path(a.wasm).read_bytes())
         for ref, d in pushed.items():
             print(f"{ref} {d}")
         if a.manifests:
-            write_manifests(pathlib.Path(a.manifests), f"{a.registry}/{a.repo}:{a.tag}", pushed[f"{a.repo}:{a.tag}"])
+            write_manifests(pathlib.Path(a.manifests), f"{host}/{repo}:{a.tag}", pushed[f"{repo}:{a.tag}"])
     else:
-        blob, d = pull(reg, a.repo, a.tag)
+        blob, d = pull(reg, repo, a.tag)
         pathlib.Path(a.out or "plugin.wasm").write_bytes(blob)
-        print(f"{a.repo}:{a.tag} {d}")
+        print(f"{repo}:{a.tag} {d}")
 
 
 if __name__ == "__main__":
