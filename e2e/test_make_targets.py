@@ -39,3 +39,25 @@ def test_every_file_architecture_md_names_exists():
     security = set(re.findall(r"`((?:core|src|test-harness|e2e)/[\w./-]+\.(?:rs|py))`", (ROOT / "SECURITY.md").read_text()))
     gone = sorted(p for p in security if not (ROOT / p).exists())
     assert len(security) > 10 and not gone, gone
+
+
+def test_make_help_lists_every_documented_target():
+    run = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True)
+    listed = {line.split()[0] for line in run.stdout.splitlines() if line.strip()}
+    documented = set(re.findall(r"^([\w-]+):[^#\n]*## ", (ROOT / "Makefile").read_text(), re.M))
+    assert documented and listed == documented, documented ^ listed
+    assert {"build", "test", "check", "oci", "help"} <= listed
+
+
+def test_a_missing_prerequisite_is_named_with_its_install_line(tmp_path):
+    """With nothing on PATH, each need is named with the line that installs it; exit 1."""
+    run = subprocess.run(["/bin/bash", str(ROOT / "tools" / "prereq.sh"), "wrk", "curl", "python", "node"],
+                         capture_output=True, text=True, env={"PATH": str(tmp_path)})
+    assert run.returncode == 1
+    for line in ["missing: wrk — install it with: sudo apt-get install wrk",
+                 "missing: curl — install it with: sudo apt-get install curl",
+                 "missing: python3 — install it with: sudo apt-get install python3 python3-venv",
+                 "missing: Node.js and npm — install it with: sudo apt-get install nodejs npm"]:
+        assert line in run.stderr, run.stderr
+    ok = subprocess.run(["/bin/bash", str(ROOT / "tools" / "prereq.sh"), "python"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
