@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod decision;
 pub mod endpoints;
+pub mod fleet;
 pub mod idp;
 pub mod jwt;
 
