@@ -71,7 +71,7 @@ test-harness: build ## the built .wasm on wasmtime
 	cargo test -p test-harness
 
 test-e2e: build venv idp ## the built .wasm in a real Envoy
-	@$(PREREQ) curl openssl
+	@$(PREREQ) curl openssl etcd
 	$(PY) -m pytest -q e2e
 
 test: lint test-unit test-harness test-e2e ## everything above: lint, test-unit, test-harness, test-e2e
@@ -89,9 +89,11 @@ fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds 
 	  [ $$status -eq 0 ] || { echo "fuzz target $$t failed"; exit 1; }; \
 	done
 
-bench: build venv ## each path against no filter, the empty filter, its host-call twin and jwt_authn (writes BENCHMARKS.md)
+bench: build venv idp ## each path against no filter, the empty filter, its host-call twin and jwt_authn; the fleet store's added latency (writes BENCHMARKS.md)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) tools/bench.py --write
+	@$(PREREQ) etcd
+	$(PY) tools/bench_fleet.py --write
 
 bench-inprocess: build ## the per-token costs on wasmtime and natively (writes BENCHMARKS.md)
 	$(PY) tools/bench.py --inprocess --write

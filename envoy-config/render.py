@@ -60,6 +60,7 @@ def secrets_from_env(config):
             take(pair, "private_key", "issuer_key", k)
         for client in issuer.get("clients") or []:
             take(client, "client_secret", "issuer_client", client.get("client_id", ""), "secret")
+    take((config.get("store") or {}).get("etcd") or {}, "password", "store", "etcd", "password")
     for s, server in (config.get("oauth_servers") or {}).items():
         strategy = server.get("token_strategy") or {}
         settings = strategy.get("settings")

@@ -2,6 +2,8 @@
 //! the admin policy, the core runs the operation against the stored servers, and the store
 //! goes back to shared data with compare-and-swap. Every worker picks a change up on its
 //! tick (this one at once) by compiling the plugin configuration with the stored servers.
+//! With the fleet store (`store.etcd`) the servers live in etcd instead: `fleet` writes them
+//! and its poll brings them; the tick compiles them the same way.
 
 use crate::records::Job;
 use crate::records::Phase;
@@ -25,16 +27,27 @@ fn read() -> (Store, u32) {
 /// already in it (a reconfigured plugin in a running Envoy keeps them) are compiled in.
 pub fn init(w: &mut Worker) {
     crate::shared::ensure(shared::ADMIN_SERVERS, b"{}");
+    crate::fleet::sync(w);
     tick(w);
 }
 
-/// Picks up a change another worker made.
+/// Picks up a change another worker (or, with the fleet store, another replica) made.
 pub fn tick(w: &mut Worker) {
-    let Some((bytes, cas)) = host::get_shared(shared::ADMIN_SERVERS) else { return };
-    if cas == w.admin_cas {
-        return;
-    }
-    match Config::with_store(&w.plugin_config, &Store::decode(&bytes)) {
+    let (store, stamp) = if w.config.store.is_some() {
+        let (rev, count) = w.fleet.state.version();
+        if (rev << 16 | count as u64) == w.admin_cas {
+            return;
+        }
+        (w.fleet.state.store(), rev << 16 | count as u64)
+    } else {
+        let Some((bytes, cas)) = host::get_shared(shared::ADMIN_SERVERS) else { return };
+        if u64::from(cas) == w.admin_cas {
+            return;
+        }
+        (Store::decode(&bytes), u64::from(cas))
+    };
+    let cas = stamp;
+    match Config::with_store(&w.plugin_config, &store) {
         Ok(cfg) => swap(w, cfg, cas, None),
         Err(e) => {
             // Only when the plugin configuration changed under stored servers: keep what runs.
@@ -48,7 +61,7 @@ pub fn tick(w: &mut Worker) {
 /// a server added through the API give up (503: it may have changed), and its fetches in
 /// flight are dropped.
 /// `me`: the request being served, whose context is made effective again.
-fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
+fn swap(w: &mut Worker, cfg: Config, cas: u64, me: Option<u32>) {
     let first_dynamic = w.config.static_servers;
     if waiters::give_up_servers_from(w, first_dynamic) {
         if let Some(id) = me {
@@ -64,7 +77,8 @@ fn swap(w: &mut Worker, cfg: Config, cas: u32, me: Option<u32>) {
     log::info!("admin api: {} oauth servers ({} added through the API)", w.config.servers.len(), w.config.servers.len().saturating_sub(first_dynamic));
 }
 
-/// An admin request's headers: refused, answered, or (to read its body) let go on.
+/// An admin request's headers: refused, answered, or (to read its body) let go on; with the
+/// fleet store, a write paused for etcd's answer (`Phase::AdminWrite`).
 pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &Request, end_of_stream: bool) -> Action {
     let Some(policy) = w.config.admin.as_ref().map(|a| a.policy) else { return Action::Continue };
     let now = host::now_secs();
@@ -87,18 +101,37 @@ pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &
         *phase = Phase::Admin { op };
         return Action::Continue;
     }
-    respond(&run(w, id, &op, &[]))
+    answer(w, id, phase, &op, &[])
+}
+
+fn answer(w: &mut Worker, id: u32, phase: &mut Phase, op: &Op, body: &[u8]) -> Action {
+    match run(w, id, op, body) {
+        Ok(r) => respond(&r),
+        Err(()) => {
+            let wait_ms = w.config.store.as_ref().map_or(0, crate::fleet::admin_wait_ms);
+            *phase = Phase::AdminWrite { deadline_ms: host::now_millis() + wait_ms };
+            Action::Pause
+        }
+    }
 }
 
 /// An admin request's whole body.
-pub fn on_body(w: &mut Worker, id: u32, op: &Op, body: &[u8], too_large: bool) -> Action {
+pub fn on_body(w: &mut Worker, id: u32, phase: &mut Phase, op: &Op, body: &[u8], too_large: bool) -> Action {
     if too_large {
         return respond(&admin::too_large());
     }
-    respond(&run(w, id, op, body))
+    answer(w, id, phase, op, body)
 }
 
-fn run(w: &mut Worker, id: u32, op: &Op, body: &[u8]) -> LocalResponse {
+/// The operation's answer, or Err when it waits for the fleet store.
+fn run(w: &mut Worker, id: u32, op: &Op, body: &[u8]) -> Result<LocalResponse, ()> {
+    if w.config.store.is_some() {
+        return crate::fleet::admin_run(w, id, op, body);
+    }
+    Ok(run_here(w, id, op, body))
+}
+
+fn run_here(w: &mut Worker, id: u32, op: &Op, body: &[u8]) -> LocalResponse {
     for _ in 0..8 {
         let (store, cas) = read();
         let config = w.config.clone();
@@ -109,7 +142,7 @@ fn run(w: &mut Worker, id: u32, op: &Op, body: &[u8]) -> LocalResponse {
             SetShared::Done => {
                 // The CAS of this write, unless another came in between (then the tick
                 // compiles that one).
-                let cas = host::get_shared(shared::ADMIN_SERVERS).filter(|(b, _)| *b == bytes).map_or(0, |(_, c)| c);
+                let cas = host::get_shared(shared::ADMIN_SERVERS).filter(|(b, _)| *b == bytes).map_or(0, |(_, c)| u64::from(c));
                 swap(w, cfg, cas, Some(id));
                 return out.response;
             }

@@ -16,7 +16,8 @@ use oauth_core::Config;
 fn jobs(cfg: &Config) -> Vec<Job> {
     let keys = cfg.servers.iter().enumerate().filter(|(_, s)| s.remote.is_some()).map(|(i, _)| Job::Keys(i));
     let tokens = cfg.policies.iter().enumerate().filter(|(_, p)| p.client_credentials.is_some()).map(|(i, _)| Job::Token(i));
-    keys.chain(tokens).collect()
+    let fleet = cfg.store.iter().map(|_| Job::Fleet);
+    keys.chain(tokens).chain(fleet).collect()
 }
 
 /// Whether anything is fetched (the root then ticks).
@@ -35,6 +36,11 @@ macro_rules! with_source {
             }
             Job::Token(i) => {
                 if let Some($src) = $cfg.policies.get(i).and_then(|p| p.client_credentials.as_ref()) {
+                    $body
+                }
+            }
+            Job::Fleet => {
+                if let Some($src) = $cfg.store.as_ref() {
                     $body
                 }
             }
@@ -122,6 +128,7 @@ fn finish<R: Refresh>(w: &mut Worker, job: Job, src: &R, outcome: Result<R::Valu
     let (fetches, failures) = match job {
         Job::Keys(_) => (metrics::JWKS_FETCHES, metrics::JWKS_FAILURES),
         Job::Token(_) => (metrics::CC_FETCHES, metrics::CC_FAILURES),
+        Job::Fleet => (metrics::STORE_POLLS, metrics::STORE_FAILURES),
     };
     metrics::inc(fetches);
     match outcome {
@@ -145,6 +152,7 @@ fn finish<R: Refresh>(w: &mut Worker, job: Job, src: &R, outcome: Result<R::Valu
             match job {
                 Job::Keys(_) => log::warn!("{}: key fetch failed: {why}; keeping the last good keys", label(w, job)),
                 Job::Token(_) => log::warn!("{}: token request failed: {why}", label(w, job)),
+                Job::Fleet => log::warn!("fleet store: reading the servers failed: {why}; keeping the servers known"),
             }
             update(src, |st| {
                 lease::fail(src, st, now, retry_after);
@@ -163,6 +171,7 @@ fn label(w: &Worker, job: Job) -> String {
             let id = w.config.policies.get(i).and_then(|p| p.client_credentials.as_ref()).map_or("", |c| c.client_id());
             format!("client credentials for {id}")
         }
+        Job::Fleet => "fleet store".to_string(),
     }
 }
 
@@ -170,6 +179,7 @@ fn label(w: &Worker, job: Job) -> String {
 fn sync(w: &mut Worker, job: Job) {
     match job {
         Job::Keys(i) => sync_keys(w, i),
+        Job::Fleet => crate::fleet::sync(w),
         Job::Token(i) => {
             let Some(key) = w.config.policies.get(i).and_then(|p| p.client_credentials.as_ref()).map(|c| c.state_key()) else { return };
             if let (Some((bytes, _)), Some(slot)) = (host::get_shared(&key), w.tokens.get_mut(i)) {

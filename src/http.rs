@@ -4,7 +4,7 @@
 use crate::phase;
 use crate::records::Phase;
 use crate::worker::Worker;
-use crate::{admin, fetch, hold, host, metrics};
+use crate::{admin, fetch, hold, host, metrics, waiters};
 use oauth_core::endpoints::{self, OAuthEndpoint};
 use oauth_core::endpoints::response::Answer;
 use oauth_core::{Config, Denial, Request};
@@ -45,6 +45,9 @@ impl HttpContext for Http {
                 let Ok(mut phase) = self.phase.try_borrow_mut() else { return unconfigured() };
                 admin::on_headers(&mut w, self.id, &mut phase, op, &request, end_of_stream)
             };
+            if self.phase_is(|p| matches!(p, Phase::AdminWrite { .. })) {
+                waiters::add(&mut w, self.id, &self.phase);
+            }
             return self.hold_for_body(&mut w, action, |p| matches!(p, Phase::Admin { .. }));
         }
         if let Some(ep) = endpoints::find(&w.config, &request) {
@@ -64,7 +67,7 @@ impl HttpContext for Http {
         if !self.phase_is(|p| matches!(p, Phase::Endpoint { .. })) {
             // A request still waiting for its decision must not let its body (and so itself)
             // go on: Envoy would resume the request on Continue.
-            return if self.phase_is(|p| matches!(p, Phase::Waiting(_))) { Action::Pause } else { Action::Continue };
+            return if self.phase_is(|p| matches!(p, Phase::Waiting(_) | Phase::AdminWrite { .. })) { Action::Pause } else { Action::Continue };
         }
         if !end_of_stream && body_size <= endpoints::MAX_BODY {
             return Action::Pause; // buffer: the body waits here (and, held, its headers too)
@@ -86,7 +89,7 @@ impl HttpContext for Http {
     /// an endpoint the filter answers from the body takes no trailers (its body never ended
     /// in the body callback): refused rather than let the buffered body go on undecided.
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        if self.phase_is(|p| matches!(p, Phase::Waiting(_))) {
+        if self.phase_is(|p| matches!(p, Phase::Waiting(_) | Phase::AdminWrite { .. })) {
             return Action::Pause;
         }
         if self.phase_is(|p| matches!(p, Phase::Endpoint { .. } | Phase::Admin { .. })) {
@@ -101,6 +104,11 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // An admin write whose headers went on (to have its body read) waits for etcd: the
+        // route's cluster may answer first; its answer waits and the filter's replaces it.
+        if self.phase_is(|p| matches!(p, Phase::AdminWrite { .. })) {
+            return Action::Pause;
+        }
         let injected = match self.phase.try_borrow().as_deref() {
             Ok(Phase::Allowed { injected: Some(i) }) => Some(*i),
             _ => None,
@@ -111,6 +119,13 @@ impl HttpContext for Http {
                     fetch::upstream_refused(&mut w, policy, version);
                 }
             }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        if self.phase_is(|p| matches!(p, Phase::AdminWrite { .. })) {
+            return Action::Pause;
         }
         Action::Continue
     }
@@ -138,7 +153,15 @@ impl Http {
         let Some(cell) = self.worker.clone() else { return unconfigured() };
         let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
         let body = if too_large { Vec::new() } else { host::request_body(body_size, endpoints::MAX_BODY) };
-        admin::on_body(&mut w, self.id, &op, &body, too_large)
+        let mut next = Phase::Answered;
+        let action = admin::on_body(&mut w, self.id, &mut next, &op, &body, too_large);
+        if matches!(next, Phase::AdminWrite { .. }) {
+            if let Ok(mut p) = self.phase.try_borrow_mut() {
+                *p = next;
+            }
+            waiters::add(&mut w, self.id, &self.phase);
+        }
+        action
     }
 
     /// An OAuth endpoint request's headers: answered now, or let go on, its header changes made.

@@ -5,6 +5,7 @@ mod admin;
 mod apply;
 mod crypto;
 mod fetch;
+mod fleet;
 mod hold;
 mod host;
 mod http;

@@ -23,6 +23,9 @@ pub const JWKS_FAILURES: &str = "oauth_filter.jwks.failures";
 pub const CC_FETCHES: &str = "oauth_filter.client_credentials.fetches";
 pub const CC_FAILURES: &str = "oauth_filter.client_credentials.failures";
 pub const TOKENS_ISSUED: &str = "oauth_filter.tokens_issued";
+pub const STORE_POLLS: &str = "oauth_filter.store.polls";
+pub const STORE_CALLS: &str = "oauth_filter.store.calls";
+pub const STORE_FAILURES: &str = "oauth_filter.store.failures";
 
 thread_local! {
     /// (name, id) of every counter this VM defined; few, and looked up by the name's address
@@ -72,7 +75,7 @@ pub fn denied(denial: oauth_core::Denial) {
 /// Defines the fixed counters at start, so they show as 0 before anything happens.
 pub fn define_all() {
     for name in [ALLOWED, DENIED, INTROSPECTION_CALLS, INTROSPECTION_FAILURES, INTROSPECTION_HITS, INTROSPECTION_MISSES,
-        JWKS_FETCHES, JWKS_FAILURES, CC_FETCHES, CC_FAILURES, TOKENS_ISSUED] {
+        JWKS_FETCHES, JWKS_FAILURES, CC_FETCHES, CC_FAILURES, TOKENS_ISSUED, STORE_POLLS, STORE_CALLS, STORE_FAILURES] {
         id(name);
     }
 }

@@ -36,6 +36,7 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
             }
         },
         WaitOn::UpstreamToken { .. } => {}
+        WaitOn::Replay(ask) => crate::fleet::record(w, ask),
     }
     let deadline_ms = host::now_millis() + wait.max_wait_ms;
     set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now, deadline_ms, keys_version }));

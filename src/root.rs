@@ -4,7 +4,7 @@
 use crate::host::{self, SetShared};
 use crate::http::Http;
 use crate::worker::Worker;
-use crate::{admin, fetch, hold, introspect, metrics, waiters};
+use crate::{admin, fetch, fleet, hold, introspect, metrics, waiters};
 use oauth_core::config::LogLevel;
 use oauth_core::{common::shared, Config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -40,6 +40,11 @@ impl Context for Root {
             fetch::on_response(&mut w, pending, body_size);
         } else if w.introspections.contains_key(&token_id) {
             introspect::answered(&mut w, token_id, body_size);
+        } else if fleet::owns(&w, token_id) {
+            fleet::answered(&mut w, token_id, body_size);
+            if w.config.admin.is_some() {
+                admin::tick(&mut w); // an admin write's servers, compiled before it is answered
+            }
         }
         waiters::resolve(&mut w);
     }
@@ -99,6 +104,7 @@ impl RootContext for Root {
             if let Ok(mut w) = w.try_borrow_mut() {
                 fetch::tick(&mut w);
                 introspect::send(&mut w);
+                fleet::send(&mut w);
                 waiters::resolve(&mut w);
                 if w.config.admin.is_some() {
                     admin::tick(&mut w);
@@ -115,6 +121,8 @@ impl RootContext for Root {
         if let Some(w) = &self.worker {
             if let Ok(mut w) = w.try_borrow_mut() {
                 introspect::send(&mut w);
+                fleet::send(&mut w);
+                waiters::resolve(&mut w);
             }
         }
     }

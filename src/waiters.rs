@@ -8,6 +8,7 @@ use crate::host;
 use crate::records::{Phase, Waiting};
 use crate::worker::Worker;
 use oauth_core::decision::authenticate::Answered;
+use oauth_core::decision::binding::ReplayAsk;
 use oauth_core::idp::introspection::Lookup;
 use oauth_core::{decide_again, WaitOn};
 use std::cell::RefCell;
@@ -20,6 +21,8 @@ pub fn add(w: &mut Worker, context_id: u32, phase: &Rc<RefCell<Phase>>) {
 enum Verdict {
     Wait,
     Decide(Option<Answered>),
+    /// The fleet store said whether the request's DPoP proof was seen by another replica.
+    Confirmed(bool),
     GiveUp,
 }
 
@@ -46,6 +49,12 @@ fn verdict(w: &Worker, waiting: &Waiting, now: u64, now_ms: u64) -> Verdict {
                 Verdict::Wait
             }
         }
+        WaitOn::Replay(ask) => match w.fleet.replays.get(&ask.hash) {
+            Some(Some(first)) => Verdict::Confirmed(*first),
+            Some(None) => Verdict::GiveUp,
+            None if late => Verdict::GiveUp,
+            None => Verdict::Wait,
+        },
         WaitOn::Introspection { server, claim } => {
             let lookup = crate::shared::introspection(&claim.slot, now);
             // This worker's own call for the token answers it (through `answered`), whatever
@@ -76,6 +85,13 @@ pub fn resolve(w: &mut Worker) {
             still.push((id, weak));
             continue;
         };
+        if let Phase::AdminWrite { deadline_ms } = &*p {
+            match crate::fleet::admin_verdict(w, id, *deadline_ms, now_ms) {
+                Some(next) => *p = next,
+                None => still.push((id, weak.clone())),
+            }
+            continue;
+        }
         let Phase::Waiting(waiting) = &*p else { continue };
         let next = match verdict(w, waiting, now, now_ms) {
             Verdict::Wait => {
@@ -84,9 +100,28 @@ pub fn resolve(w: &mut Worker) {
             }
             Verdict::Decide(answered) => {
                 let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), answered.as_ref());
+                match again(&decision, waiting, now) {
+                    Some((next, ask)) => {
+                        crate::fleet::record(w, &ask);
+                        still.push((id, weak));
+                        next
+                    }
+                    None => apply::later(id, &decision, &waiting.wait),
+                }
+            }
+            Verdict::Confirmed(first) => {
+                let WaitOn::Replay(ask) = &waiting.wait.on else { continue };
+                let hash = ask.hash.clone();
+                let decision = decide_again(&w.config, &waiting.request, now, &w.view_confirmed(now, &hash, first), None);
+                w.fleet.replays.remove(&hash);
                 apply::later(id, &decision, &waiting.wait)
             }
-            Verdict::GiveUp => apply::give_up(id, &waiting.wait),
+            Verdict::GiveUp => {
+                if let WaitOn::Replay(ask) = &waiting.wait.on {
+                    w.fleet.replays.remove(&ask.hash);
+                }
+                apply::give_up(id, &waiting.wait)
+            }
         };
         *p = next;
     }
@@ -101,6 +136,7 @@ pub fn resolve(w: &mut Worker) {
 pub fn answered(w: &mut Worker, server: usize, hash: &str, lookup: &Lookup) {
     let now = host::now_secs();
     let answered = Answered { server, lookup: lookup.clone() };
+    let mut asks = Vec::new();
     for (id, weak) in &w.waiting {
         let Some(phase) = weak.upgrade() else { continue };
         let Ok(mut p) = phase.try_borrow_mut() else { continue };
@@ -110,7 +146,16 @@ pub fn answered(w: &mut Worker, server: usize, hash: &str, lookup: &Lookup) {
             continue;
         }
         let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), Some(&answered));
-        *p = apply::later(*id, &decision, &waiting.wait);
+        *p = match again(&decision, waiting, now) {
+            Some((next, ask)) => {
+                asks.push(ask);
+                next // still in `waiting`: resolved when the store answers
+            }
+            None => apply::later(*id, &decision, &waiting.wait),
+        };
+    }
+    for ask in &asks {
+        crate::fleet::record(w, ask);
     }
     resolve(w);
 }
@@ -125,6 +170,7 @@ pub fn give_up_servers_from(w: &mut Worker, first: usize) -> bool {
         let Phase::Waiting(waiting) = &*p else { continue };
         let server = match &waiting.wait.on {
             WaitOn::Keys { server, .. } | WaitOn::Introspection { server, .. } => *server,
+            WaitOn::Replay(ask) => ask.server,
             WaitOn::UpstreamToken { .. } => continue,
         };
         if server >= first {
@@ -133,4 +179,16 @@ pub fn give_up_servers_from(w: &mut Worker, first: usize) -> bool {
         }
     }
     any
+}
+
+/// A request decided again after its keys or its introspection answer came, whose DPoP proof
+/// is new here: it waits once more, for the fleet store to record the proof. Its next phase;
+/// None for any other decision.
+/// The proof to record goes with it (`fleet::record`).
+fn again(decision: &oauth_core::Decision, waiting: &Waiting, now: u64) -> Option<(Phase, ReplayAsk)> {
+    let oauth_core::Decision::Wait(wait) = decision else { return None };
+    let WaitOn::Replay(ask) = &wait.on else { return None };
+    let deadline_ms = host::now_millis() + wait.max_wait_ms;
+    let next = Phase::Waiting(Waiting { request: waiting.request.clone(), wait: wait.clone(), since_secs: now, deadline_ms, keys_version: 0 });
+    Some((next, ask.clone()))
 }

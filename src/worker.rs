@@ -10,6 +10,7 @@ use oauth_core::idp::client_credentials::TokenState;
 use oauth_core::idp::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::idp::remote::FetchState;
+use oauth_core::decision::state::FirstUse;
 use oauth_core::{Config, Event, WorkerState};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -50,8 +51,11 @@ pub struct Worker {
     /// The plugin configuration as the host gave it (compiled again with the servers of the
     /// admin API when they change).
     pub plugin_config: Vec<u8>,
-    /// The CAS of the admin API's stored servers compiled into `config` (0 = none).
-    pub admin_cas: u32,
+    /// The CAS of the admin API's stored servers compiled into `config` (0 = none), or with
+    /// the fleet store the version of its servers.
+    pub admin_cas: u64,
+    /// The fleet store's servers and the writes asked of it.
+    pub fleet: crate::records::Fleet,
 }
 
 impl Worker {
@@ -59,11 +63,16 @@ impl Worker {
         let sources = config.servers.iter().map(|_| SourceKeys::default()).collect();
         let tokens = config.policies.iter().map(|_| TokenState::default()).collect();
         let crypto = if config.host_crypto { EnvoyCrypto::probe() } else { None };
-        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), outbox: Vec::new(), introspections: HashMap::new(), wake_queue: None, held: Vec::new(), base_tick_ms: 0, tokens, crypto, plugin_config, admin_cas: 0 }
+        Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), outbox: Vec::new(), introspections: HashMap::new(), wake_queue: None, held: Vec::new(), base_tick_ms: 0, tokens, crypto, plugin_config, admin_cas: 0, fleet: Default::default() }
     }
 
     pub fn view(&self, now: u64) -> View<'_> {
-        View { worker: self, now }
+        View { worker: self, now, confirmed: None }
+    }
+
+    /// The view of a decision taken again once the fleet store answered for proof `hash`.
+    pub fn view_confirmed<'a>(&'a self, now: u64, hash: &'a str, first: bool) -> View<'a> {
+        View { worker: self, now, confirmed: Some((hash, first)) }
     }
 }
 
@@ -71,6 +80,8 @@ impl Worker {
 pub struct View<'a> {
     worker: &'a Worker,
     now: u64,
+    /// The fleet store's answer for one proof (first use or not).
+    confirmed: Option<(&'a str, bool)>,
 }
 
 impl WorkerState for View<'_> {
@@ -104,19 +115,22 @@ impl WorkerState for View<'_> {
         state.usable(self.now).map(|t| (t, state.version))
     }
 
-    fn first_use(&self, key: &str, hash: &str, until: u64, now: u64) -> bool {
-        // Under the server's lock: a slot that does not exist yet cannot be claimed by CAS.
-        let lock = oauth_core::common::shared::replay_lock(key);
-        if !crate::shared::lock(&lock, self.worker.vm_id) {
-            return false; // fail closed: the proof cannot be recorded
+    fn first_use(&self, key: &str, hash: &str, until: u64, now: u64) -> FirstUse {
+        if let Some((_, first)) = self.confirmed.filter(|(h, _)| *h == hash) {
+            return if first { FirstUse::Yes } else { FirstUse::Seen };
         }
-        let stored = host::get_shared(key).map(|(bytes, _)| bytes).unwrap_or_default();
-        let fresh = match oauth_core::decision::dpop::record(&stored, hash, until, now) {
-            Ok(next) => host::set_shared(key, &next, 0) == crate::host::SetShared::Done,
-            Err(_) => false,
-        };
-        host::set_shared(&lock, b"", 0);
-        fresh
+        if !self.first_use_here(key, hash, until, now) {
+            return FirstUse::Seen; // a replay to this process never costs a call
+        }
+        if self.worker.config.store.is_some() {
+            FirstUse::Ask
+        } else {
+            FirstUse::Yes
+        }
+    }
+
+    fn servers_pending(&self) -> bool {
+        self.worker.config.store.is_some() && self.worker.config.admin.is_some() && !self.worker.fleet.state.loaded()
     }
 
     fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {
@@ -131,5 +145,23 @@ impl WorkerState for View<'_> {
             (Some(src), Some(keys)) => keys.state.may_refetch(src, self.now),
             _ => false,
         }
+    }
+}
+
+impl View<'_> {
+    /// Records the proof in this process's replay store; false when it was there.
+    fn first_use_here(&self, key: &str, hash: &str, until: u64, now: u64) -> bool {
+        // Under the server's lock: a slot that does not exist yet cannot be claimed by CAS.
+        let lock = oauth_core::common::shared::replay_lock(key);
+        if !crate::shared::lock(&lock, self.worker.vm_id) {
+            return false; // fail closed: the proof cannot be recorded
+        }
+        let stored = host::get_shared(key).map(|(bytes, _)| bytes).unwrap_or_default();
+        let fresh = match oauth_core::decision::dpop::record(&stored, hash, until, now) {
+            Ok(next) => host::set_shared(key, &next, 0) == crate::host::SetShared::Done,
+            Err(_) => false,
+        };
+        host::set_shared(&lock, b"", 0);
+        fresh
     }
 }

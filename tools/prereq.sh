@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Names what a make target needs and is missing here, with the line that installs it; exit 1
-# if anything is. Usage: tools/prereq.sh NEED… (rust, python, node, curl, openssl, wrk, registry)
+# if anything is. Usage: tools/prereq.sh NEED… (rust, python, node, curl, openssl, wrk, registry, etcd)
 missing=0
 need() { # need WHAT INSTALL-LINE
   echo "missing: $1 — install it with: $2" >&2
@@ -22,6 +22,9 @@ for what in "$@"; do
     registry)
       command -v docker-registry >/dev/null && command -v htpasswd >/dev/null \
         || need "docker-registry and htpasswd (the OCI push tests)" "sudo apt-get install docker-registry apache2-utils" ;;
+    etcd)
+      command -v etcd >/dev/null && command -v etcdctl >/dev/null \
+        || need "etcd and etcdctl (the fleet-store tests)" "sudo apt-get install etcd-server etcd-client" ;;
     *) echo "tools/prereq.sh: unknown need $what" >&2; exit 2 ;;
   esac
 done

@@ -137,6 +137,11 @@ issuer = {"domain": opt(S), "prefix": opt({"type": "string", "pattern": "^/"}), 
           "clients": {"type": "array", "items": {**obj(client, ["client_id"]), "oneOf": [{"required": ["client_secret"]}, {"required": ["client_secret_sha256"]}]}}}
 defs["issuer"] = {**obj(issuer, ["key_pairs", "clients"], "the token issuer (Otoroshi's Client Credential Service; expiration in milliseconds)"),
                   "oneOf": [{"required": ["default_key_pair"]}, {"required": ["defaultKeyPair"]}]}
+defs["etcd"] = {**obj({"cluster": NE, "authority": opt(S), "prefix": opt({"type": "string", "pattern": "/$"}),
+                      "timeout": opt(ref("duration")), "poll_interval": opt(ref("duration")), "username": opt(NE), "password": opt(ref("secret"))},
+                     ["cluster"], "etcd v3 through its JSON gateway, reached through an Envoy cluster"),
+               "dependentRequired": {"username": ["password"], "password": ["username"]}}
+defs["store"] = obj({"etcd": ref("etcd")}, ["etcd"], "state shared by every replica: the admin API's servers, DPoP proofs seen")
 defs["admin"] = obj({"policy": S, "domain": opt(S), "prefix": opt({"type": "string", "pattern": "^/(.*[^/])?$"})}, ["policy"], "Janus's admin API for OAuth servers")
 schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -149,7 +154,7 @@ schema = {
            "consumers": {"type": "array", "items": ref("consumer")},
            "token_issuer": opt(ref("issuer")), "ClientCredentialService": ref("issuer"),
            "log_level": opt({"enum": ["trace", "debug", "info", "warn", "error", "critical"]}),
-           "host_crypto": opt(B), "admin_api": opt(ref("admin"))}),
+           "host_crypto": opt(B), "admin_api": opt(ref("admin")), "store": opt(ref("store"))}),
     "$defs": defs,
 }
 OUT = __import__("pathlib").Path(__file__).resolve().parent.parent / "schema" / "oauth-filter.schema.json"

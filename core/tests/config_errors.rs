@@ -218,6 +218,15 @@ fn cases() -> Vec<(Value, &'static str, &'static str)> {
         (issuer(json!({"clients": [{"client_id": "a"}]})), "token_issuer.clients[0]", "client_secret"),
         (issuer(json!({"clients": [{"client_id": "a", "client_secret": "b", "jwt-sign-keypair": "ghost"}]})), "token_issuer.clients[0].key_pair", "no key pair"),
         (issuer(json!({"clients": [{"client_id": "a", "client_secret": "b"}, {"client_id": "a", "client_secret": "c"}]})), "token_issuer.clients[1].client_id", "unique"),
+        // the fleet store
+        (json!({"store": {"etcd": {"cluster": ""}}}), "store.etcd.cluster", "Envoy cluster"),
+        (json!({"store": {"etcd": {"cluster": "etcd", "prefix": "oauth"}}}), "store.etcd.prefix", "end with /"),
+        (json!({"store": {"etcd": {"cluster": "etcd", "timeout": "2m"}}}), "store.etcd.timeout", "between"),
+        (json!({"store": {"etcd": {"cluster": "etcd", "poll_interval": "500ms"}}}), "store.etcd.poll_interval", "whole seconds"),
+        (json!({"store": {"etcd": {"cluster": "etcd", "password": SECRET}}}), "store.etcd.username", "required"),
+        (json!({"store": {"etcd": {"cluster": "etcd", "username": "gw"}}}), "store.etcd.password", "required"),
+        (json!({"store": {"etcd": {"cluster": "etcd", "endpoints": ["http://x"]}}}), "store.etcd.endpoints", "unknown field"),
+        (json!({"store": {"redis": {}}}), "store.redis", "unknown field"),
     ]
 }
 

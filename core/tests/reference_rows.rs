@@ -38,6 +38,7 @@ fn every_configuration_field_has_a_reference_row() {
         ("access rule", fields::<RawAccessRule>()),
         ("route", fields::<RawRoute>()),
         ("consumer", fields::<RawConsumer>()),
+        ("etcd store", fields::<RawEtcd>()),
         ("client credentials", fields::<RawClientCredentials>()),
         ("token issuer", fields::<RawIssuer>()),
         ("key pair", fields::<RawKeyPair>()),

@@ -44,6 +44,8 @@ pub struct Config {
     /// How many of `servers` come from the plugin configuration; those added through the
     /// admin API follow them.
     pub static_servers: usize,
+    /// The fleet store (etcd): the admin API's servers and DPoP proofs shared by replicas.
+    pub store: Option<crate::fleet::EtcdStore>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,10 +41,34 @@ pub struct RawConfig {
     pub host_crypto: Option<bool>,
     /// Janus's admin API for OAuth servers, served by the filter (off when absent).
     pub admin_api: Option<RawAdmin>,
+    /// State shared by every replica (the admin API's servers, DPoP proofs): off when absent.
+    pub store: Option<RawStore>,
     /// Servers added through the admin API (name, Janus JSON): compiled after the static
     /// ones, never in place of one.
     #[serde(skip)]
     pub dynamic_servers: BTreeMap<String, RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub etcd: RawEtcd,
+}
+
+/// etcd v3 through its JSON gateway.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcd {
+    /// The Envoy cluster that reaches etcd (its client certificate, for mTLS).
+    pub cluster: String,
+    /// The calls' `:authority`; default the cluster's name.
+    pub authority: Option<String>,
+    /// Before every key the filter writes; default `/oauth-filter/`.
+    pub prefix: Option<String>,
+    pub timeout: Option<Millis>,
+    pub poll_interval: Option<Millis>,
+    pub username: Option<String>,
+    pub password: Option<crate::common::secret::Secret>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -124,7 +124,10 @@ pub fn authenticate(cfg: &Config, policy: &Policy, presented: &Presented, asked:
 /// answer.
 fn check_one(cfg: &Config, index: usize, token: &str, digest: &TokenDigest, asked: &Asked) -> Result<Authenticated, Check> {
     let &Asked { now, state, may_wait, answered } = asked;
-    let Some(server) = cfg.servers.get(index) else { return Err(Check::Denied(Denial::UnknownServer)) };
+    let Some(server) = cfg.servers.get(index) else {
+        // Perhaps one the fleet store holds, not read yet: the token cannot be checked now.
+        return Err(Check::Denied(if state.servers_pending() { Denial::StoreUnavailable } else { Denial::UnknownServer }));
+    };
     let rules = match &server.strategy {
         Strategy::Jwt(rules) => rules,
         Strategy::Introspection(rules) => {

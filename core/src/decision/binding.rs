@@ -3,7 +3,7 @@
 //! proves it holds that key or certificate. Checked on every request, a repeated token too.
 
 use crate::decision::dpop::{DpopRules, Mode};
-use crate::decision::state::WorkerState;
+use crate::decision::state::{FirstUse, WorkerState};
 use crate::{Denial, Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -48,32 +48,58 @@ pub fn check(
     req: &Request,
     now: u64,
     state: &dyn WorkerState,
-) -> Result<(), Denial> {
+) -> Result<(), Bound> {
     match (&binding.x5t, rules.certificate_required) {
         (Some(x5t), _) => {
             let presented = state.peer_certificate_sha256().map(|d| URL_SAFE_NO_PAD.encode(d));
             if !presented.is_some_and(|p| crate::common::secret::constant_time_eq(p.as_bytes(), x5t.as_bytes())) {
-                return Err(Denial::CertificateMismatch);
+                return Err(Denial::CertificateMismatch.into());
             }
         }
-        (None, true) => return Err(Denial::CertificateRequired),
+        (None, true) => return Err(Denial::CertificateRequired.into()),
         (None, false) => {}
     }
     let Some(dpop) = rules.dpop.as_ref().filter(|_| dpop_scheme) else {
         // Bearer: only for tokens not bound to a key, and not where DPoP is required.
         return match (&binding.jkt, rules.dpop_mode()) {
-            (Some(_), _) | (None, Mode::Required) => Err(Denial::DpopRequired),
+            (Some(_), _) | (None, Mode::Required) => Err(Denial::DpopRequired.into()),
             (None, _) => Ok(()),
         };
     };
     let checked = dpop.check(req, token, now, state.crypto())?;
     if binding.jkt.as_deref() != Some(checked.jkt.as_str()) {
-        return Err(Denial::DpopKeyMismatch);
+        return Err(Denial::DpopKeyMismatch.into());
     }
-    if !state.first_use(&checked.replay_key, &checked.replay_hash, checked.until, now) {
-        return Err(Denial::DpopReplay);
+    match state.first_use(&checked.replay_key, &checked.replay_hash, checked.until, now) {
+        FirstUse::Yes => Ok(()),
+        FirstUse::Seen => Err(Denial::DpopReplay.into()),
+        FirstUse::Ask => Err(Bound::Ask(ReplayAsk { server: 0, hash: checked.replay_hash, until: checked.until, window: dpop.max_age + 2 * dpop.leeway })),
     }
-    Ok(())
+}
+
+/// Why a request does not hold its token's binding (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    Denied(Denial),
+    /// The proof is new here: the fleet store must record it before the request goes on.
+    Ask(ReplayAsk),
+}
+
+impl From<Denial> for Bound {
+    fn from(d: Denial) -> Bound {
+        Bound::Denied(d)
+    }
+}
+
+/// A DPoP proof to record in the fleet store, if no replica did: its hash (never the `jti`),
+/// until when it must not come back, and the proof window (the lease it is kept under).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayAsk {
+    /// The server whose proof it is (set by the decision).
+    pub server: usize,
+    pub hash: String,
+    pub until: u64,
+    pub window: u64,
 }
 
 /// Bytes from Envoy's hex digest (`connection.sha256_peer_certificate_digest`).

@@ -4,7 +4,7 @@
 //! wait for, how long, and what to answer if it never comes.
 
 use crate::decision::authenticate::{self, Answered, Asked, Check, Presented};
-use crate::decision::binding::{self, Binding};
+use crate::decision::binding::{self, Binding, Bound, ReplayAsk};
 use crate::decision::extract::TokenSource;
 use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
 use crate::idp::introspection::Claim;
@@ -41,12 +41,14 @@ pub enum WaitOn {
     Introspection { server: usize, claim: Box<Claim> },
     /// The request may go on but its upstream token is not there yet.
     UpstreamToken { policy: usize },
+    /// Its DPoP proof is new here: the fleet store records it, unless a replica did.
+    Replay(ReplayAsk),
 }
 
 /// Decides a request seen for the first time; it may be asked to wait.
 pub fn decide(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
     match route(cfg, req) {
-        Ok(index) => decide_in(cfg, index, req, now, state, true, None),
+        Ok(index) => decide_in(cfg, index, req, now, state, Waits::Any, None),
         Err(refused) => refused,
     }
 }
@@ -55,7 +57,7 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState) ->
 /// `answered` is the introspection answer this request's own call brought, if any.
 pub fn decide_again(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState, answered: Option<&Answered>) -> Decision {
     match route(cfg, req) {
-        Ok(index) => decide_in(cfg, index, req, now, state, false, answered),
+        Ok(index) => decide_in(cfg, index, req, now, state, Waits::StoreOnly, answered),
         Err(refused) => refused,
     }
 }
@@ -68,12 +70,24 @@ fn route(cfg: &Config, req: &Request) -> Result<usize, Decision> {
 /// Decides a request under the given policy, without waiting: an admin API request (whose
 /// token must be checkable at once; keys still being fetched are a 503).
 pub fn decide_policy(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
-    decide_in(cfg, index, req, now, state, false, None)
+    decide_in(cfg, index, req, now, state, Waits::Never, None)
 }
 
-fn decide_in(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState, may_wait: bool, answered: Option<&Answered>) -> Decision {
+/// Which waits a decision may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waits {
+    /// A first decision.
+    Any,
+    /// A decision taken again (keys or an introspection answer came): only the fleet store's
+    /// record of a DPoP proof, which only a decision that got this far can ask for.
+    StoreOnly,
+    /// An admin API request.
+    Never,
+}
+
+fn decide_in(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState, waits: Waits, answered: Option<&Answered>) -> Decision {
     match cfg.policies.get(index) {
-        Some(policy) => Decider { cfg, policy, index, req, now, state, may_wait }.decide(answered),
+        Some(policy) => Decider { cfg, policy, index, req, now, state, may_wait: waits == Waits::Any, may_ask_store: waits != Waits::Never }.decide(answered),
         None => deny(Denial::NoPolicy, DEFAULT_REALM),
     }
 }
@@ -89,6 +103,8 @@ struct Decider<'a> {
     state: &'a dyn WorkerState,
     /// A first decision may ask the request to wait; a second one decides with what is there.
     may_wait: bool,
+    /// Whether it may wait for the fleet store to record a DPoP proof.
+    may_ask_store: bool,
 }
 
 impl Decider<'_> {
@@ -117,8 +133,8 @@ impl Decider<'_> {
                 state.count(Event::IntrospectionHit);
             }
             // A bound token proves its holder on every request.
-            if let Err(d) = self.bound_all(&presented, (v.server, &v.binding), &v.others) {
-                return self.refused(d, edits);
+            if let Err(b) = self.bound_all(&presented, (v.server, &v.binding), &v.others) {
+                return self.unbound(b, edits);
             }
             edits.identity = Some(v.headers);
             return self.allowed(&presented, edits);
@@ -127,8 +143,8 @@ impl Decider<'_> {
         match authenticate::authenticate(cfg, policy, &presented, &asked) {
             Ok(a) => {
                 let binding = Binding::of(&a.identity);
-                if let Err(d) = self.bound_all(&presented, (a.server, &binding), &a.others) {
-                    return self.refused(d, edits);
+                if let Err(b) = self.bound_all(&presented, (a.server, &binding), &a.others) {
+                    return self.unbound(b, edits);
                 }
                 if !crate::decision::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
                     return self.refuse(Denial::InsufficientScope);
@@ -162,19 +178,34 @@ impl Decider<'_> {
 
     /// Whether the request holds what the token of `server` is bound to (DPoP key, client
     /// certificate); a token bound to nothing passes unless the server asks for a binding.
-    fn bound(&self, presented: &Presented, server: usize, binding: &Binding) -> Result<(), Denial> {
+    fn bound(&self, presented: &Presented, server: usize, binding: &Binding) -> Result<(), Bound> {
         let Some(rules) = self.cfg.servers.get(server).map(|s| &s.binding) else { return Ok(()) };
         if binding == &Binding::default() && rules.dpop.is_none() && !rules.certificate_required {
             return Ok(()); // the common case: nothing to prove
         }
         let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
-        let Some((_, found, _)) = found else { return Err(Denial::MissingToken) };
-        binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, self.req, self.now, self.state)
+        let Some((_, found, _)) = found else { return Err(Denial::MissingToken.into()) };
+        binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, self.req, self.now, self.state).map_err(|b| match b {
+            Bound::Ask(ask) => Bound::Ask(ReplayAsk { server, ..ask }),
+            denied => denied,
+        })
+    }
+
+    /// A token whose binding does not hold (refused), or whose DPoP proof the fleet store
+    /// must record first (a wait; 503 when the request may not wait).
+    fn unbound(&self, bound: Bound, edits: UpstreamEdits) -> Decision {
+        match bound {
+            Bound::Denied(d) => self.refused(d, edits),
+            Bound::Ask(ask) => match &self.cfg.store {
+                Some(store) if self.may_ask_store => self.wait(WaitOn::Replay(ask), store.timeout_ms.saturating_mul(2) + 1000, Denial::StoreUnavailable),
+                _ => self.refuse(Denial::StoreUnavailable),
+            },
+        }
     }
 
     /// `bound` for the server that accepted the token and, with `requires_all`, for every other
     /// server with its own token's binding: each server's binding rules hold.
-    fn bound_all(&self, presented: &Presented, main: (usize, &Binding), others: &[(usize, Binding)]) -> Result<(), Denial> {
+    fn bound_all(&self, presented: &Presented, main: (usize, &Binding), others: &[(usize, Binding)]) -> Result<(), Bound> {
         self.bound(presented, main.0, main.1)?;
         others.iter().try_for_each(|(server, binding)| self.bound(presented, *server, binding))
     }

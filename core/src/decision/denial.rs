@@ -82,6 +82,9 @@ pub enum Denial {
     IdpUnavailable,
     /// No token for the upstream could be obtained (client credentials): 503.
     UpstreamTokenUnavailable,
+    /// The fleet store (etcd) cannot say now what the decision needs: whether a DPoP proof was
+    /// used on another replica, or (before its first read) which servers the admin API added: 503.
+    StoreUnavailable,
     /// No policy covers the request.
     NoPolicy,
     /// The host named a policy the configuration does not have.
@@ -96,7 +99,7 @@ impl Denial {
         match self {
             Denial::MultipleTokens | Denial::TrailersRefused => 400,
             Denial::NoPolicy | Denial::UnknownPolicy | Denial::InsufficientScope | Denial::MissingRole | Denial::RuleDenied => 403,
-            Denial::KeysUnavailable | Denial::IdpUnavailable | Denial::UpstreamTokenUnavailable => 503,
+            Denial::KeysUnavailable | Denial::IdpUnavailable | Denial::UpstreamTokenUnavailable | Denial::StoreUnavailable => 503,
             _ => 401,
         }
     }
@@ -110,7 +113,7 @@ impl Denial {
     pub fn error_code(self) -> Option<&'static str> {
         match self {
             Denial::MissingToken | Denial::NoPolicy | Denial::UnknownPolicy | Denial::KeysUnavailable | Denial::IdpUnavailable
-            | Denial::UpstreamTokenUnavailable => None,
+            | Denial::UpstreamTokenUnavailable | Denial::StoreUnavailable => None,
             Denial::MultipleTokens | Denial::TrailersRefused => Some("invalid_request"),
             Denial::InsufficientScope => Some("insufficient_scope"),
             // Not an RFC 6750 code: the token is valid, the claims are refused here.
@@ -156,6 +159,7 @@ impl Denial {
             Inactive => "inactive",
             IdpUnavailable => "idp_unavailable",
             UpstreamTokenUnavailable => "upstream_token_unavailable",
+            StoreUnavailable => "store_unavailable",
             NoPolicy => "no_policy",
             UnknownPolicy => "unknown_policy",
             TrailersRefused => "trailers_refused"
@@ -197,6 +201,7 @@ impl Denial {
             Denial::Inactive => "the access token is not active",
             Denial::IdpUnavailable => "the token cannot be checked now",
             Denial::UpstreamTokenUnavailable => "no token for the upstream service could be obtained",
+            Denial::StoreUnavailable => "the token cannot be checked now",
             Denial::NoPolicy => "no policy covers this request",
             Denial::UnknownPolicy => "the route names an unknown policy",
             Denial::TrailersRefused => "request trailers are not accepted here",

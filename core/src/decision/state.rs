@@ -17,6 +17,15 @@ pub enum Event {
     IntrospectionMiss,
 }
 
+/// Whether a DPoP proof is used for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstUse {
+    Yes,
+    Seen,
+    /// First here (and recorded here); the fleet store must say whether another replica saw it.
+    Ask,
+}
+
 pub trait WorkerState {
     /// Fetched keys for `server`; None when none may be used (none yet, or older than
     /// `max_stale`).
@@ -41,10 +50,15 @@ pub trait WorkerState {
     }
     /// Counts an event (metrics); nothing by default.
     fn count(&self, _event: Event) {}
-    /// Records a DPoP proof's `jti` (as `hash` in the replay slot `key`, kept until `until`);
-    /// false when it was seen before, on any worker.
-    fn first_use(&self, _key: &str, _hash: &str, _until: u64, _now: u64) -> bool {
-        true
+    /// Records a DPoP proof's `jti` (as `hash` in the replay slot `key`, kept until `until`):
+    /// whether it was seen before, on any worker (or, with the fleet store, to be asked).
+    fn first_use(&self, _key: &str, _hash: &str, _until: u64, _now: u64) -> FirstUse {
+        FirstUse::Yes
+    }
+    /// Whether the fleet store's servers are not read yet (a policy's unknown server may be
+    /// one of them: 503, not 401).
+    fn servers_pending(&self) -> bool {
+        false
     }
     /// The SHA-256 of the connection's client certificate (DER), when there is one.
     fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {

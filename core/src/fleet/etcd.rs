@@ -67,6 +67,12 @@ pub fn range_prefix(prefix: &[u8]) -> Call {
     Call { path: "/v3/kv/range", body: json!({"key": b64(prefix), "range_end": b64(&prefix_end(prefix))}).to_string() }
 }
 
+/// A failed comparison reads the key back, so the writer learns what is there now (and at
+/// which revision) without a second call.
+fn read_back(key: &[u8]) -> Value {
+    json!({"request_range": {"key": b64(key)}})
+}
+
 /// Writes `value` at `key` only if the key was last written at `mod_revision` (0: only if it
 /// does not exist): two replicas writing at once cannot both win, so no write is lost.
 pub fn put_if_revision(key: &[u8], value: &[u8], mod_revision: u64) -> Call {
@@ -77,14 +83,17 @@ pub fn put_if_revision(key: &[u8], value: &[u8], mod_revision: u64) -> Call {
     };
     Call {
         path: "/v3/kv/txn",
-        body: json!({"compare": [compare], "success": [{"request_put": {"key": b64(key), "value": b64(value)}}]}).to_string(),
+        body: json!({"compare": [compare], "success": [{"request_put": {"key": b64(key), "value": b64(value)}}], "failure": [read_back(key)]}).to_string(),
     }
 }
 
 /// Deletes `key` only if it was last written at `mod_revision`.
 pub fn delete_if_revision(key: &[u8], mod_revision: u64) -> Call {
     let compare = json!({"key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": mod_revision.to_string()});
-    Call { path: "/v3/kv/txn", body: json!({"compare": [compare], "success": [{"request_delete_range": {"key": b64(key)}}]}).to_string() }
+    Call {
+        path: "/v3/kv/txn",
+        body: json!({"compare": [compare], "success": [{"request_delete_range": {"key": b64(key)}}], "failure": [read_back(key)]}).to_string(),
+    }
 }
 
 /// Creates `key` under `lease` only if it does not exist: the first use of a DPoP proof's
@@ -158,6 +167,21 @@ pub fn read_txn(body: &[u8]) -> Result<(bool, u64), Failed> {
     Ok((succeeded, number(v.pointer("/header/revision"))?))
 }
 
+/// A revision-compared write's answer: whether it was made, the store's revision after it,
+/// and (when it was not) the key as it is now (None: absent).
+pub fn read_write(body: &[u8]) -> Result<(bool, u64, Option<Kv>), Failed> {
+    let v = parse(body)?;
+    let (succeeded, revision) = (v.get("succeeded").and_then(Value::as_bool).unwrap_or(false), number(v.pointer("/header/revision"))?);
+    if succeeded {
+        return Ok((true, revision, None));
+    }
+    let kv = match v.pointer("/responses/0/response_range/kvs/0") {
+        Some(kv) => Some(Kv { key: bytes(kv.get("key"))?, value: bytes(kv.get("value"))?, mod_revision: number(kv.get("mod_revision"))? }),
+        None => None,
+    };
+    Ok((false, revision, kv))
+}
+
 /// A lease grant's answer: the lease's id.
 pub fn read_lease(body: &[u8]) -> Result<i64, Failed> {
     let v = parse(body)?;
@@ -221,6 +245,10 @@ mod tests {
         assert_eq!(read_txn(br#"{"header":{"revision":"13"},"succeeded":true,"responses":[{"response_put":{}}]}"#), Ok((true, 13)));
         // A failed comparison: `succeeded` left out at its default.
         assert_eq!(read_txn(br#"{"header":{"revision":"13"}}"#), Ok((false, 13)));
+        let lost = br#"{"header":{"revision":"14"},"responses":[{"response_range":{"header":{"revision":"14"},"kvs":[{"key":"aw==","mod_revision":"11","value":"dg=="}],"count":"1"}}]}"#;
+        assert_eq!(read_write(lost), Ok((false, 14, Some(Kv { key: b"k".to_vec(), value: b"v".to_vec(), mod_revision: 11 }))));
+        assert_eq!(read_write(br#"{"header":{"revision":"14"},"responses":[{"response_range":{"header":{"revision":"14"}}}]}"#), Ok((false, 14, None)));
+        assert_eq!(read_write(br#"{"header":{"revision":"15"},"succeeded":true,"responses":[{"response_put":{}}]}"#), Ok((true, 15, None)));
         assert_eq!(read_lease(br#"{"header":{},"ID":"7587862072907366925","TTL":"300"}"#), Ok(7_587_862_072_907_366_925));
         assert_eq!(read_token(br#"{"header":{},"token":"abc.def"}"#), Ok("abc.def".into()));
         assert_eq!(read_range(br#"{"error":"etcdserver: invalid auth token","code":16,"message":"etcdserver: invalid auth token"}"#), Err(Failed::Refused { code: 16 }));

@@ -73,6 +73,10 @@ pub enum Stage {
     Jwks { discovered: Option<String> },
     /// A client-credentials token request.
     Token,
+    /// The fleet store's login (etcd `/v3/auth/authenticate`).
+    EtcdAuth,
+    /// The fleet store's servers, read with this token (etcd auth on).
+    EtcdRange { token: Option<crate::common::secret::Secret> },
 }
 
 /// What a fetch does next.

@@ -165,7 +165,7 @@ impl Refresh for RemoteSource {
                     Err(e) => Step::Fail(e),
                 }
             }
-            (Stage::Token, _) => Step::Fail("a token answer for a key source".into()),
+            (Stage::Token | Stage::EtcdAuth | Stage::EtcdRange { .. }, _) => Step::Fail("another source's answer for a key source".into()),
             (_, None) => Step::Fail("discovery stage without discovery".into()),
         }
     }

@@ -14,6 +14,7 @@ mod policy;
 mod predicate;
 mod remote_keys;
 mod routes;
+mod store;
 
 use super::raw::{RawAccessRule, RawBinding, RawConfig, RawIntrospectionStrategy, RawJwtStrategy, RawServer};
 use serde_json::Value;
@@ -74,6 +75,7 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
         None => None,
     };
     no_shadowing(&servers, static_servers, &routes, admin.as_ref(), token_issuer.as_ref())?;
+    let store = raw.store.take().map(|s| store::etcd("store.etcd", s.etcd)).transpose()?;
     Ok(Config {
         servers,
         mapped_headers: mapped_headers(&policies),
@@ -88,6 +90,7 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
         notices,
         admin,
         static_servers,
+        store,
     })
 }
 
