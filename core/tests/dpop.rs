@@ -4,30 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
+#[path = "common/proofs.rs"]
+mod proofs;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::*;
+use proofs::*;
 use jwt_simple::prelude::*;
 use oauth_core::decision::dpop::{DpopRules, Mode};
 use oauth_core::jwt::{Alg, AlgSet};
 use oauth_core::{Denial, Request};
-use p256::ecdsa::signature::DigestSigner;
 use serde_json::{json, Value};
-
-fn jwk() -> Value {
-    let jwks: Value = serde_json::from_str(&fixture("jwks.json")).unwrap();
-    let k = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == "ec256").unwrap();
-    json!({"kty": "EC", "crv": "P-256", "x": k["x"], "y": k["y"]})
-}
-
-fn proof(claims: Value) -> String {
-    let pair = ES256KeyPair::from_pem(&fixture("ec256.key")).unwrap();
-    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk()});
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-    let sig: p256::ecdsa::Signature = pair.key_pair().as_ref().sign_digest(|d: &mut hmac_sha256::Hash| d.update(input.as_bytes()));
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
-}
 
 fn rules() -> DpopRules {
     DpopRules { mode: Mode::Required, proof_algs: [Alg::ES256].into_iter().collect::<AlgSet>(), max_age: 300, leeway: 0,
@@ -44,17 +32,17 @@ fn a_good_proof_names_its_key_and_replay_slot() {
     let token = "the-access-token";
     let ath = URL_SAFE_NO_PAD.encode(hmac_sha256::Hash::hash(token.as_bytes()));
     let claims = json!({"jti": "j1", "htm": "GET", "htu": "https://api.test/orders", "iat": NOW, "ath": ath});
-    let checked = rules().check(&request(&proof(claims.clone())), token, NOW, None).unwrap();
-    let j = jwk();
+    let checked = rules().check(&request(&dpop_proof(claims.clone())), token, NOW, None).unwrap();
+    let j = dpop_jwk();
     let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, j["x"].as_str().unwrap(), j["y"].as_str().unwrap());
     assert_eq!(checked.jkt, URL_SAFE_NO_PAD.encode(hmac_sha256::Hash::hash(canonical.as_bytes())));
     assert!(checked.replay_key.starts_with("p/") && checked.until == NOW + 300);
     for (field, value) in [("htm", json!("POST")), ("htu", json!("https://api.test/other")), ("ath", json!("x")), ("iat", json!(NOW - 301))] {
         let mut bad = claims.clone();
         bad[field] = value;
-        assert_eq!(rules().check(&request(&proof(bad)), token, NOW, None).unwrap_err(), Denial::DpopProofInvalid, "{field}");
+        assert_eq!(rules().check(&request(&dpop_proof(bad)), token, NOW, None).unwrap_err(), Denial::DpopProofInvalid, "{field}");
     }
-    assert!(rules().check(&request(&proof(claims)), "another-token", NOW, None).is_err());
+    assert!(rules().check(&request(&dpop_proof(claims)), "another-token", NOW, None).is_err());
 }
 
 /// A proof signed with the fixtures' RSA key, PKCS#1 v1.5 (RS256) or PSS (PS256), through the
