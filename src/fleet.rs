@@ -66,8 +66,8 @@ pub fn admin_run(w: &mut Worker, context: u32, op: &Op, body: &[u8]) -> Result<L
     }
     match plan(w, op, body) {
         Planned::Answer(r) => Ok(r),
-        Planned::Write(change, response) => {
-            w.fleet.outbox.push(Ask::Admin { context, op: op.clone(), body: body.to_vec(), change, response, tries: 1 });
+        Planned::Write(change, call, response) => {
+            w.fleet.outbox.push(Ask::Admin { context, op: op.clone(), body: body.to_vec(), change, call, response, tries: 1 });
             wake(w);
             Err(())
         }
@@ -76,7 +76,7 @@ pub fn admin_run(w: &mut Worker, context: u32, op: &Op, body: &[u8]) -> Result<L
 
 enum Planned {
     Answer(LocalResponse),
-    Write(Change, LocalResponse),
+    Write(Change, etcd::Call, LocalResponse),
 }
 
 /// Runs the operation on the servers as this worker knows them.
@@ -85,7 +85,13 @@ fn plan(w: &Worker, op: &Op, body: &[u8]) -> Planned {
     let config = w.config.clone();
     let out = core_admin::apply(op, &before, body, |n| config.is_static_server(n), |s: &Store| Config::with_store(&w.plugin_config, s).map(|_| ()));
     match out.store.as_ref().and_then(|next| writes::change(&before, next)) {
-        Some(change) => Planned::Write(change, out.response),
+        Some(change) => {
+            // Compared on the revision of the server the change was made on (read now: the
+            // state may move before the call goes out).
+            let call = w.config.store.as_ref().map(|s| writes::call(s, &change, &w.fleet.state));
+            let Some(call) = call else { return Planned::Answer(core_admin::unavailable()) };
+            Planned::Write(change, call, out.response)
+        }
         None => Planned::Answer(out.response),
     }
 }
@@ -114,7 +120,7 @@ pub fn send(w: &mut Worker) {
                     continue;
                 }
             },
-            Ask::Admin { change, .. } => writes::call(&store, change, &w.fleet.state),
+            Ask::Admin { call, .. } => call.clone(),
             Ask::Lease { ttl } => etcd::lease_grant(*ttl),
         };
         dispatch(w, &store, ask, &call);
@@ -204,7 +210,7 @@ pub fn answered(w: &mut Worker, token: u32, body_size: usize) {
             }
             Err(_) => failed(w, Ask::Replay { ask, retried }),
         },
-        Ask::Admin { context, op, body: request_body, change, response, tries } => {
+        Ask::Admin { context, op, body: request_body, change, call, response, tries } => {
             let mut local = w.fleet.state.clone();
             match writes::answered(&change, &body, &mut local) {
                 Ok(outcome) => {
@@ -227,14 +233,14 @@ pub fn answered(w: &mut Worker, token: u32, body_size: usize) {
                             Planned::Answer(r) => {
                                 w.fleet.admin_answers.insert(context, r);
                             }
-                            Planned::Write(change, response) => {
-                                w.fleet.outbox.push(Ask::Admin { context, op, body: request_body, change, response, tries: tries + 1 });
+                            Planned::Write(change, call, response) => {
+                                w.fleet.outbox.push(Ask::Admin { context, op, body: request_body, change, call, response, tries: tries + 1 });
                             }
                         },
-                        Written::Lost => failed(w, Ask::Admin { context, op, body: request_body, change, response, tries }),
+                        Written::Lost => failed(w, Ask::Admin { context, op, body: request_body, change, call, response, tries }),
                     }
                 }
-                Err(_) => failed(w, Ask::Admin { context, op, body: request_body, change, response, tries }),
+                Err(_) => failed(w, Ask::Admin { context, op, body: request_body, change, call, response, tries }),
             }
         }
     }

@@ -86,7 +86,8 @@ pub enum FleetAsk {
     Replay { ask: oauth_core::decision::binding::ReplayAsk, retried: bool },
     /// An admin operation's write for request `context`, with what to run again if it loses a
     /// race and what to answer when it is made.
-    Admin { context: u32, op: oauth_core::endpoints::admin::Op, body: Vec<u8>, change: oauth_core::fleet::writes::Change, response: oauth_core::LocalResponse, tries: u32 },
+    /// `call` is built with the revision of the very server the change was made on.
+    Admin { context: u32, op: oauth_core::endpoints::admin::Op, body: Vec<u8>, change: oauth_core::fleet::writes::Change, call: oauth_core::fleet::etcd::Call, response: oauth_core::LocalResponse, tries: u32 },
     /// A lease for proofs.
     Lease { ttl: u64 },
 }
