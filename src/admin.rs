@@ -33,20 +33,16 @@ pub fn init(w: &mut Worker) {
 
 /// Picks up a change another worker (or, with the fleet store, another replica) made.
 pub fn tick(w: &mut Worker) {
-    let (store, stamp) = if w.config.store.is_some() {
+    let cas = if w.config.store.is_some() {
         let (rev, count) = w.fleet.state.version();
-        if (rev << 16 | count as u64) == w.admin_cas {
-            return;
-        }
-        (w.fleet.state.store(), rev << 16 | count as u64)
+        rev << 16 | count as u64
     } else {
-        let Some((bytes, cas)) = host::get_shared(shared::ADMIN_SERVERS) else { return };
-        if u64::from(cas) == w.admin_cas {
-            return;
-        }
-        (Store::decode(&bytes), u64::from(cas))
+        host::get_shared(shared::ADMIN_SERVERS).map_or(w.admin_cas, |(_, cas)| u64::from(cas))
     };
-    let cas = stamp;
+    if cas == w.admin_cas {
+        return;
+    }
+    let store = if w.config.store.is_some() { w.fleet.state.store() } else { read().0 };
     match Config::with_store(&w.plugin_config, &store) {
         Ok(cfg) => swap(w, cfg, cas, None),
         Err(e) => {
