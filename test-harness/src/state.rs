@@ -114,6 +114,8 @@ pub struct HostState {
     /// When set, every host call the filter makes, as (callback, call) in the order made:
     /// `make bench` replays it from a twin filter (`tools/noop-filter`) that does nothing else.
     pub trace: Option<Vec<(&'static str, String)>>,
+    /// With a trace and fuel counted: the fuel used by the time of each traced call.
+    pub fuel_at: Option<Vec<u64>>,
 }
 
 impl HostState {
@@ -157,6 +159,7 @@ impl HostState {
             unknown_clusters: Vec::new(),
             callback: "",
             trace: None,
+            fuel_at: None,
         }
     }
 }

@@ -346,9 +346,14 @@ impl Vm {
     /// Records every host call from now on (see `HostState::trace`).
     pub fn start_trace(&mut self) {
         self.store.data_mut().trace = Some(Vec::new());
+        self.store.data_mut().fuel_at = Some(Vec::new());
     }
 
     /// The host calls recorded since `start_trace`, as (callback, call); tracing stops.
+    pub fn take_fuel_marks(&mut self) -> Vec<u64> {
+        self.store.data_mut().fuel_at.take().unwrap_or_default()
+    }
+
     pub fn take_trace(&mut self) -> Vec<(&'static str, String)> {
         self.store.data_mut().trace.take().unwrap_or_default()
     }
