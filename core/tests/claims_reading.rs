@@ -49,6 +49,21 @@ const PAYLOADS: &[&str] = &[
     r#"{"o":{"k":1,"k":2}}"#,
     r#"{"realm_access":{"roles":["a","b"]},"email":"a@b"}"#,
     r#"{"sub":"\u0061\n"}"#,
+    r#"{"\u0065xp":5,"exp":6}"#,
+    r#"{"\u0065xp":"5"}"#,
+    r#"{"s\u0075b":"x","sub":"y"}"#,
+    r#"{"a\u0062":"x","ab":"y"}"#,
+    r#"{"ab":"y","a\u0062":"x"}"#,
+    r#"{"x":"plain","x":"esc\"aped","y":"esc\"aped","y":"plain"}"#,
+    r#"{"x":1,"x":"s","x":null}"#,
+    r#"{"x":"é ü \ud83d\ude00","y":"\ud800"}"#,
+    r#"{"x":1e400}"#,
+    r#"{"x":[1e400]}"#,
+    r#"{"x":{"y":[1,2,{"z":"w"}]},"x":{"q":null}}"#,
+    r#"{"x":123456789012345678901234567890}"#,
+    r#"{"x":-9223372036854775809,"y":-1,"z":1.5}"#,
+    r#"{"x":true,"y":false,"z":null}"#,
+    r#"{"aud":"a\"b","iss":"i\/x","jti":"\u0000"}"#,
     r#"[]"#,
     r#"[1800000000]"#,
     r#""text""#,
@@ -73,13 +88,32 @@ fn the_claims_are_read_as_jwt_simple_reads_them() {
     for p in PAYLOADS {
         assert_eq!(ours(p.as_bytes()), theirs(p.as_bytes()), "{p}");
     }
+    // serde_json's depth limit: the payload's object is one level.
+    for depth in [125, 126, 127, 128, 129] {
+        let p = format!("{{\"x\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(ours(p.as_bytes()), theirs(p.as_bytes()), "depth {depth}");
+    }
+    // Invalid UTF-8, in a string and outside one.
+    for p in [&b"{\"x\":\"\xff\"}"[..], b"{\"x\":1}\xff", b"{\"\xc3\":1}"] {
+        assert_eq!(ours(p), theirs(p), "{p:?}");
+    }
+}
+
+#[test]
+fn a_string_claim_is_read_without_a_copy_and_answers_the_same() {
+    let c = payload::read(br#"{"sub":"alice","x":"a\"b","x2":"plain","n":5}"#).unwrap();
+    assert_eq!(c.claims.text("sub"), Some("alice"));
+    assert_eq!(c.claims.text("x"), Some("a\"b"));
+    assert_eq!(c.claims.get("x2"), Some(&Value::from("plain")));
+    assert_eq!(c.claims.text("n"), None);
+    assert_eq!(c.header_value("n").as_deref(), Some("5"));
 }
 
 #[test]
 fn time_claims_keep_jwt_simple_s_whole_seconds() {
     let c = payload::read(br#"{"exp":1800000000.9,"iat":1799999999}"#).unwrap();
-    assert_eq!(c.claims["exp"], 1_800_000_000u64);
-    assert_eq!(c.claims["iat"], 1_799_999_999u64);
+    assert_eq!(*c.claims.get("exp").unwrap(), 1_800_000_000u64);
+    assert_eq!(*c.claims.get("iat").unwrap(), 1_799_999_999u64);
 }
 
 /// HMAC tokens are checked in one pass by the filter (`jwt::hmac`), not by jwt-simple's

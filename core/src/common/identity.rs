@@ -1,6 +1,7 @@
 //! What a checked token says about its holder: its claims as one JSON object, whatever the
 //! token kind, with lookups by dotted path and rendering into header values.
 
+use crate::common::claims::{Claim, Claims};
 use jwt_simple::claims::{Audiences, JWTClaims};
 use serde_json::{Map, Value};
 use std::rc::Rc;
@@ -8,14 +9,19 @@ use std::rc::Rc;
 /// Longest value written into an upstream header.
 pub const MAX_HEADER_VALUE: usize = 8192;
 
-/// Shared, not copied: the verified-token cache, the verdicts and the request hold one map.
+/// Shared, not copied: the verified-token cache, the verdicts and the request hold one set of
+/// claims.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {
-    pub claims: Rc<Map<String, Value>>,
+    pub claims: Rc<Claims>,
 }
 
 impl Identity {
     pub fn new(claims: Map<String, Value>) -> Identity {
+        Identity::of(Claims::new(claims))
+    }
+
+    pub fn of(claims: Claims) -> Identity {
         Identity { claims: Rc::new(claims) }
     }
 
@@ -50,9 +56,11 @@ impl Identity {
     /// The claim at a dotted path ("realm_access.roles"); a top-level name containing dots
     /// (as some IdPs use, "https://example.com/roles") is found too.
     pub fn get(&self, path: &str) -> Option<&Value> {
-        if let Some(v) = self.claims.get(path) {
-            return Some(v);
-        }
+        self.claims.get(path).or_else(|| self.nested(path))
+    }
+
+    /// The claim at a dotted path, under a first name without dots.
+    fn nested(&self, path: &str) -> Option<&Value> {
         // A name without a dot was the one lookup (most claims, and every one of Kong's).
         let (first, rest) = path.split_once('.')?;
         let mut cur = self.claims.get(first)?;
@@ -66,13 +74,18 @@ impl Identity {
     /// arrays comma-joined, objects as JSON. None when absent, null, too long, or holding
     /// characters that must never reach a header (CR, LF, other controls).
     pub fn header_value(&self, path: &str) -> Option<String> {
-        render(self.get(path)?, ",")
+        match self.claims.lookup(path) {
+            Some(Claim::Text(s)) => safe(s),
+            Some(Claim::Value(v)) => render(v, ","),
+            None => render(self.nested(path)?, ","),
+        }
     }
 
     /// The granted scopes: `scope` (space-separated) or `scp` (array or string).
     pub fn scopes(&self) -> Option<String> {
-        match self.claims.get("scope") {
-            Some(Value::String(s)) => safe(s.clone()),
+        match self.claims.lookup("scope") {
+            Some(Claim::Text(s)) => safe(s),
+            Some(Claim::Value(Value::String(s))) => safe(s),
             _ => render(self.claims.get("scp")?, " "),
         }
     }
@@ -81,7 +94,7 @@ impl Identity {
 fn render(v: &Value, sep: &str) -> Option<String> {
     let out = match v {
         Value::Null => return None,
-        Value::String(s) => s.clone(),
+        Value::String(s) => return safe(s),
         Value::Array(items) => {
             let parts: Vec<String> = items
                 .iter()
@@ -95,12 +108,20 @@ fn render(v: &Value, sep: &str) -> Option<String> {
         }
         other => other.to_string(),
     };
-    safe(out)
+    safe(&out)
 }
 
-fn safe(s: String) -> Option<String> {
-    let ok = s.len() <= MAX_HEADER_VALUE && !s.chars().any(|c| c.is_control() && c != '\t');
-    ok.then_some(s)
+/// `s` as a header value, unless too long or holding a control character other than tab
+/// (Unicode's: C0, DEL and C1, the last encoded as C2 80 to C2 9F).
+fn safe(s: &str) -> Option<String> {
+    if s.len() > MAX_HEADER_VALUE {
+        return None;
+    }
+    let b = s.as_bytes();
+    let control = b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && c != b'\t') || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    });
+    (!control).then(|| s.to_owned())
 }
 
 #[cfg(test)]
@@ -123,6 +144,15 @@ mod tests {
         assert_eq!(i.header_value("o").as_deref(), Some("{\"k\":1}"));
         assert_eq!(i.header_value("missing"), None);
         assert_eq!(i.header_value("realm_access.nope"), None);
+    }
+
+    #[test]
+    fn the_byte_scan_refuses_exactly_unicode_control_characters_but_tab() {
+        for c in (0u32..0x800).chain(0x2000..0x2100).chain([0xfeff, 0x1_f600]).filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            let was = !s.chars().any(|c| c.is_control() && c != '\t');
+            assert_eq!(safe(&s).is_some(), was, "U+{:04X}", c as u32);
+        }
     }
 
     #[test]

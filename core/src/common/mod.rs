@@ -1,8 +1,11 @@
 //! Small pieces every part uses: codecs, digests, durations, the identity a token gives, an
 //! LRU, secrets, shared-data key names and URL targets.
 
+pub mod b64url;
+pub mod claims;
 pub mod codec;
 pub mod digest;
+pub mod flat;
 pub mod duration;
 pub mod identity;
 pub mod lru;

@@ -7,8 +7,6 @@ use crate::decision::extract::{self, Found};
 use crate::idp::introspection::{Lookup, SlotKey};
 use crate::decision::state::{Event, WorkerState};
 use crate::{Denial, Identity, Request};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::Value;
 
 /// The tokens a request carries for a policy: (server index, token, its digest).
@@ -84,7 +82,7 @@ pub struct Asked<'a> {
 pub fn authenticate(cfg: &Config, policy: &Policy, presented: &Presented, asked: &Asked) -> Result<Authenticated, Check> {
     let check = |i: usize, f: &Found, d: &TokenDigest| check_one(cfg, i, &f.token, d, asked);
     if policy.requires_all {
-        let mut merged = Identity::default();
+        let mut merged = serde_json::Map::new();
         let mut until = u64::MAX;
         let mut first = None;
         let mut others = Vec::new();
@@ -95,12 +93,11 @@ pub fn authenticate(cfg: &Config, policy: &Policy, presented: &Presented, asked:
                 others.push((*i, crate::decision::binding::Binding::of(&one.identity)));
             }
             first.get_or_insert(*i);
-            let into = std::rc::Rc::make_mut(&mut merged.claims);
-            for (k, v) in one.identity.claims.iter() {
-                into.entry(k.as_str()).or_insert_with(|| v.clone());
+            for (k, v) in one.identity.claims.to_map() {
+                merged.entry(k).or_insert(v);
             }
         }
-        return Ok(Authenticated { identity: merged, server: first.unwrap_or(0), valid_until: until, others });
+        return Ok(Authenticated { identity: Identity::new(merged), server: first.unwrap_or(0), valid_until: until, others });
     }
     let mut order: Vec<usize> = (0..presented.tokens.len()).collect();
     if order.len() > 1 {
@@ -210,7 +207,7 @@ fn issuer_rank(cfg: &Config, index: usize, token: &str) -> u8 {
 /// The `iss` of a token's payload, read before any check; only used to choose a server.
 fn unverified_issuer(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = crate::common::b64url::decode(payload)?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     v.get("iss")?.as_str().map(String::from)
 }

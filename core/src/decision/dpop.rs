@@ -234,7 +234,7 @@ fn es256(key: &jwt_simple::prelude::ES256PublicKey, token: &str, now: u64, leewa
 /// The public key in the proof's header: an asymmetric JWK without private members.
 fn embedded_jwk(proof: &str) -> Result<Map<String, Value>, Denial> {
     let head = proof.split('.').next().ok_or(Denial::DpopProofInvalid)?;
-    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| Denial::DpopProofInvalid)?;
+    let bytes = crate::common::b64url::decode(head).ok_or(Denial::DpopProofInvalid)?;
     let header: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| Denial::DpopProofInvalid)?;
     let Some(Value::Object(jwk)) = header.get("jwk") else { return Err(Denial::DpopProofInvalid) };
     let public = matches!(jwk.get("kty").and_then(Value::as_str), Some("EC" | "RSA" | "OKP"));

@@ -9,7 +9,7 @@ use crate::{Identity, Request, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::rc::Rc;
 
 pub const DEFAULT_TTL: u64 = 60;
@@ -82,7 +82,7 @@ pub enum SlotState {
     /// One worker is asking the IdP (`holder`); the others wait.
     Pending { holder: u64 },
     /// Shared with the `Identity` a lookup gives (serde's `rc`: the map is not copied).
-    Active { claims: Rc<Map<String, Value>> },
+    Active { claims: Rc<crate::common::claims::Claims> },
     Inactive,
     /// The IdP could not answer; waiters get 503.
     Failed,

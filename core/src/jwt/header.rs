@@ -2,8 +2,7 @@
 //! `crit` and `zip` matter; `jku`, `x5u` and `jwk` are never followed.
 
 use crate::Denial;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::common::b64url;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -31,7 +30,7 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
     if head.is_empty() || head.len() > MAX_HEADER_B64 {
         return Err(Denial::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| Denial::Malformed)?;
+    let bytes = b64url::decode(head).ok_or(Denial::Malformed)?;
     let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_slice(&bytes).map_err(|_| Denial::Malformed)?;
     let text = |v: Option<Value>| match v {
         None => Ok(None),
@@ -121,7 +120,7 @@ mod tests {
     use super::*;
 
     fn enc(s: &str) -> String {
-        URL_SAFE_NO_PAD.encode(s)
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s)
     }
 
     #[test]

@@ -5,8 +5,7 @@
 use crate::crypto::{self, CryptoHost, Verdict};
 use crate::jwt::Alg;
 use crate::Denial;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::common::b64url;
 use crate::Identity;
 use serde_json::Value;
 
@@ -28,13 +27,13 @@ pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u6
 pub(crate) fn parts(token: &str) -> Result<(&str, &str, Vec<u8>), Denial> {
     let (signed, sig_b64) = token.rsplit_once('.').ok_or(Denial::Malformed)?;
     let (_, payload_b64) = signed.split_once('.').ok_or(Denial::Malformed)?;
-    let signature = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| Denial::Malformed)?;
+    let signature = b64url::decode(sig_b64).ok_or(Denial::Malformed)?;
     Ok((signed, payload_b64, signature))
 }
 
 pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
-    let bytes = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| Denial::Malformed)?;
-    let claims = super::payload::read(&bytes).ok_or(Denial::Malformed)?;
+    let bytes = b64url::decode(payload_b64).ok_or(Denial::Malformed)?;
+    let claims = super::payload::read_owned(bytes).ok_or(Denial::Malformed)?;
     check_times(&claims, now, leeway)?;
     Ok(claims)
 }

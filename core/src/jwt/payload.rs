@@ -1,63 +1,217 @@
 //! A JWT's claims read from its payload JSON in one pass, exactly as jwt-simple's `JWTClaims`
-//! reads them (serde's `flatten` there buffers the whole payload and converts it twice, the
-//! larger part of a first-seen token's own work in the filter): `iat`, `exp`, `nbf` are
+//! reads them (serde's `flatten` there buffers the whole payload and converts it twice): `iat`, `exp`, `nbf` are
 //! numbers (a negative integer refused, a fraction cut); `iss`, `sub`, `jti`, `nonce` are a
 //! string or null; `aud` is a string or an array of strings; none of these may appear twice;
 //! every other member goes to `custom`, the last of a repeated name winning. The same answer
 //! as jwt-simple's reading is checked in core/tests/claims_reading.rs and by the `claims`
 //! fuzz target.
 
+use crate::common::claims::{self, Claims, Held, Member, Span};
+use crate::common::flat::{self, Flat};
 use crate::Identity;
-use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+use std::cell::OnceCell;
 
 const REGISTERED: [&str; 8] = ["iat", "exp", "nbf", "iss", "sub", "aud", "jti", "nonce"];
 
-/// The payload's claims, the registered ones checked and normalized as they are read: a
-/// registered claim given twice is an error.
-struct Members(Map<String, Value>);
+/// The claims of a payload as the filter keeps them, or None where jwt-simple refuses it: the
+/// same claims as `Identity::from_jwt` of jwt-simple's reading (whole seconds, a null
+/// `iss`/`sub`/`jti`/`nonce` absent, an `aud` array sorted without repeats). The payload is
+/// kept as text and a string without escapes stays a place in it: no map, no copy of a name
+/// or of such a string (the larger part of a first-seen token's own work when they were made).
+pub fn read(bytes: &[u8]) -> Option<Identity> {
+    let text = String::from_utf8(bytes.to_vec()).ok()?;
+    read_text(text)
+}
 
-impl<'de> Deserialize<'de> for Members {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Object;
-        impl<'de> Visitor<'de> for Object {
-            type Value = Members;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
+/// As `read`, taking the decoded payload as it is.
+pub fn read_owned(bytes: Vec<u8>) -> Option<Identity> {
+    read_text(String::from_utf8(bytes).ok()?)
+}
+
+fn read_text(text: String) -> Option<Identity> {
+    let members = match flat::members(&text) {
+        // A flat object (most payloads): read without serde, the same members.
+        Some(pairs) => {
+            let mut admitted = Admitted::default();
+            for ((at, len), value) in pairs {
+                let value = match value {
+                    Flat::Text(at, len) => Held::Text(at, len, OnceCell::new()),
+                    Flat::Whole(n) => Held::Value(Value::from(n)),
+                    Flat::Bool(b) => Held::Value(Value::Bool(b)),
+                    Flat::Null => Held::Value(Value::Null),
+                };
+                admitted.admit(Span::At(at, len), &text, value).ok()?;
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members, A::Error> {
-                let mut map = Map::new();
-                let mut seen = 0u8;
-                while let Some(key) = access.next_key::<String>()? {
-                    let mut value: Value = access.next_value()?;
-                    let Some(i) = REGISTERED.iter().position(|r| *r == key) else {
-                        map.insert(key, value);
-                        continue;
-                    };
-                    if seen & (1 << i) != 0 {
-                        return Err(A::Error::custom("a registered claim given twice"));
-                    }
-                    seen |= 1 << i;
-                    if !registered(&key, &mut value) {
-                        return Err(A::Error::custom("a registered claim of the wrong type"));
-                    }
-                    if !value.is_null() {
-                        map.insert(key, value);
-                    }
-                }
-                Ok(Members(map))
-            }
+            admitted.members
         }
-        d.deserialize_map(Object)
+        None => {
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let members = Object { base: &text }.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            members
+        }
+    };
+    Some(Identity::of(Claims::read(text, members)))
+}
+
+/// The members read so far, the registered claims checked and normalized: a registered claim
+/// given twice, or of the wrong type, is refused.
+#[derive(Default)]
+struct Admitted {
+    members: Vec<Member>,
+    seen: u8,
+}
+
+impl Admitted {
+    /// The member named `key` (in `text`) with `value`.
+    fn admit(&mut self, key: Span, text: &str, value: Held) -> Result<(), &'static str> {
+        let name = key.of(text).ok_or("a name outside the payload")?;
+        let (t, registered_at) = (claims::tag(name.as_bytes()), REGISTERED.iter().position(|r| *r == name));
+        let Some((i, name)) = registered_at.and_then(|i| Some((i, *REGISTERED.get(i)?))) else {
+            self.members.push(Member::named(key, t, value));
+            return Ok(());
+        };
+        if self.seen & (1 << i) != 0 {
+            return Err("a registered claim given twice");
+        }
+        self.seen |= 1 << i;
+        let value = match value {
+            // A string: right for every registered claim but the times.
+            Held::Text(..) if i < 3 => return Err("a registered claim of the wrong type"),
+            Held::Text(..) => value,
+            Held::Value(mut v) => {
+                if !registered(name, &mut v) {
+                    return Err("a registered claim of the wrong type");
+                }
+                if v.is_null() {
+                    return Ok(());
+                }
+                Held::Value(v)
+            }
+        };
+        self.members.push(Member::named(key, t, value));
+        Ok(())
     }
 }
 
-/// The claims of a payload as the filter keeps them, or None where jwt-simple refuses it: the
-/// same `Identity` as `Identity::from_jwt` of jwt-simple's reading (whole seconds, a null
-/// `iss`/`sub`/`jti`/`nonce` absent, an `aud` array sorted without repeats), built in place.
-pub fn read(bytes: &[u8]) -> Option<Identity> {
-    let Members(claims) = serde_json::from_slice(bytes).ok()?;
-    Some(Identity::new(claims))
+/// Where `s`, borrowed from `base`, stands in it.
+fn place<E: Error>(base: &str, s: &str) -> Result<(u32, u32), E> {
+    let at = (s.as_ptr() as usize).checked_sub(base.as_ptr() as usize).filter(|at| at + s.len() <= base.len());
+    match (at.and_then(|a| u32::try_from(a).ok()), u32::try_from(s.len())) {
+        (Some(at), Ok(len)) => Ok((at, len)),
+        _ => Err(E::custom("a string outside the payload")),
+    }
+}
+
+/// The payload's object, the registered claims checked and normalized as they are read: a
+/// registered claim given twice is an error.
+struct Object<'b> {
+    base: &'b str,
+}
+
+impl<'de> DeserializeSeed<'de> for Object<'_> {
+    type Value = Vec<Member>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Member>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Object<'_> {
+    type Value = Vec<Member>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Vec<Member>, A::Error> {
+        let mut admitted = Admitted::default();
+        while let Some(key) = access.next_key_seed(Key { base: self.base })? {
+            let value = access.next_value_seed(Member1 { base: self.base })?;
+            admitted.admit(key, self.base, value).map_err(A::Error::custom)?;
+        }
+        Ok(admitted.members)
+    }
+}
+
+/// A member's name: its place in the payload, or unescaped.
+struct Key<'b> {
+    base: &'b str,
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = Span;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Span, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = Span;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a name")
+    }
+    fn visit_borrowed_str<E: Error>(self, s: &'de str) -> Result<Span, E> {
+        let (at, len) = place(self.base, s)?;
+        Ok(Span::At(at, len))
+    }
+    fn visit_str<E: Error>(self, s: &str) -> Result<Span, E> {
+        Ok(Span::Own(s.into()))
+    }
+}
+
+/// A member's value: a string without escapes as its place in the payload; anything else as
+/// serde_json's `Value` reads it (the same deserializer, so the same numbers and depth limit).
+struct Member1<'b> {
+    base: &'b str,
+}
+
+impl<'de> DeserializeSeed<'de> for Member1<'_> {
+    type Value = Held;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Held, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member1<'_> {
+    type Value = Held;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E: Error>(self, s: &'de str) -> Result<Held, E> {
+        let (at, len) = place(self.base, s)?;
+        Ok(Held::Text(at, len, OnceCell::new()))
+    }
+    fn visit_str<E: Error>(self, s: &str) -> Result<Held, E> {
+        Ok(Held::Value(Value::String(s.to_owned())))
+    }
+    fn visit_string<E: Error>(self, s: String) -> Result<Held, E> {
+        Ok(Held::Value(Value::String(s)))
+    }
+    fn visit_bool<E: Error>(self, b: bool) -> Result<Held, E> {
+        Ok(Held::Value(Value::Bool(b)))
+    }
+    fn visit_i64<E: Error>(self, n: i64) -> Result<Held, E> {
+        Ok(Held::Value(Value::from(n)))
+    }
+    fn visit_u64<E: Error>(self, n: u64) -> Result<Held, E> {
+        Ok(Held::Value(Value::from(n)))
+    }
+    fn visit_f64<E: Error>(self, n: f64) -> Result<Held, E> {
+        Ok(Held::Value(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)))
+    }
+    fn visit_unit<E: Error>(self) -> Result<Held, E> {
+        Ok(Held::Value(Value::Null))
+    }
+    fn visit_none<E: Error>(self) -> Result<Held, E> {
+        Ok(Held::Value(Value::Null))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Held, A::Error> {
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(access)).map(Held::Value)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, access: A) -> Result<Held, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(access)).map(Held::Value)
+    }
 }
 
 /// A registered claim checked and normalized in place (false: refused). A null `iss`, `sub`,

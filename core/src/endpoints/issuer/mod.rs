@@ -197,7 +197,7 @@ impl TokenIssuer {
         };
         match self.rules.verify(token, now) {
             Ok(id) => {
-                let mut answer = std::rc::Rc::unwrap_or_clone(id.claims);
+                let mut answer = std::rc::Rc::unwrap_or_clone(id.claims).into_map();
                 answer.insert("active".into(), Value::Bool(true));
                 answer.insert("token_type".into(), Value::String("Bearer".into()));
                 LocalResponse::json(200, vec![], &Value::Object(answer))
