@@ -41,10 +41,15 @@ impl Member {
 
 /// A name's length (its low byte) and first seven bytes in one word: equal names have equal
 /// tags, and names of up to seven bytes with equal tags are equal.
-pub(crate) fn tag(name: &[u8]) -> u64 {
-    let mut t = name.len().min(255) as u64;
-    for (i, b) in name.iter().take(7).enumerate() {
-        t |= u64::from(*b) << (8 * (i + 1));
+pub(crate) const fn tag(name: &[u8]) -> u64 {
+    let mut t = if name.len() > 255 { 255 } else { name.len() as u64 };
+    let (mut rest, mut shift) = (name, 8);
+    while let [b, tail @ ..] = rest {
+        if shift > 56 {
+            break;
+        }
+        t |= (*b as u64) << shift;
+        (rest, shift) = (tail, shift + 8);
     }
     t
 }

@@ -95,6 +95,8 @@ fn render(v: &Value, sep: &str) -> Option<String> {
     let out = match v {
         Value::Null => return None,
         Value::String(s) => return safe(s),
+        // Times and other whole numbers: printed without the formatting machinery.
+        Value::Number(n) if n.is_u64() => return n.as_u64().map(decimal),
         Value::Array(items) => {
             let parts: Vec<String> = items
                 .iter()
@@ -109,6 +111,21 @@ fn render(v: &Value, sep: &str) -> Option<String> {
         other => other.to_string(),
     };
     safe(&out)
+}
+
+/// `n` in decimal, as serde_json prints it.
+fn decimal(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while let Some(d) = at.checked_sub(1).and_then(|i| digits.get_mut(i)) {
+        *d = b'0' + (n % 10) as u8;
+        at -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.get(at..).and_then(|d| std::str::from_utf8(d).ok()).unwrap_or_default().to_owned()
 }
 
 /// `s` as a header value, unless too long or holding a control character other than tab
@@ -153,6 +170,16 @@ mod tests {
             let was = !s.chars().any(|c| c.is_control() && c != '\t');
             assert_eq!(safe(&s).is_some(), was, "U+{:04X}", c as u32);
         }
+    }
+
+    #[test]
+    fn whole_numbers_print_as_serde_json_prints_them() {
+        for n in [0u64, 7, 10, 99, 1_800_000_000, u64::MAX] {
+            assert_eq!(decimal(n), Value::from(n).to_string());
+        }
+        assert_eq!(id(json!({"n": 5, "m": -5, "f": 1.5})).header_value("n").as_deref(), Some("5"));
+        assert_eq!(id(json!({"m": -5})).header_value("m").as_deref(), Some("-5"));
+        assert_eq!(id(json!({"f": 1.5})).header_value("f").as_deref(), Some("1.5"));
     }
 
     #[test]

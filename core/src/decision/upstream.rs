@@ -89,7 +89,9 @@ pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
 /// mapped claims, the consumer it maps to, the verified payload (`forward_payload_header`) and
 /// the filter-state entries (`filter_state`).
 pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
-    let mut headers = Vec::new();
+    // Room for every credential header at once: a first-seen token's headers are kept with
+    // its verdict, and growing the list made the allocator copy it.
+    let mut headers = Vec::with_capacity(CREDENTIAL_CLAIMS.len() + 1 + policy.claim_headers.len());
     let mut put = |name: &str, value: Option<String>| {
         if let Some(v) = value {
             headers.push((name.to_string(), v));

@@ -3,6 +3,7 @@
 
 use crate::Denial;
 use crate::common::b64url;
+use crate::common::flat::{self, Flat};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -31,6 +32,9 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
         return Err(Denial::Malformed);
     }
     let bytes = b64url::decode(head).ok_or(Denial::Malformed)?;
+    if let Some(h) = std::str::from_utf8(&bytes).ok().and_then(flat_header) {
+        return h;
+    }
     let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_slice(&bytes).map_err(|_| Denial::Malformed)?;
     let text = |v: Option<Value>| match v {
         None => Ok(None),
@@ -39,6 +43,36 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
     };
     let alg = text(alg)?.ok_or(Denial::Malformed)?;
     Ok(Header { alg, kid: text(kid)?, typ: text(typ)?, has_crit, has_zip })
+}
+
+/// A flat header (every member a string, a whole number, a boolean or null: most are) read
+/// without serde, as `Members` reads it; None for any other text.
+fn flat_header(text: &str) -> Option<Result<Header, Denial>> {
+    // Per member that matters: present, and its string if it is one.
+    let (mut alg, mut kid, mut typ, mut has_crit, mut has_zip) = (None, None, None, false, false);
+    for ((at, len), value) in flat::members(text)? {
+        let string = match value {
+            Flat::Text(at, len) => Some(text.get(at as usize..(at as usize).saturating_add(len as usize))?),
+            _ => None,
+        };
+        match text.get(at as usize..(at as usize).saturating_add(len as usize))? {
+            "alg" => alg = Some(string),
+            "kid" => kid = Some(string),
+            "typ" => typ = Some(string),
+            "crit" => has_crit = true,
+            "zip" => has_zip = true,
+            _ => {}
+        }
+    }
+    let text = |v: Option<Option<&str>>| match v {
+        None => Ok(None),
+        Some(Some(s)) => Ok(Some(s.to_owned())),
+        Some(None) => Err(Denial::Malformed),
+    };
+    Some((|| {
+        let alg = text(alg)?.ok_or(Denial::Malformed)?;
+        Ok(Header { alg, kid: text(kid)?, typ: text(typ)?, has_crit, has_zip })
+    })())
 }
 
 /// The header object's members that matter, read in one pass without building a map: as a
@@ -137,6 +171,38 @@ mod tests {
         assert_eq!(parse(&t), Ok(Header { alg: "ES256".into(), kid: None, typ: None, has_crit: true, has_zip: true }));
         let t = format!("{}.e30.sig", enc(r#"{"alg":"ES256","alg":5}"#));
         assert_eq!(parse(&t), Err(Denial::Malformed));
+    }
+
+    #[test]
+    fn a_flat_header_is_read_as_serde_reads_it() {
+        let serde = |text: &str| -> Result<Header, Denial> {
+            let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_str(text).map_err(|_| Denial::Malformed)?;
+            let s = |v: Option<Value>| match v {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(Denial::Malformed),
+            };
+            Ok(Header { alg: s(alg)?.ok_or(Denial::Malformed)?, kid: s(kid)?, typ: s(typ)?, has_crit, has_zip })
+        };
+        for text in [
+            r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#,
+            r#"{"alg":"RS256","alg":"ES256"}"#,
+            r#"{"alg":"RS256","alg":5}"#,
+            r#"{"alg":null}"#,
+            r#"{"alg":true,"alg":"HS256"}"#,
+            r#"{"alg":"HS256","kid":null}"#,
+            r#"{"alg":"HS256","kid":7}"#,
+            r#"{"alg":"HS256","typ":false}"#,
+            r#"{"alg":"HS256","crit":1,"zip":null}"#,
+            r#"{"kid":"x"}"#,
+            r#"{}"#,
+            r#" { "alg" : "é" , "x" : 1 } "#,
+        ] {
+            assert_eq!(flat_header(text), Some(serde(text)), "{text}");
+        }
+        for text in [r#"{"alg":"R\u0053256"}"#, r#"{"alg":"HS256","crit":["b64"]}"#, r#"{"alg":"HS256",}"#, "[1]"] {
+            assert_eq!(flat_header(text), None, "{text}");
+        }
     }
 
     #[test]

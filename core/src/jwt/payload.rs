@@ -16,6 +16,13 @@ use std::cell::OnceCell;
 
 const REGISTERED: [&str; 8] = ["iat", "exp", "nbf", "iss", "sub", "aud", "jti", "nonce"];
 
+/// The registered names' tags, in the same order (each under eight bytes, so a tag is its
+/// name).
+const REGISTERED_TAGS: [u64; 8] = {
+    use claims::tag;
+    [tag(b"iat"), tag(b"exp"), tag(b"nbf"), tag(b"iss"), tag(b"sub"), tag(b"aud"), tag(b"jti"), tag(b"nonce")]
+};
+
 /// The claims of a payload as the filter keeps them, or None where jwt-simple refuses it: the
 /// same claims as `Identity::from_jwt` of jwt-simple's reading (whole seconds, a null
 /// `iss`/`sub`/`jti`/`nonce` absent, an `aud` array sorted without repeats). The payload is
@@ -69,7 +76,8 @@ impl Admitted {
     /// The member named `key` (in `text`) with `value`.
     fn admit(&mut self, key: Span, text: &str, value: Held) -> Result<(), &'static str> {
         let name = key.of(text).ok_or("a name outside the payload")?;
-        let (t, registered_at) = (claims::tag(name.as_bytes()), REGISTERED.iter().position(|r| *r == name));
+        let t = claims::tag(name.as_bytes());
+        let registered_at = REGISTERED_TAGS.iter().position(|r| *r == t);
         let Some((i, name)) = registered_at.and_then(|i| Some((i, *REGISTERED.get(i)?))) else {
             self.members.push(Member::named(key, t, value));
             return Ok(());
@@ -246,4 +254,14 @@ fn whole_seconds(v: &mut Value) -> Option<()> {
     };
     *v = Value::from(secs.min(MAX));
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_registered_tag_is_its_name_s() {
+        for (name, t) in super::REGISTERED.iter().zip(super::REGISTERED_TAGS) {
+            assert_eq!(crate::common::claims::tag(name.as_bytes()), t, "{name}");
+        }
+    }
 }

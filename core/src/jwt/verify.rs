@@ -124,9 +124,9 @@ impl JwtRules {
             }
         }
         if let Some(typ) = &head.typ {
-            // As jwt-simple: a `typ`, when present, names a JWT.
-            let upper = typ.to_ascii_uppercase();
-            if upper != "JWT" && !upper.ends_with("+JWT") {
+            // As jwt-simple: a `typ`, when present, names a JWT ("JWT" or "…+JWT", any case).
+            let suffix = typ.len().checked_sub(4).and_then(|at| typ.get(at..));
+            if !typ.eq_ignore_ascii_case("JWT") && !suffix.is_some_and(|s| s.eq_ignore_ascii_case("+JWT")) {
                 return Err(Denial::Malformed);
             }
         }
