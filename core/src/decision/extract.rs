@@ -2,7 +2,7 @@
 //! default; optionally another header, a query parameter or a cookie. Finding more than one
 //! token is an error, as RFC 6750 allows one method per request.
 
-use crate::common::codec::{cookie_pairs, has_control, percent_decode, query_pairs};
+use crate::common::codec::{self, cookie_pairs, has_control, percent_decode, query_pairs};
 use crate::{Denial, Request};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +35,13 @@ pub struct Found<'a> {
 pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<Found<'a>>, Denial> {
     let mut found: Option<Found<'a>> = None;
     for source in sources {
-        for token in candidates(source, req)? {
+        for (token, clean) in candidates(source, req)? {
             if found.is_some() {
                 return Err(Denial::MultipleTokens);
             }
             // No token has control characters (CR, LF, NUL, …): one that has them is refused
             // before any use (it could split a header of an IdP call it is copied into).
-            if has_control(token.as_bytes()) {
+            if !clean && has_control(token.as_bytes()) {
                 return Err(Denial::Malformed);
             }
             found = Some(Found { token, source });
@@ -50,7 +50,9 @@ pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<F
     Ok(found)
 }
 
-fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial> {
+/// The tokens `source` holds, each with whether it is known to hold no control character
+/// (a header value is scanned for them with its commas, in one pass).
+fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<(String, bool)>, Denial> {
     let mut out = Vec::new();
     match source {
         TokenSource::Header { name, prefix } => {
@@ -59,7 +61,8 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial
                 let value = value.trim();
                 // Envoy joins repeated headers with a comma: two Authorization headers arrive as
                 // "Bearer a,Bearer b". No token has a comma (RFC 6750's b64token): two of them.
-                if value.contains(',') {
+                let scan = codec::scan(value.as_bytes());
+                if scan.comma {
                     return Err(Denial::MultipleTokens);
                 }
                 let token = match prefix {
@@ -67,7 +70,8 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial
                     Some(p) => strip_prefix_ci(value, p.trim_end()).map(str::trim_start),
                 };
                 if let Some(t) = token.filter(|t| !t.is_empty()) {
-                    out.push(t.to_string());
+                    // The token is part of the value: clean if the value is.
+                    out.push((t.to_string(), !scan.control));
                 }
             }
         }
@@ -75,7 +79,7 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial
             if let Some((_, query)) = req.path_and_query().split_once('?') {
                 for (k, v) in query_pairs(query) {
                     if k == name.as_str() && !v.is_empty() {
-                        out.push(percent_decode(v).ok_or(Denial::Malformed)?);
+                        out.push((percent_decode(v).ok_or(Denial::Malformed)?, false));
                     }
                 }
             }
@@ -87,7 +91,7 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<String>, Denial
                 let Ok(value) = std::str::from_utf8(raw) else { return Err(Denial::Malformed) };
                 for (k, v) in cookie_pairs(value) {
                     if k == name.as_str() && !v.is_empty() {
-                        out.push(v.to_string());
+                        out.push((v.to_string(), false));
                     }
                 }
             }
