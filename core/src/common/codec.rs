@@ -119,15 +119,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scan_is_the_byte_by_byte_answer() {
-        let plain = |b: &[u8]| Scan { comma: b.contains(&b','), control: b.iter().any(u8::is_ascii_control) };
+    fn the_word_scans_give_the_byte_by_byte_answers() {
+        let check = |b: &[u8]| {
+            let control = b.iter().any(u8::is_ascii_control);
+            assert_eq!(has_control(b), control, "{b:?}");
+            assert_eq!(scan(b), Scan { comma: b.contains(&b','), control }, "{b:?}");
+        };
+        // Every byte value at every place of a word and of the remainder, among printable
+        // bytes, commas and non-ASCII ones.
         for len in [3usize, 8, 11, 16] {
             for at in 0..len {
                 for v in 0..=255u8 {
                     for fill in [b'a', 0xff, 0x80, b'~', b','] {
                         let mut b = vec![fill; len];
                         b[at] = v;
-                        assert_eq!(scan(&b), plain(&b), "{len} {at} {v} {fill}");
+                        check(&b);
                     }
                 }
             }
@@ -137,34 +143,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let b = x.to_le_bytes();
-            assert_eq!(scan(&b), plain(&b), "{b:?}");
-        }
-    }
-
-    #[test]
-    fn has_control_is_the_byte_by_byte_answer() {
-        let plain = |b: &[u8]| b.iter().any(u8::is_ascii_control);
-        // Every byte value at every place of a word and of the remainder, among printable
-        // bytes and among non-ASCII ones.
-        for len in [8usize, 11, 16] {
-            for at in 0..len {
-                for v in 0..=255u8 {
-                    for fill in [b'a', 0xff, 0x80, b'~'] {
-                        let mut b = vec![fill; len];
-                        b[at] = v;
-                        assert_eq!(has_control(&b), plain(&b), "{len} {at} {v} {fill}");
-                    }
-                }
-            }
-        }
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let b = x.to_le_bytes();
-            assert_eq!(has_control(&b), plain(&b), "{b:?}");
+            check(&x.to_le_bytes());
         }
     }
 }
