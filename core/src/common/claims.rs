@@ -102,13 +102,9 @@ impl Held {
             Held::Text(at, len, cell) => Some(cell.get_or_init(|| Value::String(slice(text, *at, *len).unwrap_or("").to_owned()))),
         }
     }
-
 }
 
-fn slice(text: &str, at: u32, len: u32) -> Option<&str> {
-    let at = at as usize;
-    text.get(at..at.checked_add(len as usize)?)
-}
+use crate::common::flat::slice;
 
 impl Claims {
     pub fn new(map: Map<String, Value>) -> Claims {

@@ -17,6 +17,12 @@ pub enum Flat {
 /// Where a member's name stands in the text, and its value.
 pub type Pair = ((u32, u32), Flat);
 
+/// The string at a place `members` gave in `text`.
+pub fn slice(text: &str, at: u32, len: u32) -> Option<&str> {
+    let at = at as usize;
+    text.get(at..at.checked_add(len as usize)?)
+}
+
 /// The members of `text` in order, or None when it is not a flat object this reads.
 pub fn members(text: &str) -> Option<Vec<Pair>> {
     let mut r = Reader { b: text.as_bytes(), at: 0 };

@@ -110,7 +110,7 @@ fn render(v: &Value, sep: &str) -> Option<String> {
         }
         other => other.to_string(),
     };
-    safe(&out)
+    is_safe(&out).then_some(out)
 }
 
 /// `n` in decimal, as serde_json prints it.
@@ -131,14 +131,15 @@ fn decimal(mut n: u64) -> String {
 /// `s` as a header value, unless too long or holding a control character other than tab
 /// (Unicode's: C0, DEL and C1, the last encoded as C2 80 to C2 9F).
 fn safe(s: &str) -> Option<String> {
-    if s.len() > MAX_HEADER_VALUE {
-        return None;
-    }
+    is_safe(s).then(|| s.to_owned())
+}
+
+fn is_safe(s: &str) -> bool {
     let b = s.as_bytes();
-    let control = b.iter().enumerate().any(|(i, &c)| {
-        (c < 0x20 && c != b'\t') || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
-    });
-    (!control).then(|| s.to_owned())
+    s.len() <= MAX_HEADER_VALUE
+        && !b.iter().enumerate().any(|(i, &c)| {
+            (c < 0x20 && c != b'\t') || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+        })
 }
 
 #[cfg(test)]

@@ -32,17 +32,31 @@ pub fn parse(token: &str) -> Result<Header, Denial> {
         return Err(Denial::Malformed);
     }
     let bytes = b64url::decode(head).ok_or(Denial::Malformed)?;
-    if let Some(h) = std::str::from_utf8(&bytes).ok().and_then(flat_header) {
-        return h;
+    match std::str::from_utf8(&bytes).ok().and_then(flat_header) {
+        Some(h) => h,
+        None => serde_header(&bytes),
     }
-    let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_slice(&bytes).map_err(|_| Denial::Malformed)?;
-    let text = |v: Option<Value>| match v {
+}
+
+/// The header from the members that matter, each `Some` when present, holding its string
+/// when it is one: `alg` must be a string, `kid` and `typ` strings when present.
+fn header(alg: Option<Option<&str>>, kid: Option<Option<&str>>, typ: Option<Option<&str>>, has_crit: bool, has_zip: bool) -> Result<Header, Denial> {
+    let text = |v: Option<Option<&str>>| match v {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Denial::Malformed),
+        Some(Some(s)) => Ok(Some(s.to_owned())),
+        Some(None) => Err(Denial::Malformed),
     };
     let alg = text(alg)?.ok_or(Denial::Malformed)?;
     Ok(Header { alg, kid: text(kid)?, typ: text(typ)?, has_crit, has_zip })
+}
+
+/// Any header JSON, read through serde.
+fn serde_header(bytes: &[u8]) -> Result<Header, Denial> {
+    let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_slice(bytes).map_err(|_| Denial::Malformed)?;
+    fn text(v: &Option<Value>) -> Option<Option<&str>> {
+        v.as_ref().map(Value::as_str)
+    }
+    header(text(&alg), text(&kid), text(&typ), has_crit, has_zip)
 }
 
 /// A flat header (every member a string, a whole number, a boolean or null: most are) read
@@ -52,10 +66,10 @@ fn flat_header(text: &str) -> Option<Result<Header, Denial>> {
     let (mut alg, mut kid, mut typ, mut has_crit, mut has_zip) = (None, None, None, false, false);
     for ((at, len), value) in flat::members(text)? {
         let string = match value {
-            Flat::Text(at, len) => Some(text.get(at as usize..(at as usize).saturating_add(len as usize))?),
+            Flat::Text(at, len) => Some(flat::slice(text, at, len)?),
             _ => None,
         };
-        match text.get(at as usize..(at as usize).saturating_add(len as usize))? {
+        match flat::slice(text, at, len)? {
             "alg" => alg = Some(string),
             "kid" => kid = Some(string),
             "typ" => typ = Some(string),
@@ -64,15 +78,7 @@ fn flat_header(text: &str) -> Option<Result<Header, Denial>> {
             _ => {}
         }
     }
-    let text = |v: Option<Option<&str>>| match v {
-        None => Ok(None),
-        Some(Some(s)) => Ok(Some(s.to_owned())),
-        Some(None) => Err(Denial::Malformed),
-    };
-    Some((|| {
-        let alg = text(alg)?.ok_or(Denial::Malformed)?;
-        Ok(Header { alg, kid: text(kid)?, typ: text(typ)?, has_crit, has_zip })
-    })())
+    Some(header(alg, kid, typ, has_crit, has_zip))
 }
 
 /// The header object's members that matter, read in one pass without building a map: as a
@@ -175,15 +181,7 @@ mod tests {
 
     #[test]
     fn a_flat_header_is_read_as_serde_reads_it() {
-        let serde = |text: &str| -> Result<Header, Denial> {
-            let Members { alg, kid, typ, has_crit, has_zip } = serde_json::from_str(text).map_err(|_| Denial::Malformed)?;
-            let s = |v: Option<Value>| match v {
-                None => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(Denial::Malformed),
-            };
-            Ok(Header { alg: s(alg)?.ok_or(Denial::Malformed)?, kid: s(kid)?, typ: s(typ)?, has_crit, has_zip })
-        };
+        let serde = |text: &str| serde_header(text.as_bytes());
         for text in [
             r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#,
             r#"{"alg":"RS256","alg":"ES256"}"#,
