@@ -4,9 +4,10 @@ filter (the ceiling), an empty Wasm filter (the floor of any Wasm filter), Envoy
 jwt_authn (with and without its jwt_cache_config), this filter, and each path's *twin* (an
 empty filter making exactly the host calls this filter makes on that path, recorded from the
 built .wasm on wasmtime), side by side in one run, on 127.0.0.1 with wrk. Envoy answers with a
-direct response, so the upstream is not the bottleneck, and once proxying to an upstream. From
-the paired runs: own work (filter − twin) and host work (twin − empty filter) per path, and
-issue 23's targets. Then VM start and memory against the `opt-level = "z"` build, the
+direct response, so the upstream is not the bottleneck, and once proxying to an upstream. Then
+each path's filter and its twin loaded together, at the same moment, for own work (filter −
+twin), host work (twin − empty filter) and issue 23's targets (with the empty filter against a
+copy of itself, the method's own noise). Then VM start and memory against the `opt-level = "z"` build, the
 in-process numbers (test-harness/examples/verify_cost.rs) and the .wasm's size. Prints
 Markdown; with --write, also rewrites the results section of BENCHMARKS.md.
 Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
@@ -194,8 +195,13 @@ class Proxy:
         raise RuntimeError(f"{name} did not start")
 
     def cpu(self):
-        fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
+        """The process's CPU time in seconds, from its scheduler clock (nanoseconds; what
+        /proc/<pid>/stat gives is counted in 10 ms ticks, 1–2 % of a 2-second run)."""
+        try:
+            return time.clock_gettime_ns(((~self.proc.pid) << 3) | 2) / 1e9  # CPUCLOCK_SCHED of the process
+        except OSError:
+            fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / TICK
 
     def stop(self):
         self.proc.terminate()
@@ -277,6 +283,75 @@ def measure(jobs, repeats, seconds, tag=None):
         ordered = sorted(runs, key=lambda r: r["cpu_us"])
         out[key] = ordered[len(ordered) // 2]
     return out
+
+
+TOGETHER = {}
+
+
+def run_together(a, b, seconds):
+    """Two proxies loaded at the same moment, each by its own wrk: whatever the machine does
+    meanwhile (another tenant, the clock speed) falls on both runs alike, so their difference
+    keeps only what differs between the two proxies. At --concurrency 1 both Envoys share core 1
+    and both wrks core 0, as one proxy's run does alone."""
+    out = {}
+
+    def go(k, proxy, kw):
+        out[k] = run_wrk(proxy, seconds, **kw)
+    threads = [threading.Thread(target=go, args=(k, proxy, kw)) for k, (proxy, kw) in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out["a"], out["b"]
+
+
+def measure_together(pairs, repeats, seconds, tag):
+    """Each pair (key a, proxy a, kwargs a, key b, proxy b, kwargs b) run together `repeats`
+    times, interleaved with the other pairs; TOGETHER[(tag, key a, key b)] holds the runs."""
+    for _ in range(repeats):
+        for ka, pa, kwa, kb, pb, kwb in pairs:
+            TOGETHER.setdefault((tag, ka, kb), []).append(run_together((pa, kwa), (pb, kwb), seconds))
+
+
+def together(conc, a, b):
+    """Repeat by repeat: a − b in µs of Envoy CPU per request, from runs made together."""
+    return [x["cpu_us"] - y["cpu_us"] for x, y in TOGETHER.get((conc, a, b), [])]
+
+
+def together_ratio(conc, ours, theirs, floor):
+    """Repeat by repeat: (ours − floor) / (theirs − floor), each difference from runs made
+    together (ours with theirs, theirs with the floor): 1 + (ours − theirs) / (theirs − floor)."""
+    out = []
+    for d, e in zip(together(conc, ours, theirs), together(conc, theirs, floor)):
+        out.append(1 + d / e if e > 0.05 else float("inf"))
+    return out
+
+
+def floor_pairs(running, algs, repeated, scripts):
+    """What runs together: each path's filter with its twin (own work), its twin with the empty
+    filter (host work), the empty filter with a copy of itself (the method's own noise), and for
+    the ratio targets, first-seen HS256 and EdDSA with jwt_authn and jwt_authn with no filter."""
+    empty, copy = ("empty wasm filter (same SDK, V8)", "-", "-"), ("empty wasm filter (copy)", "-", "-")
+    pairs = [(empty, running["empty wasm filter"], {}, copy, running["empty wasm filter copy"], {})]
+    proxies = [("public route (no token)", "-", "oauth-filter public", "twin public", {}),
+               ("introspection (cache hit)", "-", "oauth-filter introspection", "twin introspection", {"header": "opaque-token"}),
+               ("client credentials (cached token)", "-", "oauth-filter client credentials", "twin client-credentials",
+                {"header": "opaque-token"})]
+    for mode in ["repeated", "first-seen"]:
+        for alg in algs:
+            kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
+            proxies.append((alg, mode, "oauth-filter", f"twin {mode}-{alg}", kw))
+    for label, mode, ours, twin, kw in proxies:
+        pairs.append((("oauth-filter", label, mode), running[ours], kw, ("twin", label, mode), running[twin], kw))
+        pairs.append((("twin", label, mode), running[twin], kw, empty, running["empty wasm filter"], {}))
+    for alg in [a for a in RATIO_TARGETS if a in algs]:
+        kw = {"script": scripts[alg]}
+        pairs.append((("oauth-filter", alg, "first-seen"), running["oauth-filter"], kw, ("jwt_authn", alg, "first-seen"), running["jwt_authn"], kw))
+        pairs.append((("jwt_authn", alg, "first-seen"), running["jwt_authn"], kw, NONE, running["no filter"], {}))
+    return [p for p in pairs if p[1] is not None and p[4] is not None]
+
+
+RATIO_TARGETS = {"HS256": 1.3, "EdDSA": 1.5}
 
 
 def token_jobs(running, names, alg, repeated, scripts):
@@ -368,7 +443,8 @@ def main():
         scenarios.append({"name": f"first-seen-{alg}", "config": jwt_cfg, "warm": [minted[alg]["warm"]],
                           "token": minted[alg]["first"], "variants": minted[alg]["fresh"][:a.variants]})
     twins = record_twins(scenarios)
-    proxies = [("no filter", ""), ("empty wasm filter", wasm_filter({}, NOOP)), ("oauth-filter public", wasm_filter(public_cfg)),
+    proxies = [("no filter", ""), ("empty wasm filter", wasm_filter({}, NOOP)), ("empty wasm filter copy", wasm_filter({}, NOOP)),
+               ("oauth-filter public", wasm_filter(public_cfg)),
                ("jwt_authn", jwt_authn(False)), ("jwt_authn+cache", jwt_authn(True)),
                ("oauth-filter", wasm_filter(jwt_cfg)), ("oauth-filter introspection", wasm_filter(intro_cfg)),
                ("oauth-filter client credentials", wasm_filter(cc_cfg))]
@@ -390,22 +466,19 @@ def main():
             running = Running(running)
             jobs = [(("no filter", "-", "-"), running["no filter"], {}),
                     (("empty wasm filter (same SDK, V8)", "-", "-"), running["empty wasm filter"], {}),
-                    (("oauth-filter", "public route (no token)", "-"), running["oauth-filter public"], {}),
-                    (("twin", "public route (no token)", "-"), running["twin public"], {})]
-            for label, proxy, twin in [("introspection (cache hit)", "oauth-filter introspection", "twin introspection"),
-                                       ("client credentials (cached token)", "oauth-filter client credentials",
-                                        "twin client-credentials")]:
+                    (("oauth-filter", "public route (no token)", "-"), running["oauth-filter public"], {})]
+            for label, proxy in [("introspection (cache hit)", "oauth-filter introspection"),
+                                 ("client credentials (cached token)", "oauth-filter client credentials")]:
                 jobs.append((("oauth-filter", label, "-"), running[proxy], {"header": "opaque-token"}))
-                jobs.append((("twin", label, "-"), running[twin], {"header": "opaque-token"}))
             for alg in algs:
                 jobs += token_jobs(running, ["jwt_authn", "jwt_authn+cache", "oauth-filter"], alg, repeated, scripts)
-                for mode in ["repeated", "first-seen"]:
-                    kw = {"header": repeated[alg]} if mode == "repeated" else {"script": scripts[alg]}
-                    jobs.append((("twin", alg, mode), running[f"twin {mode}-{alg}"], kw))
+            pairs = floor_pairs(running, algs, repeated, scripts)
             if a.row:
                 jobs = [j for j in jobs if j[1] in running.values() and row_keeps(a.row, j[0])]
-            jobs = twins_beside(jobs)
+                pairs = [p for p in pairs if row_keeps(a.row, p[0])]
             rows += measured_rows(jobs, a, conc)
+            print(f"conc {conc}: each path with its twin, run together…", file=sys.stderr)
+            measure_together(pairs, a.repeats, a.seconds, conc)
         finally:
             for p in running.values():
                 p.stop()
@@ -432,20 +505,6 @@ def main():
             write(startup, a, section="startup")
 
 
-def twins_beside(jobs):
-    """Each twin's job right after its filter's, so the two runs a paired difference compares
-    are made moments apart."""
-    twins = {(k[1], k[2]): j for j in jobs for k in [j[0]] if k[0] == "twin"}
-    out = []
-    for j in jobs:
-        if j[0][0] == "twin":
-            continue
-        out.append(j)
-        if j[0][0] == "oauth-filter" and (j[0][1], j[0][2]) in twins:
-            out.append(twins.pop((j[0][1], j[0][2])))
-    return out + list(twins.values())
-
-
 class Running(dict):
     """The running proxies by name; a proxy left out (`--row`) is None, and its jobs are dropped."""
 
@@ -456,7 +515,7 @@ class Running(dict):
 def row_proxies(row):
     """The proxies `--row` needs: the floor, the filter on that path, its twin, jwt_authn."""
     parts = row.split()
-    base = {"no filter", "empty wasm filter"}
+    base = {"no filter", "empty wasm filter", "empty wasm filter copy"}
     if len(parts) == 2:
         alg, mode = parts
         return base | {"oauth-filter", f"twin {mode}-{alg}", "jwt_authn", "jwt_authn+cache"}
@@ -603,30 +662,37 @@ def calls_text(summary):
 
 
 NONE, EMPTY = ("no filter", "-", "-"), ("empty wasm filter (same SDK, V8)", "-", "-")
+COPY = ("empty wasm filter (copy)", "-", "-")
 
 
 def floor_table(rows, twins):
     """Each path against its twin (the same host calls, nothing else) and the empty filter."""
     concs = sorted({r[3] for r in rows})
     algs = [a for a in ALGS if any(r[1] == a for r in rows)]
-    out = ["Each path against the floor, repeat by repeat (median [min–max] of the paired differences, µs of "
-           "Envoy CPU per request). *Own work* = filter − its twin (`tools/noop-filter` replaying the host calls "
-           "the filter makes on that path, recorded from the built .wasm by `test-harness/examples/twins.rs`): "
-           "the price of the filter's logic in V8. *Host work* = twin − empty filter: the price of the calls the "
-           "filter chose to make. Ratios: the filter's extra over no filter divided by `jwt_authn`'s, same "
-           "algorithm and mode (for introspection and client credentials: RS256 repeated).", "",
+    out = ["Each path against the floor, repeat by repeat (median [min–max], µs of Envoy CPU per request). "
+           "*Own work* = filter − its twin (`tools/noop-filter` replaying the host calls the filter makes on that "
+           "path, recorded from the built .wasm by `test-harness/examples/twins.rs`): the price of the filter's "
+           "logic in V8. *Host work* = twin − empty filter: the price of the calls the filter chose to make. Both "
+           "are differences of two proxies loaded together, at the same moment (`run_together`), so the machine's "
+           "drift between runs falls on both. Extra and ratios come from the interleaved runs of the table above: "
+           "the filter's extra over no filter divided by `jwt_authn`'s, same algorithm and mode (for "
+           "introspection and client credentials: RS256 repeated).", "",
            "| path | conc | extra over no filter | own work | host work | host calls per request | × jwt_authn+cache | × jwt_authn |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for conc in concs:
         for label, mode, twin in paths(algs):
             ours, theirs = ("oauth-filter", label, mode), ("twin", label, mode)
-            if (conc, ours) not in SAMPLES:
+            if (conc, ours) not in SAMPLES and not together(conc, ours, theirs):
                 continue
             alg, m = (label, mode) if mode != "-" else ("RS256", "repeated")
             ratios = [spread(paired(conc, ours, NONE, ratio_to=((n, alg, m), NONE)), 2) for n in ["jwt_authn+cache", "jwt_authn"]]
             out.append(f"| {label}{'' if mode == '-' else ' ' + mode} | {conc} | {spread(paired(conc, ours, NONE))} | "
-                       f"{spread(paired(conc, ours, theirs))} | {spread(paired(conc, theirs, EMPTY))} | "
+                       f"{spread(together(conc, ours, theirs))} | {spread(together(conc, theirs, EMPTY))} | "
                        f"{twins[twin][1]}: {calls_text(twins[twin][2])} | {ratios[0]} | {ratios[1]} |")
+    noise = [f"conc {c}: {spread(together(c, EMPTY, COPY))}" for c in concs if together(c, EMPTY, COPY)]
+    if noise:
+        out += ["", "The method's own noise: the empty filter against a second copy of itself, loaded together the "
+                "same way (a true difference of zero), µs per request: " + "; ".join(noise) + "."]
     return "\n".join(out)
 
 
@@ -649,8 +715,8 @@ def floor_targets(rows, twins):
     """Issue 23's targets, each from this run's paired differences, per concurrency."""
     concs = sorted({r[3] for r in rows})
     algs = [a for a in ALGS if any(r[1] == a for r in rows)]
-    out = ["Targets (issue 23), from the paired differences above: met only when every repeat is within "
-           "the bound.", "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
+    out = ["Targets (issue 23), from the differences of proxies loaded together above: met only when every "
+           "repeat is within the bound.", "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
            "| --- |" + " --- |" * len(concs)]
 
     def line(label, per_conc):
@@ -662,18 +728,18 @@ def floor_targets(rows, twins):
     for label, mode in hits:
         key = ("oauth-filter", label, mode)
         line(f"own work ≤ 3 µs: {label}{'' if mode == '-' else ' ' + mode}",
-             [f"{spread(paired(c, key, ('twin', label, mode)))}: {verdict(paired(c, key, ('twin', label, mode)), 3)}" for c in concs])
+             [f"{spread(together(c, key, ('twin', label, mode)))}: {verdict(together(c, key, ('twin', label, mode)), 3)}" for c in concs])
     for alg in [a for a in ["RS256", "ES256", "ES384"] if a in algs]:
         key = ("oauth-filter", alg, "first-seen")
         line(f"own work ≤ 10 µs: first-seen {alg}",
-             [f"{spread(paired(c, key, ('twin', alg, 'first-seen')))}: {verdict(paired(c, key, ('twin', alg, 'first-seen')), 10)}" for c in concs])
-    for alg, bound in [("HS256", 1.3), ("EdDSA", 1.5)]:
+             [f"{spread(together(c, key, ('twin', alg, 'first-seen')))}: {verdict(together(c, key, ('twin', alg, 'first-seen')), 10)}" for c in concs])
+    for alg, bound in RATIO_TARGETS.items():
         if alg not in algs:
             continue
-        vals = {c: paired(c, ("oauth-filter", alg, "first-seen"), NONE, ratio_to=(("jwt_authn", alg, "first-seen"), NONE)) for c in concs}
+        vals = {c: together_ratio(c, ("oauth-filter", alg, "first-seen"), ("jwt_authn", alg, "first-seen"), NONE) for c in concs}
         line(f"first-seen {alg} ≤ {bound} × jwt_authn (no cache)", [f"×{spread(vals[c], 2)}: {verdict(vals[c], bound)}" for c in concs])
     for label, mode, twin in [p for p in paths(algs) if p[1] != "first-seen"]:
-        if not any((c, ("oauth-filter", label, mode)) in SAMPLES for c in concs):
+        if not any(together(c, ("oauth-filter", label, mode), ("twin", label, mode)) for c in concs):
             continue
         extra = []
         for item in twins[twin][2].split():

@@ -62,9 +62,14 @@ fn main() {
         return;
     }
     assert!(std::env::var_os("OAUTH_FILTER_FUEL").is_some(), "set OAUTH_FILTER_FUEL=1");
-    if let Ok(alg) = std::env::var("SEGMENTS") {
+    if let Ok(spec) = std::env::var("SEGMENTS") {
         // Where one first-seen request's operators go: the operators between one host call
-        // and the next (after 50 first-seen tokens, so the caches are warm).
+        // and the next (after 50 first-seen tokens, so the caches are warm). `SEGMENTS=RS256:repeated`
+        // traces the same token's second request instead (a cache hit).
+        let (alg, repeated) = match spec.split_once(':') {
+            Some((alg, mode)) => (alg.to_string(), mode == "repeated"),
+            None => (spec.clone(), false),
+        };
         let (host, _) = Host::at(NOW).with_envoy_crypto();
         let mut vm = host.vm(&config().to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
         let fresh = |i: u32| Request::get("/").bearer(&sign(&alg, None, claims(json!({"sub": "alice", "scope": "a b", "n": i}))));
@@ -72,6 +77,9 @@ fn main() {
             assert!(vm.send(fresh(i)).is_forwarded());
         }
         let req = fresh(1000);
+        if repeated {
+            assert!(vm.send(fresh(1000)).is_forwarded());
+        }
         vm.start_trace();
         let start = vm.fuel_used();
         assert!(vm.send(req).is_forwarded());
