@@ -38,13 +38,30 @@ impl Pool {
     }
 }
 
+/// The class of each size in 16-byte steps: `CLASS_OF[(size + 15) / 16]` is the first class
+/// that holds `size` (one load where a search of `CLASSES` took a loop per allocation).
+// Evaluated while compiling: an index out of range fails the build, never the VM.
+#[allow(clippy::indexing_slicing)]
+const CLASS_OF: [u8; 1024 / ALIGN + 1] = {
+    let mut table = [0u8; 1024 / ALIGN + 1];
+    let (mut step, mut c) = (0, 0);
+    while step < table.len() {
+        while CLASSES[c] < step * ALIGN {
+            c += 1;
+        }
+        table[step] = c as u8;
+        step += 1;
+    }
+    table
+};
+
 /// The class of a layout the pool serves, None for the others.
 #[inline]
 fn class(l: &Layout) -> Option<usize> {
     if l.align() > ALIGN {
         return None;
     }
-    CLASSES.iter().position(|&c| l.size() <= c)
+    CLASS_OF.get(l.size().div_ceil(ALIGN)).map(|&c| c as usize)
 }
 
 /// The layout of a class's blocks in the general allocator.
@@ -108,6 +125,14 @@ unsafe impl GlobalAlloc for Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_class_table_gives_the_first_class_that_holds_each_size() {
+        for size in 0..=2048 {
+            let l = Layout::from_size_align(size, 1).unwrap();
+            assert_eq!(class(&l), CLASSES.iter().position(|&c| size <= c), "{size}");
+        }
+    }
 
     #[test]
     fn blocks_are_reused_aligned_and_bounded() {
