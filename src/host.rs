@@ -2,6 +2,7 @@
 //! on a status they did not expect, or on a non-UTF-8 header value; these return what the
 //! host said and never panic.
 
+use oauth_core::decision::request::Headers;
 use std::ptr::null_mut;
 
 #[link(wasm_import_module = "env")]
@@ -63,7 +64,7 @@ fn take(data: *mut u8, size: usize) -> Vec<u8> {
 }
 
 /// The request headers, values as bytes; empty if the host refuses.
-pub fn request_headers() -> Vec<(String, Vec<u8>)> {
+pub fn request_headers() -> Headers {
     header_map(REQUEST_HEADERS)
 }
 
@@ -83,7 +84,7 @@ pub fn response_status() -> u32 {
 /// and how long it asks not to be called again (`Retry-After` on a 429 or 503), in one read.
 pub fn call_response_head() -> (u32, Option<u64>) {
     let headers = header_map(CALL_RESPONSE_HEADERS);
-    let find = |name: &str| headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| std::str::from_utf8(v).ok());
+    let find = |name: &str| headers.first(name).and_then(|v| std::str::from_utf8(v).ok());
     let status = find(":status").and_then(|v| v.parse().ok()).unwrap_or(0);
     (status, oauth_core::idp::lease::retry_after(status, find("retry-after")))
 }
@@ -93,15 +94,15 @@ pub fn call_response_body(size: usize, max: usize) -> Vec<u8> {
     buffer(CALL_RESPONSE_BODY, size.min(max)).unwrap_or_default()
 }
 
-fn header_map(map: u32) -> Vec<(String, Vec<u8>)> {
+fn header_map(map: u32) -> Headers {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: the out-pointers are valid for writes for the duration of the call.
     let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
     let bytes = take(data, size);
     if status != OK {
-        return Vec::new();
+        return Headers::default();
     }
-    oauth_core::decision::request::deserialize_pairs(&bytes).unwrap_or_default()
+    Headers::from_wire(bytes).unwrap_or_default()
 }
 
 pub fn set_request_header(name: &str, value: &str) -> bool {

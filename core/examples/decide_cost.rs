@@ -58,7 +58,7 @@ fn per_request(cfg: &Config, headers: &[(String, Vec<u8>)]) -> (f64, f64) {
     const N: u32 = 200_000;
     let (start, mut allocs) = (Instant::now(), 0);
     for _ in 0..N {
-        let req = Request { headers: headers.to_vec(), ..Default::default() };
+        let req = Request { headers: headers.to_vec().into(), ..Default::default() };
         let before = ALLOCS.load(Relaxed);
         let d = decide(cfg, &req, NOW, &NothingFetched);
         allocs += ALLOCS.load(Relaxed) - before;
@@ -72,7 +72,7 @@ fn per_request(cfg: &Config, headers: &[(String, Vec<u8>)]) -> (f64, f64) {
 fn first_seen(cfg: &Config, tokens: &[String]) -> (f64, f64) {
     let (start, mut allocs) = (Instant::now(), 0);
     for t in tokens {
-        let req = Request { headers: request(Some(t)), ..Default::default() };
+        let req = Request { headers: request(Some(t)).into(), ..Default::default() };
         let before = ALLOCS.load(Relaxed);
         let d = decide(cfg, &req, NOW, &NothingFetched);
         allocs += ALLOCS.load(Relaxed) - before;

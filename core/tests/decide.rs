@@ -55,7 +55,7 @@ fn config(v: Value) -> Config {
 fn req(path: &str, headers: &[(&str, &str)]) -> Request {
     let mut h = vec![(":method".to_string(), b"GET".to_vec()), (":path".to_string(), path.as_bytes().to_vec()), (":authority".to_string(), b"api.test".to_vec())];
     h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
-    Request { headers: h, ..Default::default() }
+    Request { headers: h.into(), ..Default::default() }
 }
 
 fn bearer(token: &str) -> String {

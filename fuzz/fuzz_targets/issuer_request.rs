@@ -28,7 +28,7 @@ fn run(cfg: &Config, data: &[u8]) {
     for path in ["/.well-known/otoroshi/oauth/token", "/.well-known/otoroshi/oauth/token/introspect", "/auth/token"] {
         let req = Request {
             headers: vec![(":method".into(), b"POST".to_vec()), (":path".into(), path.as_bytes().to_vec()),
-                ("content-type".into(), ctype.as_bytes().to_vec()), ("authorization".into(), body.to_vec())],
+                ("content-type".into(), ctype.as_bytes().to_vec()), ("authorization".into(), body.to_vec())].into(),
             ..Default::default()
         };
         if let Some(ep) = endpoints::find(cfg, &req) {

@@ -2,11 +2,11 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use oauth_core::decision::extract::{extract, TokenSource};
-use oauth_core::decision::request::{deserialize_pairs, Request};
+use oauth_core::decision::request::{Headers, Request};
 
 fuzz_target!(|data: &[u8]| {
-    let headers = deserialize_pairs(data).unwrap_or_else(|| {
-        vec![("authorization".into(), data.to_vec()), ("cookie".into(), data.to_vec()), (":path".into(), data.to_vec())]
+    let headers = Headers::from_wire(data.to_vec()).unwrap_or_else(|| {
+        vec![("authorization".into(), data.to_vec()), ("cookie".into(), data.to_vec()), (":path".into(), data.to_vec())].into()
     });
     let req = Request { headers, ..Default::default() };
     let sources = [TokenSource::bearer(), TokenSource::Query("t".into()), TokenSource::Cookie("t".into()),

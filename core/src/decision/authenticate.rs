@@ -45,7 +45,7 @@ pub struct Authenticated {
 }
 
 /// Finds each server's token (its own sources, or the policy's).
-pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &Request) -> Result<Presented<'a>, Denial> {
+pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request) -> Result<Presented<'a>, Denial> {
     let mut tokens = Vec::new();
     let mut missing = false;
     for &i in &policy.servers {

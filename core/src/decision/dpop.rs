@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(normalize("http://h:8080/p"), "http://h:8080/p");
         assert_eq!(normalize("http://h:80"), "http://h/");
         let req = Request {
-            headers: vec![(":scheme".into(), b"https".to_vec()), (":authority".into(), b"Api.Test:443".to_vec()), (":path".into(), b"/r?q".to_vec())],
+            headers: vec![(":scheme".into(), b"https".to_vec()), (":authority".into(), b"Api.Test:443".to_vec()), (":path".into(), b"/r?q".to_vec())].into(),
             ..Default::default()
         };
         assert_eq!(request_htu(&req), "https://api.test/r");

@@ -4,6 +4,7 @@
 
 use crate::common::codec::{self, cookie_pairs, has_control, percent_decode, query_pairs};
 use crate::{Denial, Request};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
@@ -24,18 +25,19 @@ impl TokenSource {
     }
 }
 
-/// A token and the source it came from.
+/// A token and the source it came from: borrowed from the request, unless it had to be
+/// decoded (a query parameter's percent-escapes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'a> {
-    pub token: String,
+    pub token: Cow<'a, str>,
     pub source: &'a TokenSource,
 }
 
 /// Finds the request's token: Ok(None) when there is none.
-pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<Found<'a>>, Denial> {
+pub fn extract<'a>(sources: &'a [TokenSource], req: &'a Request) -> Result<Option<Found<'a>>, Denial> {
     let mut found: Option<Found<'a>> = None;
     for source in sources {
-        for (token, clean) in candidates(source, req)? {
+        candidates(source, req, &mut |token, clean| {
             if found.is_some() {
                 return Err(Denial::MultipleTokens);
             }
@@ -45,15 +47,15 @@ pub fn extract<'a>(sources: &'a [TokenSource], req: &Request) -> Result<Option<F
                 return Err(Denial::Malformed);
             }
             found = Some(Found { token, source });
-        }
+            Ok(())
+        })?;
     }
     Ok(found)
 }
 
-/// The tokens `source` holds, each with whether it is known to hold no control character
-/// (a header value is scanned for them with its commas, in one pass).
-fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<(String, bool)>, Denial> {
-    let mut out = Vec::new();
+/// Hands `out` each token `source` holds, with whether it is known to hold no control
+/// character (a header value is scanned for them with its commas, in one pass).
+fn candidates<'a>(source: &TokenSource, req: &'a Request, out: &mut dyn FnMut(Cow<'a, str>, bool) -> Result<(), Denial>) -> Result<(), Denial> {
     match source {
         TokenSource::Header { name, prefix } => {
             for raw in req.header_values(name) {
@@ -71,7 +73,7 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<(String, bool)>
                 };
                 if let Some(t) = token.filter(|t| !t.is_empty()) {
                     // The token is part of the value: clean if the value is.
-                    out.push((t.to_string(), !scan.control));
+                    out(Cow::Borrowed(t), !scan.control)?;
                 }
             }
         }
@@ -79,7 +81,7 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<(String, bool)>
             if let Some((_, query)) = req.path_and_query().split_once('?') {
                 for (k, v) in query_pairs(query) {
                     if k == name.as_str() && !v.is_empty() {
-                        out.push((percent_decode(v).ok_or(Denial::Malformed)?, false));
+                        out(Cow::Owned(percent_decode(v).ok_or(Denial::Malformed)?), false)?;
                     }
                 }
             }
@@ -91,13 +93,13 @@ fn candidates(source: &TokenSource, req: &Request) -> Result<Vec<(String, bool)>
                 let Ok(value) = std::str::from_utf8(raw) else { return Err(Denial::Malformed) };
                 for (k, v) in cookie_pairs(value) {
                     if k == name.as_str() && !v.is_empty() {
-                        out.push((v.to_string(), false));
+                        out(Cow::Borrowed(v), false)?;
                     }
                 }
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `value` without the scheme `prefix` and the whitespace after it; None if the scheme differs.
@@ -127,7 +129,7 @@ mod tests {
     }
 
     fn bearer(r: &Request) -> Result<Option<String>, Denial> {
-        extract(&[TokenSource::bearer()], r).map(|f| f.map(|f| f.token))
+        extract(&[TokenSource::bearer()], r).map(|f| f.map(|f| f.token.into_owned()))
     }
 
     #[test]
@@ -154,7 +156,7 @@ mod tests {
 
     #[test]
     fn control_characters_in_any_token_are_refused() {
-        let query = |q: &str| extract(&[TokenSource::Query("access_token".into())], &req(&[(":path", q)])).map(|f| f.map(|f| f.token));
+        let query = |q: &str| extract(&[TokenSource::Query("access_token".into())], &req(&[(":path", q)])).map(|f| f.map(|f| f.token.into_owned()));
         for q in ["/x?access_token=a%0Ab", "/x?access_token=a%0D%0AX-Evil:%201", "/x?access_token=a%00", "/x?access_token=%7F",
             "/x?access_token=a%+Ab", "/x?access_token=a%-1b"] {
             assert_eq!(query(q), Err(Denial::Malformed), "{q}");
@@ -162,13 +164,13 @@ mod tests {
         assert_eq!(query("/x?access_token=a%2Bb"), Ok(Some("a+b".into())));
         assert_eq!(bearer(&req(&[("authorization", "Bearer a\u{1}b")])), Err(Denial::Malformed));
         let header = [TokenSource::Header { name: "x-token".into(), prefix: None }];
-        assert_eq!(extract(&header, &req(&[("x-token", "a\tb")])).map(|f| f.map(|f| f.token)), Err(Denial::Malformed));
+        assert_eq!(extract(&header, &req(&[("x-token", "a\tb")])).map(|f| f.map(|f| f.token.into_owned())), Err(Denial::Malformed));
     }
 
     #[test]
     fn a_cookie_header_that_is_not_utf8_is_refused_where_cookies_carry_tokens() {
         let cookie = [TokenSource::Cookie("tok".into())];
-        let r = Request { headers: vec![("cookie".into(), b"tok=a; tok2=\xff".to_vec())], ..Default::default() };
+        let r = Request { headers: vec![("cookie".into(), b"tok=a; tok2=\xff".to_vec())].into(), ..Default::default() };
         assert_eq!(extract(&cookie, &r), Err(Denial::Malformed));
     }
 
@@ -185,11 +187,11 @@ mod tests {
     fn query_cookie_and_raw_header() {
         let r = req(&[(":path", "/x?a=1&access_token=t%2Bk+z&b=2"), ("cookie", "s=1; at=ck; z=2"), ("x-token", "raw")]);
         let q = [TokenSource::Query("access_token".into())];
-        assert_eq!(extract(&q, &r).map(|f| f.map(|f| f.token)), Ok(Some("t+k z".into())));
+        assert_eq!(extract(&q, &r).map(|f| f.map(|f| f.token.into_owned())), Ok(Some("t+k z".into())));
         let c = [TokenSource::Cookie("at".into())];
-        assert_eq!(extract(&c, &r).map(|f| f.map(|f| f.token)), Ok(Some("ck".into())));
+        assert_eq!(extract(&c, &r).map(|f| f.map(|f| f.token.into_owned())), Ok(Some("ck".into())));
         let h = [TokenSource::Header { name: "x-token".into(), prefix: None }];
-        assert_eq!(extract(&h, &r).map(|f| f.map(|f| f.token)), Ok(Some("raw".into())));
+        assert_eq!(extract(&h, &r).map(|f| f.map(|f| f.token.into_owned())), Ok(Some("raw".into())));
     }
 
     #[test]

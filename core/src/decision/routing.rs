@@ -93,7 +93,8 @@ mod tests {
                 (":method".into(), method.into()),
                 (":path".into(), path.into()),
                 (":authority".into(), host.into()),
-            ],
+            ]
+            .into(),
             route_name: route.map(String::from),
             metadata_policy: None,
         }

@@ -44,6 +44,7 @@ const STATE_CLAIMS: [(&str, &str); 4] =
 const IDENTITY_PREFIXES: [&str; 2] = ["x-credential-", "x-consumer-"];
 const IDENTITY_HEADERS: [&str; 1] = ["x-anonymous-consumer"];
 
+
 /// The standard credential headers, named as the oauth2-introspection plugin names them.
 const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
     ("x-credential-sub", "sub"),
@@ -67,7 +68,17 @@ pub const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization
 /// CGI, WSGI and PHP backends read as the same variable as the dashed name.
 pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (raw, _) in &req.headers {
+    for (raw, _) in req.headers.iter() {
+        // Most names are told apart by their first byte, as it reads dashed and lower-case:
+        // every identity header starts with 'x' (tested), a mapped one with its own.
+        let first = match raw.as_bytes().first() {
+            Some(b'_') => b'-',
+            Some(b) => b.to_ascii_lowercase(),
+            None => continue,
+        };
+        if first != b'x' && !cfg.mapped_headers.iter().any(|h| h.as_bytes().first() == Some(&first)) {
+            continue;
+        }
         let dashed;
         let name: &str = if raw.contains('_') {
             dashed = raw.to_ascii_lowercase().replace('_', "-");
@@ -78,8 +89,8 @@ pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
         let spoofable = IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
             || IDENTITY_HEADERS.contains(&name)
             || cfg.mapped_headers.binary_search_by(|h| h.as_str().cmp(name)).is_ok();
-        if spoofable && !out.contains(raw) {
-            out.push(raw.clone());
+        if spoofable && !out.iter().any(|o| o == raw) {
+            out.push(raw.to_string());
         }
     }
     out
@@ -216,4 +227,30 @@ pub fn admin_credential_edits(cfg: &Config, policy: usize, req: &crate::Request)
     }
     remove.extend(spoofable_headers(cfg, req));
     (remove, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_identity_header_starts_with_x() {
+        // `spoofable_headers` passes over any other first byte (unless a mapped header has it).
+        assert!(IDENTITY_PREFIXES.iter().chain(IDENTITY_HEADERS.iter()).all(|h| h.starts_with('x')));
+        assert!(CREDENTIAL_CLAIMS.iter().all(|(h, _)| h.starts_with("x-credential-")));
+    }
+
+    #[test]
+    fn spoofed_headers_are_found_whatever_their_first_byte() {
+        let cfg = Config::from_json(
+            br#"{"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+                 "policies": {"p": {"oauth_server": "s", "claim_to_headers": [{"header_name": "roles", "claim_name": "r"}]}},
+                 "default_policy": "p"}"#,
+        )
+        .unwrap();
+        // Envoy hands names over lower-case; an underscore spelling is read as its dashed name.
+        let names = ["roles", "x_credential_sub", "X_Consumer_Id", "_roles", "rolex", "accept", "", ":path", "x-anonymous-consumer", "roles"];
+        let req = Request { headers: names.iter().map(|n| (n.to_string(), b"v".to_vec())).collect(), ..Default::default() };
+        assert_eq!(spoofable_headers(&cfg, &req), ["roles", "x_credential_sub", "X_Consumer_Id", "x-anonymous-consumer"]);
+    }
 }

@@ -76,7 +76,7 @@ mod tests {
         if let Some(a) = auth {
             headers.push(("authorization".into(), a.as_bytes().to_vec()));
         }
-        Request { headers, ..Default::default() }
+        Request { headers: headers.into(), ..Default::default() }
     }
 
     #[test]

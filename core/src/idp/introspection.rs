@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn the_request_is_an_rfc7662_form_post() {
-        let req = Request { headers: vec![(":method".into(), b"PUT".to_vec()), (":path".into(), b"/a/b?c".to_vec())], ..Default::default() };
+        let req = Request { headers: vec![(":method".into(), b"PUT".to_vec()), (":path".into(), b"/a/b?c".to_vec())].into(), ..Default::default() };
         let r = rules(60, 0);
         let call = r.claim(r.slot_key("to+k/en="), "to+k/en=", &req).call;
         let call = r.outgoing(&call, 0, 0, None).unwrap();
