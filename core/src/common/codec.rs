@@ -74,29 +74,52 @@ pub struct Scan {
 }
 
 /// Whether `bytes` hold a comma and whether an ASCII control character (0x00–0x1F, 0x7F), eight
-/// bytes at a time: a token's header value is scanned on every request, and one pass for both
-/// costs less than the two it replaces.
-pub fn scan(bytes: &[u8]) -> Scan {
+/// bytes at a time, and whether every byte is ASCII: a token's header value is scanned on every
+/// request, and one pass for all three costs less than the passes it replaces.
+fn words(bytes: &[u8]) -> (Scan, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let (mut comma, mut control) = (0u64, 0u64);
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
+    // Per word, `(y - ONES) & !y` has a byte's high bit set where y has a zero byte (and
+    // `(x - 0x20 each) & !x` where x has a byte below 0x20); the high bits are kept for after
+    // the loop: masking the OR of the words is masking each word.
+    let (mut comma, mut control, mut all) = (0u64, 0u64, 0u64);
+    let mut chunks = bytes.chunks_exact(8);
+    for w in &mut chunks {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(w);
         let x = u64::from_le_bytes(eight);
-        comma |= zero(x ^ (ONES * b',' as u64));
-        control |= (x.wrapping_sub(ONES * 0x20) & !x & HIGH) | zero(x ^ (ONES * 0x7f));
+        let c = x ^ (ONES * b',' as u64);
+        let d = x ^ (ONES * 0x7f);
+        comma |= c.wrapping_sub(ONES) & !c;
+        control |= (x.wrapping_sub(ONES * 0x20) & !x) | (d.wrapping_sub(ONES) & !d);
+        all |= x;
     }
-    let rest = words.remainder();
-    Scan { comma: comma != 0 || rest.contains(&b','), control: control != 0 || rest.iter().any(u8::is_ascii_control) }
+    let rest = chunks.remainder();
+    let scan = Scan {
+        comma: comma & HIGH != 0 || rest.contains(&b','),
+        control: control & HIGH != 0 || rest.iter().any(u8::is_ascii_control),
+    };
+    (scan, all & HIGH == 0 && rest.is_ascii())
+}
+
+/// What one pass over `bytes` found, and `bytes` as text (None if they are not UTF-8): an
+/// ASCII value, as every token is, needs no second pass to be read as text.
+pub fn scan(bytes: &[u8]) -> (Scan, Option<&str>) {
+    let (scan, ascii) = words(bytes);
+    let text = if ascii {
+        // SAFETY: `words` saw no byte with its high bit set: every byte is ASCII, and ASCII
+        // is UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    };
+    (scan, text)
 }
 
 /// Whether `bytes` hold an ASCII control character (0x00–0x1F, 0x7F), as
 /// `bytes.iter().any(u8::is_ascii_control)` says: `scan`'s answer.
 pub fn has_control(bytes: &[u8]) -> bool {
-    scan(bytes).control
+    words(bytes).0.control
 }
 
 #[cfg(test)]
@@ -108,7 +131,7 @@ mod tests {
         let check = |b: &[u8]| {
             let control = b.iter().any(u8::is_ascii_control);
             assert_eq!(has_control(b), control, "{b:?}");
-            assert_eq!(scan(b), Scan { comma: b.contains(&b','), control }, "{b:?}");
+            assert_eq!(scan(b), (Scan { comma: b.contains(&b','), control }, std::str::from_utf8(b).ok()), "{b:?}");
         };
         // Every byte value at every place of a word and of the remainder, among printable
         // bytes, commas and non-ASCII ones.
@@ -121,6 +144,13 @@ mod tests {
                         check(&b);
                     }
                 }
+            }
+        }
+        // Text that is UTF-8 but not ASCII, and cut through a character.
+        for t in ["Bearer é.a,b", "ab\u{1F600}cdefghij", "\u{7FF}\u{800}\u{FFFF}\u{10000}"] {
+            for cut in 0..=t.len() {
+                check(&t.as_bytes()[..cut]);
+                check(&t.as_bytes()[cut..]);
             }
         }
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -59,11 +59,11 @@ fn candidates<'a>(source: &TokenSource, req: &'a Request, out: &mut dyn FnMut(Co
     match source {
         TokenSource::Header { name, prefix } => {
             for raw in req.header_values(name) {
-                let Ok(value) = std::str::from_utf8(raw) else { return Err(Denial::Malformed) };
+                let (scan, value) = codec::scan(raw);
+                let Some(value) = value else { return Err(Denial::Malformed) };
                 let value = value.trim();
                 // Envoy joins repeated headers with a comma: two Authorization headers arrive as
                 // "Bearer a,Bearer b". No token has a comma (RFC 6750's b64token): two of them.
-                let scan = codec::scan(value.as_bytes());
                 if scan.comma {
                     return Err(Denial::MultipleTokens);
                 }
@@ -72,7 +72,8 @@ fn candidates<'a>(source: &TokenSource, req: &'a Request, out: &mut dyn FnMut(Co
                     Some(p) => strip_prefix_ci(value, p.trim_end()).map(str::trim_start),
                 };
                 if let Some(t) = token.filter(|t| !t.is_empty()) {
-                    // The token is part of the value: clean if the value is.
+                    // The token is part of the value: clean if the value is (a control
+                    // character trimmed off the value's ends is checked again on the token).
                     out(Cow::Borrowed(t), !scan.control)?;
                 }
             }

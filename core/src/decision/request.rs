@@ -77,7 +77,12 @@ impl Headers {
 
     /// Every pair in order, names as text.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.places.iter().filter_map(|p| Some((std::str::from_utf8(self.at(p.name)).ok()?, self.at(p.value))))
+        self.raw().filter_map(|(k, v)| Some((std::str::from_utf8(k).ok()?, v)))
+    }
+
+    /// Every pair in order, names as bytes (a name read as text costs a UTF-8 check).
+    pub fn raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.places.iter().map(|p| (self.at(p.name), self.at(p.value)))
     }
 
     /// The first value of `name`.

@@ -68,10 +68,10 @@ pub const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization
 /// CGI, WSGI and PHP backends read as the same variable as the dashed name.
 pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (raw, _) in req.headers.iter() {
+    for (raw, _) in req.headers.raw() {
         // Most names are told apart by their first byte, as it reads dashed and lower-case:
         // every identity header starts with 'x' (tested), a mapped one with its own.
-        let first = match raw.as_bytes().first() {
+        let first = match raw.first() {
             Some(b'_') => b'-',
             Some(b) => b.to_ascii_lowercase(),
             None => continue,
@@ -79,6 +79,7 @@ pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
         if first != b'x' && !cfg.mapped_headers.iter().any(|h| h.as_bytes().first() == Some(&first)) {
             continue;
         }
+        let Ok(raw) = std::str::from_utf8(raw) else { continue };
         let dashed;
         let name: &str = if raw.contains('_') {
             dashed = raw.to_ascii_lowercase().replace('_', "-");
