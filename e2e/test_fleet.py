@@ -250,28 +250,36 @@ def proof_key(proof, jkt):
     return f"{PREFIX}dpop/oidc/{jkt[:8]}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
 
 
-@pytest.fixture
-def slow_store(start_envoy, tmp_path):
+@pytest.fixture(scope="module")
+def store_behind_a_slow_link(tmp_path_factory):
+    """One etcd (behind a relay that delays each answer) and one IdP for every test of the
+    slow store: each test starts its own Envoy, and leaves etcd as it found it (its proofs
+    under their own keys, its servers deleted)."""
     from etcd import SlowRelay
-    etcd = Etcd(tmp_path)
+    tmp = tmp_path_factory.mktemp("slow-store")
+    etcd = Etcd(tmp)
     etcd.enable_auth(ETCD_USER, ETCD_PASSWORD, PREFIX)
     relay = SlowRelay(etcd.port, STORE_DELAY)
-    idp = Idp(tmp_path, "k1")
-    started = []
+    idp = Idp(tmp, "k1")
+    try:
+        yield etcd, relay, idp
+    finally:
+        relay.close()
+        idp.stop()
+        etcd.stop()
+
+
+@pytest.fixture
+def slow_store(store_behind_a_slow_link, start_envoy):
+    etcd, relay, idp = store_behind_a_slow_link
 
     def start(stop_iteration):
         envoy = start_envoy("e2e-fleet.yaml", ECHO, fixed_ports={IDP: idp.port, ETCD: relay.port}, stop_iteration=stop_iteration)
         replica = Replica(envoy)
         assert until(lambda: replica.statuses(hs256(), 2) == {401}, 15) is not None, "the servers are read"
-        started.append(envoy)
         return replica
 
-    try:
-        yield etcd, idp, start
-    finally:
-        relay.close()
-        idp.stop()
-        etcd.stop()
+    yield etcd, idp, start
 
 
 def send(replica, proto, shape, headers):
