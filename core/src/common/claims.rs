@@ -132,6 +132,17 @@ impl Claims {
         }
     }
 
+    /// `lookup` of a name known while compiling.
+    pub fn lookup_named(&self, named: &Named) -> Option<Claim<'_>> {
+        match &self.0 {
+            Repr::Map(m) => m.get(named.name).map(Claim::Value),
+            Repr::Read { text, members } => match &find_tagged(text, members, named.name, named.tag)?.value {
+                Held::Text(at, len, _) => slice(text, *at, *len).map(Claim::Text),
+                Held::Value(v) => Some(Claim::Value(v)),
+            },
+        }
+    }
+
     /// The member named `name`, a string without making it a JSON value.
     pub fn lookup(&self, name: &str) -> Option<Claim<'_>> {
         match &self.0 {
@@ -167,8 +178,25 @@ impl Claims {
 }
 
 fn find<'a>(text: &str, members: &'a [Member], name: &str) -> Option<&'a Member> {
-    let (name, t) = (name.as_bytes(), tag(name.as_bytes()));
-    members.iter().rev().find(|m| m.tag == t && (name.len() <= 7 || m.key.is(text, name)))
+    find_tagged(text, members, name, tag(name.as_bytes()))
+}
+
+fn find_tagged<'a>(text: &str, members: &'a [Member], name: &str, t: u64) -> Option<&'a Member> {
+    members.iter().rev().find(|m| m.tag == t && (name.len() <= 7 || m.key.is(text, name.as_bytes())))
+}
+
+/// A claim name known while compiling, with its tag worked out then: the claims every token's
+/// identity headers read are looked up without computing it each time.
+#[derive(Debug, Clone, Copy)]
+pub struct Named {
+    pub name: &'static str,
+    tag: u64,
+}
+
+impl Named {
+    pub const fn new(name: &'static str) -> Named {
+        Named { name, tag: tag(name.as_bytes()) }
+    }
 }
 
 impl PartialEq for Claims {

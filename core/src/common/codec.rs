@@ -116,6 +116,47 @@ pub fn scan(bytes: &[u8]) -> (Scan, Option<&str>) {
     (scan, text)
 }
 
+/// `s` cut at its two dots (a compact JWS: header, payload, signature); None unless it has
+/// exactly two. Eight bytes at a time: a first-seen token is cut twice (its header read, then
+/// its signature checked), and a search per dot went over it byte by byte.
+pub fn three_parts(s: &str) -> Option<(&str, &str, &str)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut dots = [0usize; 2];
+    let mut n = 0;
+    let mut note = |at: usize| -> Option<()> {
+        *dots.get_mut(n)? = at;
+        n += 1;
+        Some(())
+    };
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    let mut base = 0;
+    for w in &mut chunks {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(w);
+        let t = u64::from_le_bytes(eight) ^ (ONES * b'.' as u64);
+        // The high bit of each byte of `t` that is zero, and of no other (exact, unlike the
+        // test for any zero byte).
+        let mut zero = !(((t & LOW7) + LOW7) | t | LOW7);
+        while zero != 0 {
+            note(base + (zero.trailing_zeros() / 8) as usize)?;
+            zero &= zero - 1;
+        }
+        base += 8;
+    }
+    for (i, b) in chunks.remainder().iter().enumerate() {
+        if *b == b'.' {
+            note(base + i)?;
+        }
+    }
+    let [first, second] = dots;
+    if n != 2 {
+        return None;
+    }
+    // Cut at ASCII dots: every piece is at a character boundary.
+    Some((s.get(..first)?, s.get(first + 1..second)?, s.get(second + 1..)?))
+}
+
 /// Whether `bytes` hold an ASCII control character (0x00–0x1F, 0x7F), as
 /// `bytes.iter().any(u8::is_ascii_control)` says: `scan`'s answer.
 pub fn has_control(bytes: &[u8]) -> bool {
@@ -125,6 +166,36 @@ pub fn has_control(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn three_parts_cuts_as_split_does() {
+        let check = |s: &str| {
+            let parts: Vec<&str> = s.split('.').collect();
+            let want = (parts.len() == 3).then(|| (parts[0], parts[1], parts[2]));
+            assert_eq!(three_parts(s), want, "{s:?}");
+        };
+        // Dots at every place of a word and of the remainder, one to four of them.
+        for len in 0..=24usize {
+            for a in 0..len {
+                for b in a..len {
+                    for c in [None, Some(0), Some(len - 1), Some((a + b) / 2)] {
+                        let mut v = vec![b'x'; len];
+                        v[a] = b'.';
+                        v[b] = b'.';
+                        if let Some(c) = c {
+                            v[c] = b'.';
+                        }
+                        check(std::str::from_utf8(&v).unwrap());
+                    }
+                }
+            }
+        }
+        for s in ["", ".", "..", "...", "a.b.c", "é.\u{2e00}.ü", "\u{1F600}.a.\u{1F600}", "-./.-", "a.b.c.d"] {
+            check(s);
+        }
+        // Bytes next to a dot's value ('-', '/', 0xAE) are not dots.
+        check("--//--//.--//--//.--//--//");
+    }
 
     #[test]
     fn the_word_scans_give_the_byte_by_byte_answers() {

@@ -1,7 +1,7 @@
 //! What a checked token says about its holder: its claims as one JSON object, whatever the
 //! token kind, with lookups by dotted path and rendering into header values.
 
-use crate::common::claims::{Claim, Claims};
+use crate::common::claims::{Claim, Claims, Named};
 use jwt_simple::claims::{Audiences, JWTClaims};
 use serde_json::{Map, Value};
 use std::rc::Rc;
@@ -81,9 +81,18 @@ impl Identity {
         }
     }
 
+    /// `header_value` of a top-level claim named while compiling (no dotted path).
+    pub fn header_value_of(&self, named: &Named) -> Option<String> {
+        match self.claims.lookup_named(named)? {
+            Claim::Text(s) => safe(s),
+            Claim::Value(v) => render(v, ","),
+        }
+    }
+
     /// The granted scopes: `scope` (space-separated) or `scp` (array or string).
     pub fn scopes(&self) -> Option<String> {
-        match self.claims.lookup("scope") {
+        const SCOPE: Named = Named::new("scope");
+        match self.claims.lookup_named(&SCOPE) {
             Some(Claim::Text(s)) => safe(s),
             Some(Claim::Value(Value::String(s))) => safe(s),
             _ => render(self.claims.get("scp")?, " "),

@@ -99,6 +99,9 @@ pub fn authenticate(cfg: &Config, policy: &Policy, presented: &Presented, asked:
         }
         return Ok(Authenticated { identity: Identity::new(merged), server: first.unwrap_or(0), valid_until: until, others });
     }
+    if let [(i, f, d)] = presented.tokens.as_slice() {
+        return check(*i, f, d); // one token (most requests): no order to make
+    }
     let mut order: Vec<usize> = (0..presented.tokens.len()).collect();
     if order.len() > 1 {
         order.sort_by_key(|&n| presented.tokens.get(n).map_or(3, |(i, f, _)| issuer_rank(cfg, *i, &f.token)));

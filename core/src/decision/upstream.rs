@@ -5,6 +5,7 @@
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
 use crate::decision::extract::{Found, TokenSource};
 use crate::decision::verdicts::Rendered;
+use crate::common::claims::Named;
 use crate::{Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -63,6 +64,20 @@ const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
 /// answered by the filter loses before it goes on to have its body read.
 pub const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "dpop"];
 
+/// `CREDENTIAL_CLAIMS` with each claim's tag worked out while compiling (an index out of
+/// range fails the build, never a request). None of the names has a dot: each is a top-level
+/// claim (tested).
+#[allow(clippy::indexing_slicing)]
+const CREDENTIAL_NAMED: [(&str, Named); CREDENTIAL_CLAIMS.len()] = {
+    let mut out = [("", Named::new("")); CREDENTIAL_CLAIMS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (CREDENTIAL_CLAIMS[i].0, Named::new(CREDENTIAL_CLAIMS[i].1));
+        i += 1;
+    }
+    out
+};
+
 /// Identity headers present on the client's request, which must not reach the upstream; also
 /// when spelled with underscores (`x_credential_sub`), which Envoy passes on by default and
 /// CGI, WSGI and PHP backends read as the same variable as the dashed name.
@@ -109,8 +124,8 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
             headers.push((name.to_string(), v));
         }
     };
-    for (header, claim) in CREDENTIAL_CLAIMS {
-        put(header, id.header_value(claim));
+    for (header, claim) in CREDENTIAL_NAMED {
+        put(header, id.header_value_of(&claim));
     }
     put("x-credential-scope", id.scopes());
     for (header, claim) in &policy.claim_headers {
@@ -239,6 +254,9 @@ mod tests {
         // `spoofable_headers` passes over any other first byte (unless a mapped header has it).
         assert!(IDENTITY_PREFIXES.iter().chain(IDENTITY_HEADERS.iter()).all(|h| h.starts_with('x')));
         assert!(CREDENTIAL_CLAIMS.iter().all(|(h, _)| h.starts_with("x-credential-")));
+        // Read as top-level claims (`header_value_of`): no name is a dotted path.
+        assert!(CREDENTIAL_CLAIMS.iter().all(|(_, c)| !c.contains('.')));
+        assert!(CREDENTIAL_NAMED.iter().zip(CREDENTIAL_CLAIMS).all(|((h, n), (hc, c))| *h == hc && n.name == c));
     }
 
     #[test]

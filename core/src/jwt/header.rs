@@ -2,7 +2,7 @@
 //! `crit` and `zip` matter; `jku`, `x5u` and `jwk` are never followed.
 
 use crate::Denial;
-use crate::common::b64url;
+use crate::common::{b64url, codec};
 use crate::common::flat::{self, Flat};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -23,11 +23,7 @@ pub struct Header {
 
 /// Checks the compact shape (three non-empty-header segments) and decodes the header.
 pub fn parse(token: &str) -> Result<Header, Denial> {
-    let mut parts = token.split('.');
-    let (Some(head), Some(_payload), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Denial::Malformed);
-    };
+    let (head, _payload, _sig) = codec::three_parts(token).ok_or(Denial::Malformed)?;
     if head.is_empty() || head.len() > MAX_HEADER_B64 {
         return Err(Denial::Malformed);
     }

@@ -5,7 +5,7 @@
 use crate::crypto::{self, CryptoHost, Verdict};
 use crate::jwt::Alg;
 use crate::Denial;
-use crate::common::b64url;
+use crate::common::{b64url, codec};
 use crate::Identity;
 use serde_json::Value;
 
@@ -25,8 +25,9 @@ pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u6
 /// A compact JWS split for a signature check: the signed part, the payload (base64url) and the
 /// decoded signature.
 pub(crate) fn parts(token: &str) -> Result<(&str, &str, Vec<u8>), Denial> {
-    let (signed, sig_b64) = token.rsplit_once('.').ok_or(Denial::Malformed)?;
-    let (_, payload_b64) = signed.split_once('.').ok_or(Denial::Malformed)?;
+    let (head, payload_b64, sig_b64) = codec::three_parts(token).ok_or(Denial::Malformed)?;
+    // The header, its dot and the payload.
+    let signed = token.get(..head.len() + 1 + payload_b64.len()).ok_or(Denial::Malformed)?;
     let signature = b64url::decode(sig_b64).ok_or(Denial::Malformed)?;
     Ok((signed, payload_b64, signature))
 }
