@@ -134,20 +134,18 @@ impl Claims {
 
     /// `lookup` of a name known while compiling.
     pub fn lookup_named(&self, named: &Named) -> Option<Claim<'_>> {
-        match &self.0 {
-            Repr::Map(m) => m.get(named.name).map(Claim::Value),
-            Repr::Read { text, members } => match &find_tagged(text, members, named.name, named.tag)?.value {
-                Held::Text(at, len, _) => slice(text, *at, *len).map(Claim::Text),
-                Held::Value(v) => Some(Claim::Value(v)),
-            },
-        }
+        self.lookup_tagged(named.name, named.tag)
     }
 
     /// The member named `name`, a string without making it a JSON value.
     pub fn lookup(&self, name: &str) -> Option<Claim<'_>> {
+        self.lookup_tagged(name, tag(name.as_bytes()))
+    }
+
+    fn lookup_tagged(&self, name: &str, t: u64) -> Option<Claim<'_>> {
         match &self.0 {
             Repr::Map(m) => m.get(name).map(Claim::Value),
-            Repr::Read { text, members } => match &find(text, members, name)?.value {
+            Repr::Read { text, members } => match &find_tagged(text, members, name, t)?.value {
                 Held::Text(at, len, _) => slice(text, *at, *len).map(Claim::Text),
                 Held::Value(v) => Some(Claim::Value(v)),
             },

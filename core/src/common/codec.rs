@@ -73,12 +73,15 @@ pub struct Scan {
     pub control: bool,
 }
 
+/// A byte of ones, of high bits and of the other seven bits, in each of a word's eight bytes.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
 /// Whether `bytes` hold a comma and whether an ASCII control character (0x00–0x1F, 0x7F), eight
 /// bytes at a time, and whether every byte is ASCII: a token's header value is scanned on every
 /// request, and one pass for all three costs less than the passes it replaces.
 fn words(bytes: &[u8]) -> (Scan, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     // Per word, `(y - ONES) & !y` has a byte's high bit set where y has a zero byte (and
     // `(x - 0x20 each) & !x` where x has a byte below 0x20); the high bits are kept for after
     // the loop: masking the OR of the words is masking each word.
@@ -120,8 +123,6 @@ pub fn scan(bytes: &[u8]) -> (Scan, Option<&str>) {
 /// exactly two. Eight bytes at a time: a first-seen token is cut twice (its header read, then
 /// its signature checked), and a search per dot went over it byte by byte.
 pub fn three_parts(s: &str) -> Option<(&str, &str, &str)> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let mut dots = [0usize; 2];
     let mut n = 0;
     let mut note = |at: usize| -> Option<()> {

@@ -75,18 +75,14 @@ impl Identity {
     /// characters that must never reach a header (CR, LF, other controls).
     pub fn header_value(&self, path: &str) -> Option<String> {
         match self.claims.lookup(path) {
-            Some(Claim::Text(s)) => safe(s),
-            Some(Claim::Value(v)) => render(v, ","),
+            Some(c) => as_header(c),
             None => render(self.nested(path)?, ","),
         }
     }
 
     /// `header_value` of a top-level claim named while compiling (no dotted path).
     pub fn header_value_of(&self, named: &Named) -> Option<String> {
-        match self.claims.lookup_named(named)? {
-            Claim::Text(s) => safe(s),
-            Claim::Value(v) => render(v, ","),
-        }
+        as_header(self.claims.lookup_named(named)?)
     }
 
     /// The granted scopes: `scope` (space-separated) or `scp` (array or string).
@@ -97,6 +93,13 @@ impl Identity {
             Some(Claim::Value(Value::String(s))) => safe(s),
             _ => render(self.claims.get("scp")?, " "),
         }
+    }
+}
+
+fn as_header(c: Claim) -> Option<String> {
+    match c {
+        Claim::Text(s) => safe(s),
+        Claim::Value(v) => render(v, ","),
     }
 }
 

@@ -45,38 +45,24 @@ const STATE_CLAIMS: [(&str, &str); 4] =
 const IDENTITY_PREFIXES: [&str; 2] = ["x-credential-", "x-consumer-"];
 const IDENTITY_HEADERS: [&str; 1] = ["x-anonymous-consumer"];
 
-
-/// The standard credential headers, named as the oauth2-introspection plugin names them.
-const CREDENTIAL_CLAIMS: [(&str, &str); 10] = [
-    ("x-credential-sub", "sub"),
-    ("x-credential-iss", "iss"),
-    ("x-credential-aud", "aud"),
-    ("x-credential-exp", "exp"),
-    ("x-credential-iat", "iat"),
-    ("x-credential-nbf", "nbf"),
-    ("x-credential-jti", "jti"),
-    ("x-credential-client-id", "client_id"),
-    ("x-credential-username", "username"),
-    ("x-credential-token-type", "token_type"),
+/// The standard credential headers, named as the oauth2-introspection plugin names them, each
+/// with its claim (a top-level name, its tag worked out while compiling).
+const CREDENTIAL_CLAIMS: [(&str, Named); 10] = [
+    ("x-credential-sub", Named::new("sub")),
+    ("x-credential-iss", Named::new("iss")),
+    ("x-credential-aud", Named::new("aud")),
+    ("x-credential-exp", Named::new("exp")),
+    ("x-credential-iat", Named::new("iat")),
+    ("x-credential-nbf", Named::new("nbf")),
+    ("x-credential-jti", Named::new("jti")),
+    ("x-credential-client-id", Named::new("client_id")),
+    ("x-credential-username", Named::new("username")),
+    ("x-credential-token-type", Named::new("token_type")),
 ];
 
 /// The headers that carry a client's credentials whatever the configuration: what a request
 /// answered by the filter loses before it goes on to have its body read.
 pub const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "dpop"];
-
-/// `CREDENTIAL_CLAIMS` with each claim's tag worked out while compiling (an index out of
-/// range fails the build, never a request). None of the names has a dot: each is a top-level
-/// claim (tested).
-#[allow(clippy::indexing_slicing)]
-const CREDENTIAL_NAMED: [(&str, Named); CREDENTIAL_CLAIMS.len()] = {
-    let mut out = [("", Named::new("")); CREDENTIAL_CLAIMS.len()];
-    let mut i = 0;
-    while i < out.len() {
-        out[i] = (CREDENTIAL_CLAIMS[i].0, Named::new(CREDENTIAL_CLAIMS[i].1));
-        i += 1;
-    }
-    out
-};
 
 /// Identity headers present on the client's request, which must not reach the upstream; also
 /// when spelled with underscores (`x_credential_sub`), which Envoy passes on by default and
@@ -124,7 +110,7 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
             headers.push((name.to_string(), v));
         }
     };
-    for (header, claim) in CREDENTIAL_NAMED {
+    for (header, claim) in CREDENTIAL_CLAIMS {
         put(header, id.header_value_of(&claim));
     }
     put("x-credential-scope", id.scopes());
@@ -255,8 +241,7 @@ mod tests {
         assert!(IDENTITY_PREFIXES.iter().chain(IDENTITY_HEADERS.iter()).all(|h| h.starts_with('x')));
         assert!(CREDENTIAL_CLAIMS.iter().all(|(h, _)| h.starts_with("x-credential-")));
         // Read as top-level claims (`header_value_of`): no name is a dotted path.
-        assert!(CREDENTIAL_CLAIMS.iter().all(|(_, c)| !c.contains('.')));
-        assert!(CREDENTIAL_NAMED.iter().zip(CREDENTIAL_CLAIMS).all(|((h, n), (hc, c))| *h == hc && n.name == c));
+        assert!(CREDENTIAL_CLAIMS.iter().all(|(_, c)| !c.name.contains('.')));
     }
 
     #[test]
