@@ -64,7 +64,7 @@ fn bearer(token: &str) -> String {
 
 fn sets(d: &Decision) -> Vec<(String, String)> {
     match d {
-        Decision::Allow { edits, .. } => edits.sets().cloned().collect(),
+        Decision::Allow { edits, .. } => edits.sets().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         other => panic!("not allowed: {other:?}"),
     }
 }

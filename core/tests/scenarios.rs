@@ -17,7 +17,7 @@ fn upstream(mut headers: Vec<(String, String)>, d: &Decision) -> Vec<(String, St
     headers.retain(|(k, _)| !edits.remove.contains(k));
     for (k, v) in edits.sets() {
         headers.retain(|(h, _)| h != k);
-        headers.push((k.clone(), v.clone()));
+        headers.push((k.to_string(), v.to_string()));
     }
     headers
 }

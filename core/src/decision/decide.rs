@@ -236,7 +236,7 @@ impl Decider<'_> {
     /// KrakenD's client credentials: the fetched token goes upstream in `Authorization`.
     fn with_upstream_token(&self, mut edits: UpstreamEdits) -> Decision {
         let (policy, index) = (self.policy, self.index);
-        edits.set.extend(policy.upstream_headers.iter().cloned());
+        edits.set.extend(policy.upstream_headers.iter().map(|(k, v)| (k.clone().into(), v.clone())));
         let Some(cc) = &policy.client_credentials else { return Decision::Allow { policy: index, edits } };
         if upstream::keeps_client_authorization(policy, self.req, &edits) {
             return Decision::Allow { policy: index, edits };

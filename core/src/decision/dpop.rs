@@ -173,22 +173,23 @@ impl DpopRules {
     /// dalek). jwt-simple cannot read a
     /// JWS whose header holds a JWK object, so it is not used here.
     fn verify_signature(&self, proof: &str, keys: &[VerifyKey], now: u64, host: Option<&dyn CryptoHost>) -> Result<Identity, Denial> {
-        let head = header::parse(proof).map_err(|_| Denial::DpopProofInvalid)?;
+        let jws = header::Jws::cut(proof).map_err(|_| Denial::DpopProofInvalid)?;
+        let head = header::parse(&jws).map_err(|_| Denial::DpopProofInvalid)?;
         let alg = Alg::parse(&head.alg).filter(|a| self.proof_algs.contains(*a)).ok_or(Denial::DpopProofInvalid)?;
         if !head.typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) || head.has_crit || head.has_zip {
             return Err(Denial::DpopProofInvalid);
         }
         let key = keys.iter().find(|k| k.alg == alg).ok_or(Denial::DpopProofInvalid)?;
         let hosted = match (host, &key.spki) {
-            (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, proof, now, self.leeway),
+            (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, &jws, now, self.leeway),
             _ => None,
         };
         let verified = match (hosted, &key.material) {
             (Some(r), _) => r,
-            (None, Material::EdDSA(k)) => crate::jwt::eddsa::verify(k, proof, now, self.leeway),
-            (None, Material::ES256(k)) => es256(k, proof, now, self.leeway),
+            (None, Material::EdDSA(k)) => crate::jwt::eddsa::verify(k, &jws, now, self.leeway),
+            (None, Material::ES256(k)) => es256(k, &jws, now, self.leeway),
             (None, m) => match m.rsa() {
-                Some(k) => rsa(k, proof, now, self.leeway),
+                Some(k) => rsa(k, &jws, now, self.leeway),
                 None => Err(Denial::DpopProofInvalid),
             },
         };
@@ -198,9 +199,9 @@ impl DpopRules {
 
 /// An RSA signature (PKCS#1 v1.5 or PSS, as the key's algorithm says) over a JWS, checked with
 /// the RSA code jwt-simple itself uses, without its header parser.
-fn rsa(key: RsaCheck<'_>, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
+fn rsa(key: RsaCheck<'_>, jws: &header::Jws, now: u64, leeway: u64) -> Result<Identity, Denial> {
     use superboring::{pkey::PKey, sign::Verifier};
-    let (signed, payload_b64, sig) = hosted::parts(token)?;
+    let (signed, payload_b64, sig) = hosted::parts(jws)?;
     let pkey = PKey::from_rsa(key.key.as_ref().clone()).map_err(|_| Denial::BadSignature)?;
     let mut verifier = Verifier::new(key.digest, &pkey).map_err(|_| Denial::BadSignature)?;
     verifier.set_rsa_padding(key.padding).map_err(|_| Denial::BadSignature)?;
@@ -213,10 +214,10 @@ fn rsa(key: RsaCheck<'_>, token: &str, now: u64, leeway: u64) -> Result<Identity
 
 /// An ES256 signature over a JWS checked with the key's P-256 point (what jwt-simple does
 /// inside `verify_token`, without its header parser).
-fn es256(key: &jwt_simple::prelude::ES256PublicKey, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
+fn es256(key: &jwt_simple::prelude::ES256PublicKey, jws: &header::Jws, now: u64, leeway: u64) -> Result<Identity, Denial> {
     use jwt_simple::prelude::ECDSAP256PublicKeyLike;
     use p256::ecdsa::signature::DigestVerifier;
-    let (signed, payload_b64, sig) = hosted::parts(token)?;
+    let (signed, payload_b64, sig) = hosted::parts(jws)?;
     let sig = p256::ecdsa::Signature::try_from(sig.as_slice()).map_err(|_| Denial::BadSignature)?;
     key.public_key()
         .as_ref()

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
 use crate::decision::extract::{Found, TokenSource};
-use crate::decision::verdicts::Rendered;
+use crate::decision::verdicts::{HeaderName, Rendered};
 use crate::common::claims::Named;
 use crate::{Identity, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,15 +20,15 @@ pub struct UpstreamEdits {
     /// What the authenticated token yields (identity headers, filter state), rendered once per
     /// token and shared with the per-policy verdict cache.
     pub identity: Option<Rc<Rendered>>,
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(HeaderName, String)>,
     /// The version of the client-credentials token sent upstream, if one was.
     pub upstream_token_version: Option<u64>,
 }
 
 impl UpstreamEdits {
     /// Every header set, identity headers first.
-    pub fn sets(&self) -> impl Iterator<Item = &(String, String)> {
-        self.identity.iter().flat_map(|i| i.headers.iter()).chain(self.set.iter())
+    pub fn sets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.identity.iter().flat_map(|i| i.headers.iter()).chain(self.set.iter()).map(|(k, v)| (&**k, v.as_str()))
     }
 
     /// The filter-state entries for the rest of Envoy: (name, value).
@@ -105,20 +105,20 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
     // Room for every credential header at once: a first-seen token's headers are kept with
     // its verdict, and growing the list made the allocator copy it.
     let mut headers = Vec::with_capacity(CREDENTIAL_CLAIMS.len() + 1 + policy.claim_headers.len());
-    let mut put = |name: &str, value: Option<String>| {
+    let mut put = |name: HeaderName, value: Option<String>| {
         if let Some(v) = value {
-            headers.push((name.to_string(), v));
+            headers.push((name, v));
         }
     };
     for (header, claim) in CREDENTIAL_CLAIMS {
-        put(header, id.header_value_of(&claim));
+        put(header.into(), id.header_value_of(&claim));
     }
-    put("x-credential-scope", id.scopes());
+    put("x-credential-scope".into(), id.scopes());
     for (header, claim) in &policy.claim_headers {
-        put(header, id.header_value(claim));
+        put(header.clone().into(), id.header_value(claim));
     }
     if let Some(name) = &policy.forward_payload_header {
-        put(name, serde_json::to_vec(&*id.claims).ok().map(|json| URL_SAFE_NO_PAD.encode(json)));
+        put(name.clone().into(), serde_json::to_vec(&*id.claims).ok().map(|json| URL_SAFE_NO_PAD.encode(json)));
     }
     if let Some(c) = consumer_of(cfg, policy, id) {
         consumer_headers(c, &mut headers);
@@ -155,7 +155,7 @@ fn consumer_of<'a>(cfg: &'a Config, policy: &Policy, id: &Identity) -> Option<&'
     }
 }
 
-pub fn consumer_headers(c: &Consumer, out: &mut Vec<(String, String)>) {
+pub fn consumer_headers(c: &Consumer, out: &mut Vec<(HeaderName, String)>) {
     out.push(("x-consumer-id".into(), c.id.clone()));
     if let Some(v) = &c.custom_id {
         out.push(("x-consumer-custom-id".into(), v.clone()));

@@ -6,13 +6,18 @@
 use crate::common::digest::TokenDigest;
 use crate::common::lru::TwoGen;
 use std::cell::RefCell;
+use std::borrow::Cow;
 use std::rc::Rc;
+
+/// A header the filter sets upstream: most names are the filter's own (`x-credential-sub`),
+/// kept without a copy; a configured one is owned.
+pub type HeaderName = Cow<'static, str>;
 
 /// What an authenticated token yields for the request: its upstream headers, and the entries
 /// later filters and access logs read (Envoy filter state `wasm.oauth_filter.*`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rendered {
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, String)>,
     pub state: Vec<(String, String)>,
 }
 
@@ -72,7 +77,7 @@ mod tests {
     fn void_past_its_time_or_a_key_change() {
         let v = Verdicts::new(8);
         let d = [7u8; 16];
-        let headers = Rc::new(Rendered { headers: vec![("x-credential-sub".to_string(), "a".to_string())], state: Vec::new() });
+        let headers = Rc::new(Rendered { headers: vec![("x-credential-sub".into(), "a".to_string())], state: Vec::new() });
         v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100, binding: Default::default(), others: Vec::new() });
         assert!(v.get(&d, 100, |_| 3).is_some());
         assert!(v.get(&d, 100, |s| if s == 1 { 4 } else { 3 }).is_none(), "keys of server 1 changed");

@@ -2,6 +2,7 @@
 //! suits wasm32 (jwt-simple's Ed25519 multiplies in 128-bit integers, which wasm emulates);
 //! then the same claims checks as the other paths.
 
+use super::header::Jws;
 use super::hosted;
 use crate::Identity;
 use crate::Denial;
@@ -90,8 +91,8 @@ pub fn private_from_pem(pem: &str) -> Option<PrivateKey> {
 }
 
 /// Strict verification (RFC 8032 §5.1.7 plus no small-order key or R, canonical S).
-pub fn verify(key: &VerifyingKey, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
-    let (signed, payload_b64, sig) = hosted::parts(token)?;
+pub fn verify(key: &VerifyingKey, jws: &Jws, now: u64, leeway: u64) -> Result<Identity, Denial> {
+    let (signed, payload_b64, sig) = hosted::parts(jws)?;
     let sig: &[u8; 64] = sig.as_slice().try_into().map_err(|_| Denial::BadSignature)?;
     key.verify_strict(signed.as_bytes(), &Signature::from_bytes(sig)).map_err(|_| Denial::BadSignature)?;
     hosted::claims(payload_b64, now, leeway)

@@ -21,9 +21,29 @@ pub struct Header {
     pub has_zip: bool,
 }
 
-/// Checks the compact shape (three non-empty-header segments) and decodes the header.
-pub fn parse(token: &str) -> Result<Header, Denial> {
-    let (head, _payload, _sig) = codec::three_parts(token).ok_or(Denial::Malformed)?;
+/// A compact JWS cut at its two dots, once: its header is read, then its signature checked,
+/// from the same cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jws<'a> {
+    /// The header, its dot and the payload: what the signature covers.
+    pub signed: &'a str,
+    pub head: &'a str,
+    pub payload: &'a str,
+    pub signature: &'a str,
+}
+
+impl<'a> Jws<'a> {
+    /// The three parts of `token`; Malformed unless it has exactly two dots.
+    pub fn cut(token: &'a str) -> Result<Jws<'a>, Denial> {
+        let (head, payload, signature) = codec::three_parts(token).ok_or(Denial::Malformed)?;
+        let signed = token.get(..head.len() + 1 + payload.len()).ok_or(Denial::Malformed)?;
+        Ok(Jws { signed, head, payload, signature })
+    }
+}
+
+/// Checks the header segment (not empty, not too long) and decodes it.
+pub fn parse(jws: &Jws) -> Result<Header, Denial> {
+    let head = jws.head;
     if head.is_empty() || head.len() > MAX_HEADER_B64 {
         return Err(Denial::Malformed);
     }
@@ -155,6 +175,20 @@ impl<'de> Deserialize<'de> for Key {
 mod tests {
     use super::*;
 
+    fn read(token: &str) -> Result<Header, Denial> {
+        parse(&Jws::cut(token)?)
+    }
+
+    #[test]
+    fn a_cut_keeps_what_the_signature_covers() {
+        let jws = Jws::cut("ab.cde.fg").unwrap();
+        assert_eq!((jws.signed, jws.head, jws.payload, jws.signature), ("ab.cde", "ab", "cde", "fg"));
+        assert_eq!(Jws::cut("..").map(|j| j.signed), Ok("."));
+        for t in ["", "a.b", "a.b.c.d"] {
+            assert_eq!(Jws::cut(t), Err(Denial::Malformed), "{t}");
+        }
+    }
+
     fn enc(s: &str) -> String {
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s)
     }
@@ -162,7 +196,7 @@ mod tests {
     #[test]
     fn reads_alg_and_kid() {
         let t = format!("{}.e30.sig", enc(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#));
-        assert_eq!(parse(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), typ: Some("JWT".into()), has_crit: false, has_zip: false }));
+        assert_eq!(read(&t), Ok(Header { alg: "RS256".into(), kid: Some("k1".into()), typ: Some("JWT".into()), has_crit: false, has_zip: false }));
     }
 
     #[test]
@@ -170,9 +204,9 @@ mod tests {
         // A repeated member: the last one counts; escaped names are the names; other members
         // are skipped but must be JSON.
         let t = format!("{}.e30.sig", enc(r#"{"alg":5,"\u0061lg":"ES256","crit":["x"],"jwk":{"a":[1,{"b":null}]},"zip":"DEF"}"#));
-        assert_eq!(parse(&t), Ok(Header { alg: "ES256".into(), kid: None, typ: None, has_crit: true, has_zip: true }));
+        assert_eq!(read(&t), Ok(Header { alg: "ES256".into(), kid: None, typ: None, has_crit: true, has_zip: true }));
         let t = format!("{}.e30.sig", enc(r#"{"alg":"ES256","alg":5}"#));
-        assert_eq!(parse(&t), Err(Denial::Malformed));
+        assert_eq!(read(&t), Err(Denial::Malformed));
     }
 
     #[test]
@@ -217,7 +251,7 @@ mod tests {
             format!("{}.b.c", enc(r#"{"kid":"x"}"#)),
             format!("{}.b.c", "A".repeat(MAX_HEADER_B64 + 4)),
         ] {
-            assert_eq!(parse(&t), Err(Denial::Malformed), "{t}");
+            assert_eq!(read(&t), Err(Denial::Malformed), "{t}");
         }
     }
 }

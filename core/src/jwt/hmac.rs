@@ -5,6 +5,7 @@
 //! the key is configured, so a check hashes only the signed part and the inner digest. The MAC
 //! is compared in constant time, then the same claims checks as on the other paths.
 
+use super::header::Jws;
 use super::hosted;
 use super::Alg;
 use crate::common::secret::constant_time_eq;
@@ -86,8 +87,8 @@ impl Prepared {
     }
 }
 
-pub fn verify(key: &Prepared, token: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {
-    let (signed, payload_b64, sig) = hosted::parts(token)?;
+pub fn verify(key: &Prepared, jws: &Jws, now: u64, leeway: u64) -> Result<Identity, Denial> {
+    let (signed, payload_b64, sig) = hosted::parts(jws)?;
     let (mac, n) = key.mac(signed.as_bytes());
     if !constant_time_eq(mac.get(..n).unwrap_or_default(), &sig) {
         return Err(Denial::BadSignature);

@@ -5,13 +5,14 @@
 use crate::crypto::{self, CryptoHost, Verdict};
 use crate::jwt::Alg;
 use crate::Denial;
-use crate::common::{b64url, codec};
+use crate::common::b64url;
+use crate::jwt::header::Jws;
 use crate::Identity;
 use serde_json::Value;
 
 /// None when the host could not check the signature (the caller checks it in the VM).
-pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u64, leeway: u64) -> Option<Result<Identity, Denial>> {
-    let (signed, payload_b64, signature) = match parts(token) {
+pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], jws: &Jws, now: u64, leeway: u64) -> Option<Result<Identity, Denial>> {
+    let (signed, payload_b64, signature) = match parts(jws) {
         Ok(p) => p,
         Err(d) => return Some(Err(d)),
     };
@@ -22,14 +23,11 @@ pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], token: &str, now: u6
     }
 }
 
-/// A compact JWS split for a signature check: the signed part, the payload (base64url) and the
+/// What a signature check reads of a JWS: the signed part, the payload (base64url) and the
 /// decoded signature.
-pub(crate) fn parts(token: &str) -> Result<(&str, &str, Vec<u8>), Denial> {
-    let (head, payload_b64, sig_b64) = codec::three_parts(token).ok_or(Denial::Malformed)?;
-    // The header, its dot and the payload.
-    let signed = token.get(..head.len() + 1 + payload_b64.len()).ok_or(Denial::Malformed)?;
-    let signature = b64url::decode(sig_b64).ok_or(Denial::Malformed)?;
-    Ok((signed, payload_b64, signature))
+pub(crate) fn parts<'a>(jws: &Jws<'a>) -> Result<(&'a str, &'a str, Vec<u8>), Denial> {
+    let signature = b64url::decode(jws.signature).ok_or(Denial::Malformed)?;
+    Ok((jws.signed, jws.payload, signature))
 }
 
 pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Identity, Denial> {

@@ -48,7 +48,7 @@ fn read_text(text: String) -> Option<Identity> {
     let members = match flat::members(&text) {
         // A flat object (most payloads): read without serde, the same members.
         Some(pairs) => {
-            let mut admitted = Admitted::default();
+            let mut admitted = Admitted { members: Vec::with_capacity(pairs.len()), seen: 0 };
             for ((at, len), value) in pairs {
                 let value = match value {
                     Flat::Text(at, len) => Held::Text(at, len, OnceCell::new()),

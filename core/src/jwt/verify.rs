@@ -102,7 +102,8 @@ impl JwtRules {
         if token.len() > self.max_token_bytes {
             return Err(Denial::TokenTooLarge);
         }
-        let head = header::parse(token)?;
+        let jws = header::Jws::cut(token)?;
+        let head = header::parse(&jws)?;
         if head.alg.eq_ignore_ascii_case("none") {
             return Err(Denial::AlgNone);
         }
@@ -139,16 +140,16 @@ impl JwtRules {
         let mut outcome = Err(Denial::NoMatchingKey);
         for key in candidates(self.keys.iter().chain(fetched), alg, head.kid.as_deref()) {
             let hosted = match (host, &key.spki) {
-                (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, token, now, self.leeway_secs),
+                (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, &jws, now, self.leeway_secs),
                 _ => None,
             };
             outcome = match (hosted, &key.material) {
                 (Some(r), _) => r,
-                (None, Material::EdDSA(ed)) => super::eddsa::verify(ed, token, now, self.leeway_secs),
+                (None, Material::EdDSA(ed)) => super::eddsa::verify(ed, &jws, now, self.leeway_secs),
                 // HMAC in one pass: jwt-simple's own check decodes the header and the payload
                 // again (constant-time base64) and reads the claims through serde's `flatten`,
                 // which made a first-seen HS256 token cost the filter twice what it does here.
-                (None, Material::Hmac(secret)) => super::hmac::verify(&secret.prepared, token, now, self.leeway_secs),
+                (None, Material::Hmac(secret)) => super::hmac::verify(&secret.prepared, &jws, now, self.leeway_secs),
                 (None, _) => verify_with(key, token, options.clone()).map(Identity::from_jwt).map_err(to_denial),
             };
             if !matches!(outcome, Err(Denial::BadSignature)) {
