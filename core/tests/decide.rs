@@ -232,3 +232,32 @@ fn filter_state_and_the_verified_payload() {
     assert!(edits.remove.iter().any(|h| h == "x-jwt-payload") && edits.state().next().is_none());
 }
 
+
+#[test]
+fn a_repeated_token_found_the_quick_way_gets_what_reading_it_whole_gets() {
+    let cfg = |hide: bool| {
+        config(json!({"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": common::all_settings()}}},
+            "policies": {"p": {"oauth_server": "s", "hide_credentials": hide}}, "default_policy": "p"}))
+    };
+    let (open, hiding) = (cfg(false), cfg(true));
+    let t = sign("HS256", None, claims(json!({"sub": "a"})));
+    let b = bearer(&t);
+    let allowed = sets(&decide(&open, &req("/", &[("authorization", &b)]), NOW, &Fake::default()));
+    // Whitespace around the scheme and the token, any case of the scheme: the same token.
+    for v in [format!("bearer \t{t}  "), format!(" BEARER {t}\r\n"), format!("Bearer {t}\u{a0}")] {
+        assert_eq!(sets(&decide(&open, &req("/", &[("authorization", &v)]), NOW, &Fake::default())), allowed, "{v:?}");
+    }
+    // What reading the value whole refuses is refused with the token seen before.
+    let denied = |headers: &[(&str, &str)]| match decide(&open, &req("/", headers), NOW, &Fake::default()) {
+        Decision::Deny { denial, .. } => denial,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(denied(&[("authorization", &b), ("authorization", &b)]), Denial::MultipleTokens);
+    assert_eq!(denied(&[("authorization", &format!("{b},{b}"))]), Denial::MultipleTokens);
+    assert_eq!(denied(&[("authorization", &format!("{b}\0"))]), Denial::Malformed);
+    // A policy that hides the credential hides it from a repeated token too.
+    for _ in 0..2 {
+        let Decision::Allow { edits, .. } = decide(&hiding, &req("/", &[("authorization", &b)]), NOW, &Fake::default()) else { panic!() };
+        assert!(edits.remove.iter().any(|h| h == "authorization"), "{:?}", edits.remove);
+    }
+}

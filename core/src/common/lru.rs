@@ -9,6 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 type Key = crate::common::digest::TokenDigest;
 
 /// Keys are outputs of a keyed hash, already uniform: their first eight bytes are the hash.
+/// A key hashes as its length (ignored) and then its bytes, read as one word.
 #[derive(Default)]
 pub struct DigestHasher(u64);
 
@@ -17,10 +18,11 @@ impl Hasher for DigestHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | u64::from(*b);
+        if let Some(word) = bytes.first_chunk::<8>() {
+            self.0 = u64::from_le_bytes(*word);
         }
     }
+    fn write_usize(&mut self, _length: usize) {}
 }
 
 type Map<V> = HashMap<Key, V, BuildHasherDefault<DigestHasher>>;
@@ -84,6 +86,14 @@ mod tests {
         key[0] = n;
         key[15] = n;
         key
+    }
+
+    #[test]
+    fn a_key_hashes_as_its_first_eight_bytes() {
+        use std::hash::BuildHasher;
+        let key: Key = std::array::from_fn(|i| i as u8 + 1);
+        let hash = BuildHasherDefault::<DigestHasher>::default().hash_one(key);
+        assert_eq!(hash, u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
     }
 
     #[test]

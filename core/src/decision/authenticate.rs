@@ -3,7 +3,7 @@
 
 use crate::config::{Config, Policy, Strategy};
 use crate::common::digest::{digest, TokenDigest};
-use crate::decision::extract::{self, Found};
+use crate::decision::extract::{self, Found, TokenSource};
 use crate::idp::introspection::{Lookup, SlotKey};
 use crate::decision::state::{Event, WorkerState};
 use crate::{Denial, Identity, Request};
@@ -44,8 +44,30 @@ pub struct Authenticated {
     pub others: Vec<(usize, crate::decision::binding::Binding)>,
 }
 
-/// Finds each server's token (its own sources, or the policy's).
-pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request) -> Result<Presented<'a>, Denial> {
+/// The token of a policy that reads one header (one server, one header source) when the
+/// request has that header once: its bytes, located without reading the value as text, and
+/// their digest. A token seen before is then a verdict lookup with no scan of the value: each
+/// verdict of such a policy is on a token that header gave, scanned then (UTF-8, no comma, no
+/// control character), and a value holding the same token around ASCII whitespace and the
+/// scheme reads as that same token (`extract::header_token`).
+pub struct Quick<'a> {
+    pub token: &'a [u8],
+    pub digest: TokenDigest,
+}
+
+pub fn quick<'a>(cfg: &Config, policy: &Policy, req: &'a Request) -> Option<Quick<'a>> {
+    let [server] = policy.servers.as_slice() else { return None };
+    let sources = cfg.servers.get(*server)?.token_sources.as_deref().unwrap_or(&policy.sources);
+    let [TokenSource::Header { name, prefix }] = sources else { return None };
+    let mut values = req.header_values(name);
+    let (Some(value), None) = (values.next(), values.next()) else { return None };
+    let token = extract::header_token(value, prefix.as_deref())?;
+    Some(Quick { token, digest: digest(token) })
+}
+
+/// Finds each server's token (its own sources, or the policy's). `quick`: a token already
+/// hashed, whose digest is reused when it is the very token found.
+pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request, quick: Option<&Quick>) -> Result<Presented<'a>, Denial> {
     let mut tokens = Vec::new();
     let mut missing = false;
     for &i in &policy.servers {
@@ -54,7 +76,8 @@ pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request) -> Res
             Some(f) => {
                 // The same token found by several servers is hashed once.
                 let known = tokens.iter().find(|(_, g, _): &&(usize, Found, TokenDigest)| g.token == f.token).map(|(_, _, d)| *d);
-                let d = known.unwrap_or_else(|| digest(&f.token));
+                let hashed = quick.filter(|q| std::ptr::eq(q.token, f.token.as_bytes())).map(|q| q.digest);
+                let d = known.or(hashed).unwrap_or_else(|| digest(f.token.as_bytes()));
                 tokens.push((i, f, d));
             }
             None => missing = true,

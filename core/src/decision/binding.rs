@@ -21,6 +21,12 @@ impl BindingRules {
     pub fn dpop_mode(&self) -> Mode {
         self.dpop.as_ref().map_or(Mode::Disabled, |d| d.mode)
     }
+
+    /// Whether a token with `binding` has nothing to prove here (the common case): bound to
+    /// nothing, and the server asks for no binding.
+    pub fn nothing_to_prove(&self, binding: &Binding) -> bool {
+        self.dpop.is_none() && !self.certificate_required && binding.jkt.is_none() && binding.x5t.is_none()
+    }
 }
 
 /// What a token is bound to (from its claims' `cnf`).

@@ -10,6 +10,7 @@ use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
 use crate::idp::introspection::Claim;
 use crate::decision::state::{Event, WorkerState};
 use crate::decision::upstream::{self, UpstreamEdits};
+use crate::common::digest::TokenDigest;
 use crate::decision::verdicts::Verdict;
 use crate::{Denial, LocalResponse, Request};
 
@@ -123,15 +124,28 @@ impl Decider<'_> {
                 return self.wait(WaitOn::UpstreamToken { policy: self.index }, cc.max_wait_ms, Denial::UpstreamTokenUnavailable);
             }
         }
-        let presented = match authenticate::present(cfg, policy, self.req) {
+        // The token of a policy that reads one header, seen before, leaving nothing to do but
+        // the header writes: a lookup, its value not read (see `authenticate::quick`).
+        let quick = authenticate::quick(cfg, policy, self.req);
+        let looked_up = quick.as_ref().map(|q| (q.digest, self.verdict(&q.digest)));
+        if let Some((_, Some(v))) = &looked_up {
+            if self.leaves_only_writes(v) {
+                self.count_hit(v);
+                edits.identity = Some(v.headers.clone());
+                return self.with_upstream_token(edits);
+            }
+        }
+        let presented = match authenticate::present(cfg, policy, self.req, quick.as_ref()) {
             Ok(p) => p,
             Err(d) => return self.refused(d, edits),
         };
-        // A single token seen before under this policy: a lookup.
-        if let Some(v) = single(&presented).and_then(|d| policy.verdicts.get(d, self.now, |s| state.keys_version(s))) {
-            if self.may_wait && cfg.introspection(v.server).is_some() {
-                state.count(Event::IntrospectionHit);
-            }
+        // A single token seen before under this policy: a lookup (made above for the same token).
+        let verdict = match (single(&presented), looked_up) {
+            (Some(d), Some((q, v))) if *d == q => v,
+            (d, _) => d.and_then(|d| self.verdict(d)),
+        };
+        if let Some(v) = verdict {
+            self.count_hit(&v);
             // A bound token proves its holder on every request.
             if let Err(b) = self.bound_all(&presented, (v.server, &v.binding), &v.others) {
                 return self.unbound(b, edits);
@@ -176,12 +190,31 @@ impl Decider<'_> {
         }
     }
 
+    /// The policy's verdict on the token with `digest`, if one holds.
+    fn verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
+        self.policy.verdicts.get(digest, self.now, |s| self.state.keys_version(s))
+    }
+
+    /// Whether a verdict leaves nothing to do but the header writes: no binding to prove, no
+    /// credential to hide (else the token is read whole).
+    fn leaves_only_writes(&self, v: &Verdict) -> bool {
+        let proves = self.cfg.servers.get(v.server).is_none_or(|s| !s.binding.nothing_to_prove(&v.binding));
+        !self.policy.hide_credentials && v.others.is_empty() && !proves
+    }
+
+    /// A verdict used: an introspection hit, on a request's first decision.
+    fn count_hit(&self, v: &Verdict) {
+        if self.may_wait && self.cfg.introspection(v.server).is_some() {
+            self.state.count(Event::IntrospectionHit);
+        }
+    }
+
     /// Whether the request holds what the token of `server` is bound to (DPoP key, client
     /// certificate); a token bound to nothing passes unless the server asks for a binding.
     fn bound(&self, presented: &Presented, server: usize, binding: &Binding) -> Result<(), Bound> {
         let Some(rules) = self.cfg.servers.get(server).map(|s| &s.binding) else { return Ok(()) };
-        if binding == &Binding::default() && rules.dpop.is_none() && !rules.certificate_required {
-            return Ok(()); // the common case: nothing to prove
+        if rules.nothing_to_prove(binding) {
+            return Ok(()); // the common case
         }
         let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
         let Some((_, found, _)) = found else { return Err(Denial::MissingToken.into()) };

@@ -78,7 +78,7 @@ mod tests {
     fn bounded_expiry_and_key_versions() {
         let c = VerifiedCache::new(2);
         use crate::common::digest::digest;
-        let (a, b, d) = (digest("a"), digest("b"), digest("d"));
+        let (a, b, d) = (digest(b"a"), digest(b"b"), digest(b"d"));
         c.insert(a, &id("a"), 100, 0);
         c.insert(b, &id("b"), 100, 0);
         assert!(c.get(&b, 10, 0).is_some()); // b is now the most recent
