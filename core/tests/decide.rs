@@ -261,3 +261,32 @@ fn a_repeated_token_found_the_quick_way_gets_what_reading_it_whole_gets() {
         assert!(edits.remove.iter().any(|h| h == "authorization"), "{:?}", edits.remove);
     }
 }
+
+#[test]
+fn a_token_let_through_from_the_query_is_read_whole_when_it_comes_in_the_header() {
+    // An introspecting policy reads the header and `?access_token=`. A token accepted from the
+    // query may hold a comma; in the Authorization header a comma means two headers joined, so
+    // the verdict on it is not used without reading the value (which refuses it).
+    let cfg = introspection_config();
+    let fake = Fake::default();
+    let by_query = req("/?access_token=a%2Cb", &[]);
+    let Decision::Wait(w) = decide(&cfg, &by_query, NOW, &fake) else { panic!() };
+    let WaitOn::Introspection { claim, .. } = &w.on else { panic!() };
+    let rules = cfg.introspection(0).unwrap();
+    let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "sub": "svc"}"#, NOW, None);
+    let answered = Answered { server: 0, lookup: digested.lookup };
+    assert!(matches!(decide_again(&cfg, &by_query, NOW, &fake, Some(&answered)), Decision::Allow { .. }));
+    assert!(matches!(decide(&cfg, &by_query, NOW, &fake), Decision::Allow { .. }), "a verdict hit by the query");
+    let by_header = req("/", &[("authorization", "Bearer a,b")]);
+    assert!(matches!(decide(&cfg, &by_header, NOW, &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
+    // A token let through from the header: the same answer with or without a query string.
+    let r = req("/", &[("authorization", "Bearer opaque-3")]);
+    let Decision::Wait(w) = decide(&cfg, &r, NOW, &fake) else { panic!() };
+    let WaitOn::Introspection { claim, .. } = &w.on else { panic!() };
+    let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "sub": "svc"}"#, NOW, None);
+    let first = decide_again(&cfg, &r, NOW, &fake, Some(&Answered { server: 0, lookup: digested.lookup }));
+    assert_eq!(sets(&decide(&cfg, &r, NOW, &fake)), sets(&first));
+    assert_eq!(sets(&decide(&cfg, &req("/x?q=1", &[("authorization", "Bearer opaque-3")]), NOW, &fake)), sets(&first));
+    let both = req("/x?access_token=opaque-3", &[("authorization", "Bearer opaque-3")]);
+    assert!(matches!(decide(&cfg, &both, NOW, &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
+}

@@ -30,7 +30,7 @@ fn build() -> Config {
         "policies": {
             "api": {"oauth_server": "s", "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}, {"cookie": "tok"}]},
             "open": {"public": true},
-            "bearer": {"oauth_server": "s"}
+            "bearer": {"oauth_server": "s", "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}]}
         },
         "routes": [{"path_prefix": "/public", "policy": "open"}, {"path_prefix": "/b/", "policy": "bearer"}],
         "default_policy": "api"
@@ -103,16 +103,16 @@ fn run(cfg: &Config, data: &[u8]) {
         }
     }
     if let Some(p) = cfg.policies.get(*policy).filter(|p| !p.public) {
-        // The bearer policy reads the Authorization header only (a token seen before there is
-        // a verdict lookup without a scan of the value).
-        let carriers = carriers(&req, p.sources.len() > 1);
+        // The bearer policy reads the Authorization header and the query, no cookie (a token
+        // seen before in the header is a verdict lookup without a scan of the value).
+        let carriers = carriers(&req, p.sources.len() > 2);
         assert_eq!(carriers, vec![GOOD.to_string()], "let through with tokens {carriers:?}");
     }
 }
 
 /// Every token the request carries in the policy's sources, as the filter would read it:
-/// the Authorization header, and the query and the cookie when `all_sources`.
-fn carriers(req: &Request, all_sources: bool) -> Vec<String> {
+/// the Authorization header, the query, and the cookie when `cookies`.
+fn carriers(req: &Request, cookies: bool) -> Vec<String> {
     let mut out = Vec::new();
     for v in req.header_values("authorization") {
         let v = String::from_utf8_lossy(v);
@@ -123,15 +123,15 @@ fn carriers(req: &Request, all_sources: bool) -> Vec<String> {
             }
         }
     }
-    if !all_sources {
-        return out;
-    }
     if let Some((_, q)) = req.path_and_query().split_once('?') {
         for (k, v) in q.split('&').map(|p| p.split_once('=').unwrap_or((p, ""))) {
             if k == "access_token" && !v.is_empty() {
                 out.push(v.to_string());
             }
         }
+    }
+    if !cookies {
+        return out;
     }
     for v in req.header_values("cookie") {
         for (k, v) in String::from_utf8_lossy(v).split(';').map(|p| p.trim().split_once('=').unwrap_or((p, ""))) {

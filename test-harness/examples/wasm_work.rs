@@ -43,6 +43,58 @@ fn per_request(vm: &mut Vm, reqs: &[Request]) -> u64 {
     (vm.fuel_used() - before) / (reqs.len() as u64 - 3)
 }
 
+/// Operators per request over `reqs` in a VM with `cfg`, once its first request was let
+/// through with the IdP's answers (introspection: active; token endpoint: a token).
+/// `SEGMENTS_HITS=1`: also where one request's operators go (see `segments`).
+fn warmed(host: &Host, cfg: &serde_json::Value, reqs: &[Request]) -> u64 {
+    let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let mut outcome = vm.send(reqs[0].clone());
+    for _ in 0..5 {
+        vm.tick();
+        for call in vm.pending_calls() {
+            let body = if call.header(":path").unwrap_or("").contains("introspect") {
+                json!({"active": true, "sub": "bench", "exp": NOW + 7200})
+            } else {
+                json!({"access_token": "upstream-token", "token_type": "Bearer", "expires_in": 7200})
+            };
+            vm.answer(call.token, 200, &[("content-type", "application/json")], body.to_string().as_bytes());
+        }
+        if let test_harness::Outcome::Paused { context } = outcome {
+            outcome = vm.poll(context);
+        }
+    }
+    assert!(outcome.is_forwarded(), "{outcome:?}");
+    if std::env::var_os("SEGMENTS_HITS").is_some() {
+        assert!(vm.send(reqs[1].clone()).is_forwarded());
+        segments(&mut vm, reqs[2].clone());
+    }
+    per_request(&mut vm, reqs)
+}
+
+/// Prints where one request's operators go: the operators between one host call and the next
+/// (a log line at trace level shows as `mark` with its text).
+fn segments(vm: &mut Vm, req: Request) {
+    vm.start_trace();
+    let start = vm.fuel_used();
+    assert!(vm.send(req).is_forwarded());
+    let end = vm.fuel_used();
+    let marks = vm.take_fuel_marks();
+    let mut last = start;
+    for ((callback, call), at) in vm.take_trace().iter().zip(marks) {
+        let text = match call.strip_prefix("log ") {
+            Some(rest) => {
+                let hex = rest.split(' ').nth(1).unwrap_or("");
+                let bytes: Vec<u8> = (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+                format!("mark {}", String::from_utf8_lossy(&bytes))
+            }
+            None => call.chars().take(60).collect::<String>(),
+        };
+        println!("{:>7} {callback} {text}", at - last);
+        last = at;
+    }
+    println!("{:>7} (to the end)\n{:>7} total", end - last, end - start);
+}
+
 fn main() {
     if let Ok(n) = std::env::var("SPIN") {
         // Profiling aid: a SPIN_ALG token (SPIN_PAD bytes of padding claim) sent n times, checked
@@ -80,25 +132,7 @@ fn main() {
         if repeated {
             assert!(vm.send(fresh(1000)).is_forwarded());
         }
-        vm.start_trace();
-        let start = vm.fuel_used();
-        assert!(vm.send(req).is_forwarded());
-        let end = vm.fuel_used();
-        let marks = vm.take_fuel_marks();
-        let mut last = start;
-        for ((callback, call), at) in vm.take_trace().iter().zip(marks) {
-            let text = match call.strip_prefix("log ") {
-                Some(rest) => {
-                    let hex = rest.split(' ').nth(1).unwrap_or("");
-                    let bytes: Vec<u8> = (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
-                    format!("mark {}", String::from_utf8_lossy(&bytes))
-                }
-                None => call.chars().take(60).collect::<String>(),
-            };
-            println!("{:>7} {callback} {text}", at - last);
-            last = at;
-        }
-        println!("{:>7} (to the end)\n{:>7} total", end - last, end - start);
+        segments(&mut vm, req);
         return;
     }
     let (host, _) = Host::at(NOW).with_envoy_crypto();
@@ -106,6 +140,17 @@ fn main() {
     println!("| path | wasm operators per request |\n| --- | --- |");
     let public: Vec<Request> = (0..N).map(|_| Request::get("/public/x")).collect();
     println!("| public route | {} |", per_request(&mut vm, &public));
+    // The other two hit paths `make bench` measures, configured as it configures them.
+    let introspection = json!({"oauth_servers": {"i": {"token_strategy": {"name": "introspection", "settings": {
+        "introspection_url": "http://idp/introspect", "cluster": "idp", "ttl": 3600}}}},
+        "policies": {"p": {"oauth_server": "i"}}, "default_policy": "p"});
+    let hit: Vec<Request> = (0..N).map(|_| Request::get("/").bearer("opaque-token")).collect();
+    println!("| introspection (cache hit) | {} |", warmed(&host, &introspection, &hit));
+    let client_credentials = json!({"policies": {"p": {"public": true, "upstream_client_credentials": {
+        "client_id": "bench", "client_secret": "bench-secret", "token_url": "http://idp/token", "cluster": "idp"}}},
+        "default_policy": "p"});
+    let cached: Vec<Request> = (0..N).map(|_| Request::get("/").upstream_answers(200)).collect();
+    println!("| client credentials (cached token) | {} |", warmed(&host, &client_credentials, &cached));
     for alg in ["HS256", "RS256", "ES256", "ES384", "EdDSA"] {
         let one = sign(alg, None, claims(json!({"sub": "alice", "scope": "a b"})));
         let repeated: Vec<Request> = (0..N).map(|_| Request::get("/").bearer(&one)).collect();

@@ -44,12 +44,13 @@ pub struct Authenticated {
     pub others: Vec<(usize, crate::decision::binding::Binding)>,
 }
 
-/// The token of a policy that reads one header (one server, one header source) when the
-/// request has that header once: its bytes, located without reading the value as text, and
-/// their digest. A token seen before is then a verdict lookup with no scan of the value: each
-/// verdict of such a policy is on a token that header gave, scanned then (UTF-8, no comma, no
-/// control character), and a value holding the same token around ASCII whitespace and the
-/// scheme reads as that same token (`extract::header_token`).
+/// The token of a policy that reads one header (one server, one header source, and perhaps
+/// query parameters the request has none of) when the request has that header once: its
+/// bytes, located without reading the value as text, and their digest. A token seen before is
+/// then a verdict lookup with no scan of the value: a verdict on a token that header gave
+/// (`Verdict::from_header`) is on one scanned then (UTF-8, no comma, no control character),
+/// and a value holding the same token around ASCII whitespace and the scheme reads as that
+/// same token (`extract::header_token`).
 pub struct Quick<'a> {
     pub token: &'a [u8],
     pub digest: TokenDigest,
@@ -58,7 +59,16 @@ pub struct Quick<'a> {
 pub fn quick<'a>(cfg: &Config, policy: &Policy, req: &'a Request) -> Option<Quick<'a>> {
     let [server] = policy.servers.as_slice() else { return None };
     let sources = cfg.servers.get(*server)?.token_sources.as_deref().unwrap_or(&policy.sources);
-    let [TokenSource::Header { name, prefix }] = sources else { return None };
+    let mut header = None;
+    for source in sources {
+        match source {
+            TokenSource::Header { name, prefix } if header.is_none() => header = Some((name, prefix)),
+            // Introspecting policies also read `?access_token=`: nothing to read without a query.
+            TokenSource::Query(_) if !req.headers.first(":path").is_some_and(|p| p.contains(&b'?')) => {}
+            _ => return None,
+        }
+    }
+    let (name, prefix) = header?;
     let mut values = req.header_values(name);
     let (Some(value), None) = (values.next(), values.next()) else { return None };
     let token = extract::header_token(value, prefix.as_deref())?;

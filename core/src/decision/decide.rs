@@ -169,7 +169,8 @@ impl Decider<'_> {
                 let headers = upstream::render(cfg, policy, &a.identity);
                 if let Some(d) = single(&presented) {
                     let keys_version = state.keys_version(a.server);
-                    let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others };
+                    let from_header = presented.tokens.iter().all(|(_, f, _)| matches!(f.source, TokenSource::Header { .. }));
+                    let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others, from_header };
                     policy.verdicts.insert(*d, verdict);
                 }
                 edits.identity = Some(headers);
@@ -195,11 +196,12 @@ impl Decider<'_> {
         self.policy.verdicts.get(digest, self.now, |s| self.state.keys_version(s))
     }
 
-    /// Whether a verdict leaves nothing to do but the header writes: no binding to prove, no
-    /// credential to hide (else the token is read whole).
+    /// Whether a verdict found by the quick lookup may be used: on a token read from the
+    /// header before, leaving nothing to do but the header writes (no binding to prove, no
+    /// credential to hide). Else the token is read whole.
     fn leaves_only_writes(&self, v: &Verdict) -> bool {
         let proves = self.cfg.servers.get(v.server).is_none_or(|s| !s.binding.nothing_to_prove(&v.binding));
-        !self.policy.hide_credentials && v.others.is_empty() && !proves
+        v.from_header && !self.policy.hide_credentials && v.others.is_empty() && !proves
     }
 
     /// A verdict used: an introspection hit, on a request's first decision.

@@ -33,6 +33,9 @@ pub struct Verdict {
     pub binding: crate::decision::binding::Binding,
     /// With `requires_all`: the other servers and what their tokens are bound to.
     pub others: Vec<(usize, crate::decision::binding::Binding)>,
+    /// The token came from a header: it was read there whole (UTF-8, no comma, no control
+    /// character, no whitespace at its ends), so the quick lookup may use this verdict.
+    pub from_header: bool,
 }
 
 pub struct Verdicts {
@@ -78,14 +81,14 @@ mod tests {
         let v = Verdicts::new(8);
         let d = [7u8; 16];
         let headers = Rc::new(Rendered { headers: vec![("x-credential-sub".into(), "a".to_string())], state: Vec::new() });
-        v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100, binding: Default::default(), others: Vec::new() });
+        v.insert(d, Verdict { headers, server: 1, keys_version: 3, valid_until: 100, binding: Default::default(), others: Vec::new(), from_header: true });
         assert!(v.get(&d, 100, |_| 3).is_some());
         assert!(v.get(&d, 100, |s| if s == 1 { 4 } else { 3 }).is_none(), "keys of server 1 changed");
         assert!(v.get(&d, 50, |_| 3).is_none(), "dropped once void");
-        v.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default(), others: Vec::new() });
+        v.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default(), others: Vec::new(), from_header: true });
         assert!(v.get(&d, 11, |_| 0).is_none(), "past its time");
         let off = Verdicts::new(0);
-        off.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default(), others: Vec::new() });
+        off.insert(d, Verdict { headers: Rc::default(), server: 0, keys_version: 0, valid_until: 10, binding: Default::default(), others: Vec::new(), from_header: true });
         assert!(off.get(&d, 1, |_| 0).is_none());
     }
 }
