@@ -8,25 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use serde_json::{json, Value};
-use test_harness::{Host, Outcome, Request, Vm};
+#[path = "shared/idp.rs"]
+mod idp;
 
-/// Ticks, and answers every HTTP call the filter has pending as a healthy IdP would
-/// (introspection: active; token endpoint: a token).
-fn answer_calls(vm: &mut Vm, now: u64) {
-    for _ in 0..3 {
-        vm.tick();
-        for call in vm.pending_calls() {
-            let path = call.header(":path").unwrap_or("");
-            let body = if path.contains("introspect") {
-                json!({"active": true, "sub": "bench", "exp": now + 7200})
-            } else {
-                json!({"access_token": "upstream-token", "token_type": "Bearer", "expires_in": 7200})
-            };
-            vm.answer(call.token, 200, &[("content-type", "application/json")], body.to_string().as_bytes());
-        }
-    }
-}
+use serde_json::Value;
+use test_harness::{Host, Request};
 
 fn request(token: Option<&str>) -> Request {
     let r = Request::get("/").authority("127.0.0.1:10000").upstream_answers(200);
@@ -48,13 +34,7 @@ fn main() {
         let (host, _) = Host::at(now).with_envoy_crypto();
         let mut vm = host.vm(&s["config"].to_string()).unwrap_or_else(|vm| panic!("{name}: {}", vm.log_text()));
         for warm in s["warm"].as_array().into_iter().flatten() {
-            answer_calls(&mut vm, now);
-            let mut outcome = vm.send(request(warm.as_str()));
-            for _ in 0..3 {
-                let Outcome::Paused { context } = outcome else { break };
-                answer_calls(&mut vm, now);
-                outcome = vm.poll(context);
-            }
+            let outcome = idp::send_answered(&mut vm, request(warm.as_str()), now);
             assert!(outcome.is_forwarded(), "{name}: the warm-up request was not let through: {outcome:?}");
         }
         vm.start_trace();

@@ -11,6 +11,8 @@
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
+#[path = "shared/idp.rs"]
+mod idp;
 
 use common::*;
 use serde_json::json;
@@ -48,21 +50,7 @@ fn per_request(vm: &mut Vm, reqs: &[Request]) -> u64 {
 /// `SEGMENTS_HITS=1`: also where one request's operators go (see `segments`).
 fn warmed(host: &Host, cfg: &serde_json::Value, reqs: &[Request]) -> u64 {
     let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
-    let mut outcome = vm.send(reqs[0].clone());
-    for _ in 0..5 {
-        vm.tick();
-        for call in vm.pending_calls() {
-            let body = if call.header(":path").unwrap_or("").contains("introspect") {
-                json!({"active": true, "sub": "bench", "exp": NOW + 7200})
-            } else {
-                json!({"access_token": "upstream-token", "token_type": "Bearer", "expires_in": 7200})
-            };
-            vm.answer(call.token, 200, &[("content-type", "application/json")], body.to_string().as_bytes());
-        }
-        if let test_harness::Outcome::Paused { context } = outcome {
-            outcome = vm.poll(context);
-        }
-    }
+    let outcome = idp::send_answered(&mut vm, reqs[0].clone(), NOW);
     assert!(outcome.is_forwarded(), "{outcome:?}");
     if std::env::var_os("SEGMENTS_HITS").is_some() {
         assert!(vm.send(reqs[1].clone()).is_forwarded());
