@@ -114,6 +114,12 @@ class Envoy:
             except OSError:
                 pass
             time.sleep(0.1)
+
+    def stats_settled(self) -> dict:
+        """/stats once every count made so far has been handed over (a tick has passed on each
+        worker: at most a second)."""
+        time.sleep(1.2)
+        return self.stats()
         raise RuntimeError("envoy did not become ready:\n" + self.log_path.read_text()[-3000:])
 
     def port(self, original: int) -> int:
@@ -123,6 +129,23 @@ class Envoy:
         with urllib.request.urlopen(self.admin + "/stats?format=json", timeout=5) as r:
             data = json.load(r)
         return {s["name"]: s.get("value") for s in data.get("stats", []) if "name" in s}
+
+    def stats_once(self, ready, timeout=5.0) -> dict:
+        """/stats once `ready(stats)` holds, or as they are at the deadline: the filter counts in
+        each worker's VM and hands the counts to Envoy on that worker's tick (at least once a
+        second)."""
+        deadline = time.time() + timeout
+        while True:
+            stats = self.stats()
+            if time.time() > deadline or ready(stats):
+                return stats
+            time.sleep(0.1)
+
+    def stats_settled(self) -> dict:
+        """/stats once every count made so far has been handed over (a tick has passed on each
+        worker: at most a second)."""
+        time.sleep(1.2)
+        return self.stats()
 
     def logs(self) -> str:
         if not self.log.closed:

@@ -311,6 +311,6 @@ def test_an_introspection_call_that_cannot_connect_is_made_once_more(start_envoy
     envoy = start_envoy("e2e-introspection.yaml", ECHO, fixed_ports={IDP: free_port()})  # nothing listens there
     r = call(envoy.port(LISTENER), "/orders", {"authorization": "Bearer token-1"})
     assert r.status == 503
-    stats = envoy.stats()
+    stats = envoy.stats_once(lambda s: s.get("wasmcustom.oauth_filter.introspection.calls") == 2)
     assert stats["cluster.idp.upstream_cx_connect_fail"] == 2, "the call and its one retry"
     assert stats["wasmcustom.oauth_filter.introspection.calls"] == 2

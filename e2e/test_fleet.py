@@ -65,8 +65,12 @@ class Replica:
     def orders(self, token, proof):
         return call(self.port, "/orders/1", {"host": PUBLIC, "authorization": f"DPoP {token}", "dpop": proof})
 
-    def denied(self, reason):
-        return self.envoy.stats().get(f"wasmcustom.oauth_filter.denied.{reason}", 0)
+    def denied(self, reason, then=None):
+        """How many requests were refused for `reason`: every count made so far, or, given
+        `then`, as soon as it reads that many."""
+        name = f"wasmcustom.oauth_filter.denied.{reason}"
+        stats = self.envoy.stats_settled() if then is None else self.envoy.stats_once(lambda s: s.get(name, 0) == then)
+        return stats.get(name, 0)
 
 
 @pytest.fixture
@@ -133,7 +137,7 @@ def test_a_dpop_proof_used_on_one_replica_is_refused_on_the_other(fleet):
     before = b.denied("dpop_replay")
     r = b.orders(token, p1)
     assert r.status == 401 and 'error="invalid_dpop_proof"' in r.header("www-authenticate")
-    assert b.denied("dpop_replay") == before + 1, "refused as a replay, by the fleet store"
+    assert b.denied("dpop_replay", then=before + 1) == before + 1, "refused as a replay, by the fleet store"
     assert a.orders(token, p1).status == 401, "and on the first replica, by its own store (no call)"
     assert b.orders(token, p2).status == 200
     assert a.orders(token, p2).status == 401
@@ -179,7 +183,8 @@ def test_etcd_stopped_then_started_again(fleet):
         assert until(lambda: replica.orders(dpop, next(proofs)).status == 200, 40, step=0.5) is not None, replica.envoy.logs()[-3000:]
     assert until(lambda: b.admin("POST", "/oauth/servers", dict(SERVER, name="other"), admin).status == 201, 10, step=0.5) is not None
     assert until(lambda: a.admin("GET", "/oauth/servers/other", token=admin).status == 200, 3 * PICKUP) is not None
-    stats = a.envoy.stats()
+    stats = a.envoy.stats_once(lambda s: s.get("wasmcustom.oauth_filter.store.failures", 0) >= 1
+                               and s.get("wasmcustom.oauth_filter.denied.store_unavailable", 0) >= 1)
     assert stats.get("wasmcustom.oauth_filter.store.failures", 0) >= 1
     assert stats.get("wasmcustom.oauth_filter.denied.store_unavailable", 0) >= 1
 

@@ -37,7 +37,7 @@ def test_opaque_token_introspected_cached_and_revoked(setup):
     for _ in range(5):
         assert get(envoy, token).status == 200
     assert idp.requests("/token/introspection") == 1, "served from the shared cache"
-    stats = envoy.stats()
+    stats = envoy.stats_once(lambda s: s.get("wasmcustom.oauth_filter.requests_allowed") == 6)
     # Exact: the first request missed and called, the five others hit (whichever worker).
     assert stats["wasmcustom.oauth_filter.introspection.calls"] == 1
     assert stats["wasmcustom.oauth_filter.introspection.cache_misses"] == 1
@@ -64,7 +64,7 @@ def test_one_introspection_for_concurrent_requests_on_both_workers(setup):
     assert statuses == [200] * 32
     assert idp.requests("/token/introspection") - before == 1
     # Every request looked once: a hit, or a miss (no answer yet: it called or waited).
-    stats = envoy.stats()
+    stats = envoy.stats_once(lambda s: s.get("wasmcustom.oauth_filter.requests_allowed") == 32)
     assert stats["wasmcustom.oauth_filter.introspection.calls"] == 1
     assert stats["wasmcustom.oauth_filter.introspection.cache_hits"] + stats["wasmcustom.oauth_filter.introspection.cache_misses"] == 32
     assert stats["wasmcustom.oauth_filter.requests_allowed"] == 32

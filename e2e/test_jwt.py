@@ -123,7 +123,9 @@ def test_counters_in_envoy_stats_and_prometheus(envoy):
     assert get(envoy, "/api/items", mint("ES256")).status == 200
     assert get(envoy, "/api/items").status == 401
     assert get(envoy, "/api/items", "not.a.jwt").status == 401
-    stats = envoy.stats()
+    counted = ["requests_allowed", "requests_denied", "denied.missing_token", "denied.malformed"]
+    stats = envoy.stats_once(lambda s: all(s.get(f"wasmcustom.oauth_filter.{n}", 0) >= 1 for n in counted)
+                             and s["wasmcustom.oauth_filter.requests_denied"] >= 2)
     assert stats["wasmcustom.oauth_filter.requests_allowed"] >= 1
     assert stats["wasmcustom.oauth_filter.requests_denied"] >= 2
     assert stats["wasmcustom.oauth_filter.denied.missing_token"] >= 1
@@ -162,7 +164,8 @@ def test_roles_and_access_rules_after_authentication(envoy):
         assert r.json()["error"] == "access_denied"
     r = get(envoy, "/admins/x", mint("RS256", {**ok, "scope": "read"}))
     assert r.status == 403 and 'error="insufficient_scope"' in r.header("www-authenticate")
-    stats = envoy.stats()
+    denied = [f"wasmcustom.oauth_filter.denied.{r}" for r in ("missing_role", "rule_denied", "insufficient_scope")]
+    stats = envoy.stats_once(lambda s: all(s.get(n) == 1 for n in denied))
     assert stats["wasmcustom.oauth_filter.denied.missing_role"] == 1
     assert stats["wasmcustom.oauth_filter.denied.rule_denied"] == 1
     assert stats["wasmcustom.oauth_filter.denied.insufficient_scope"] == 1

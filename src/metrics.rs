@@ -1,6 +1,9 @@
 //! Counters through proxy-wasm metrics, all under the `oauth_filter.` prefix (Envoy shows
 //! them in `/stats` as `wasmcustom.oauth_filter.*`). Each VM defines its own ids; Envoy sums
 //! the counters of one name.
+//!
+//! A count is added up in the VM and handed to Envoy on the root's tick (`flush`, at least
+//! once a second: `setup::COUNTERS_TICK_MS`), so a request makes no metric call of its own.
 
 use std::cell::RefCell;
 
@@ -27,20 +30,23 @@ pub const STORE_POLLS: &str = "oauth_filter.store.polls";
 pub const STORE_CALLS: &str = "oauth_filter.store.calls";
 pub const STORE_FAILURES: &str = "oauth_filter.store.failures";
 
-thread_local! {
-    /// (name, id) of every counter this VM defined; few, and looked up by the name's address
-    /// first, so counting costs no hashing.
-    static IDS: RefCell<Vec<(&'static str, u32)>> = const { RefCell::new(Vec::new()) };
+/// A counter this VM defined, and what it counted since the last flush.
+struct Counter {
+    name: &'static str,
+    id: u32,
+    pending: i64,
 }
 
-fn id(name: &'static str) -> Option<u32> {
-    let known = IDS.with(|ids| {
-        ids.try_borrow().ok().and_then(|ids| {
-            ids.iter().find(|(n, _)| std::ptr::eq(*n, name) || *n == name).map(|(_, id)| *id)
-        })
-    });
-    if known.is_some() {
-        return known;
+thread_local! {
+    /// Every counter this VM defined; few, and looked up by the name's address first, so
+    /// counting costs no hashing.
+    static COUNTERS: RefCell<Vec<Counter>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The index of counter `name` in `counters`, defining it with the host on first use.
+fn index(counters: &mut Vec<Counter>, name: &'static str) -> Option<usize> {
+    if let Some(at) = counters.iter().position(|c| std::ptr::eq(c.name, name) || c.name == name) {
+        return Some(at);
     }
     let mut id = 0u32;
     // SAFETY: pointer and length come from a live string; `id` is valid for writes.
@@ -48,22 +54,33 @@ fn id(name: &'static str) -> Option<u32> {
     if status != 0 {
         return None;
     }
-    IDS.with(|ids| {
-        if let Ok(mut ids) = ids.try_borrow_mut() {
-            ids.push((name, id));
-        }
-    });
-    Some(id)
+    counters.push(Counter { name, id, pending: 0 });
+    Some(counters.len() - 1)
 }
 
-/// Adds one to the counter `name` (defined on first use); a host that refuses is ignored.
+/// Adds one to the counter `name` (defined on first use); Envoy sees it at the next `flush`.
+/// A host that refuses the counter is ignored.
 pub fn inc(name: &'static str) {
-    if let Some(id) = id(name) {
-        // SAFETY: no pointers.
-        unsafe {
-            proxy_increment_metric(id, 1);
+    COUNTERS.with(|counters| {
+        let Ok(mut counters) = counters.try_borrow_mut() else { return };
+        if let Some(c) = index(&mut counters, name).and_then(|at| counters.get_mut(at)) {
+            c.pending = c.pending.saturating_add(1);
         }
-    }
+    });
+}
+
+/// Hands Envoy what each counter counted since the last flush (on the root's tick).
+pub fn flush() {
+    COUNTERS.with(|counters| {
+        let Ok(mut counters) = counters.try_borrow_mut() else { return };
+        for c in counters.iter_mut().filter(|c| c.pending != 0) {
+            // SAFETY: no pointers.
+            unsafe {
+                proxy_increment_metric(c.id, c.pending);
+            }
+            c.pending = 0;
+        }
+    });
 }
 
 /// A denial, counted in total and by reason (`oauth_filter.denied.<reason>`).
@@ -76,6 +93,10 @@ pub fn denied(denial: oauth_core::Denial) {
 pub fn define_all() {
     for name in [ALLOWED, DENIED, INTROSPECTION_CALLS, INTROSPECTION_FAILURES, INTROSPECTION_HITS, INTROSPECTION_MISSES,
         JWKS_FETCHES, JWKS_FAILURES, CC_FETCHES, CC_FAILURES, TOKENS_ISSUED, STORE_POLLS, STORE_CALLS, STORE_FAILURES] {
-        id(name);
+        COUNTERS.with(|counters| {
+            if let Ok(mut counters) = counters.try_borrow_mut() {
+                index(&mut counters, name);
+            }
+        });
     }
 }

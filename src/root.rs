@@ -114,6 +114,7 @@ impl RootContext for Root {
                 hold::release(&mut w, base);
             }
         }
+        metrics::flush();
     }
 
     fn on_queue_ready(&mut self, queue_id: u32) {

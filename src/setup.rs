@@ -10,6 +10,9 @@ const TICK_MS: u32 = 200;
 /// The root's tick when a server introspects: requests waiting for another worker's
 /// introspection call learn of its answer on ticks.
 const INTROSPECTION_TICK_MS: u32 = 100;
+/// The root's tick when nothing else needs one: it hands the counters to Envoy
+/// (`metrics::flush`).
+const COUNTERS_TICK_MS: u32 = 1000;
 
 pub fn install(w: &mut Worker) {
     let (fetches, introspects) = (fetch::any(w), introspect::any(w));
@@ -23,7 +26,7 @@ pub fn install(w: &mut Worker) {
     w.base_tick_ms = match (introspects, fetches || w.config.admin.is_some()) {
         (true, _) => INTROSPECTION_TICK_MS,
         (false, true) => TICK_MS,
-        (false, false) => 0,
+        (false, false) => COUNTERS_TICK_MS,
     };
     // A held request keeps the fast tick; `hold` goes back to this one when none is left.
     if w.held.is_empty() {

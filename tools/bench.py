@@ -709,6 +709,9 @@ def verdict(values, bound):
 
 
 HOST_CALLS_ALLOWED = {"header": 1, "header_map": 1, "replace": None, "remove": None}
+# Calls beyond those that a hit needs all the same, and why.
+HOST_CALLS_NEEDED = {("request_headers", "time"): "the clock: a verdict holds until the token's exp",
+                     ("response_headers", "header"): ":status: an upstream 401 refetches the injected token"}
 
 
 def floor_targets(rows, twins):
@@ -747,7 +750,8 @@ def floor_targets(rows, twins):
             op, _, n = rest.partition("×")
             allowed = HOST_CALLS_ALLOWED.get(op, 0) if where == "request_headers" else 0
             if allowed is not None and int(n) > allowed:
-                extra.append(f"{'' if where == 'request_headers' else where + ': '}{op} ×{int(n) - allowed}")
+                why = HOST_CALLS_NEEDED.get((where, op))
+                extra.append(f"{'' if where == 'request_headers' else where + ': '}{op} ×{int(n) - allowed}" + (f" ({why})" if why else ""))
         status = "**met**" if not extra else "beyond: " + ", ".join(extra)
         line(f"host calls on a hit: one header read, identity writes, strips: {label}{'' if mode == '-' else ' ' + mode}",
              [status for _ in concs])

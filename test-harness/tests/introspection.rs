@@ -288,6 +288,7 @@ fn roles_and_access_rules_apply_to_the_introspection_answer() {
         let challenge = out.reply_header("www-authenticate").unwrap();
         assert!(challenge.contains("error=\"access_denied\"") && challenge.contains(why), "{challenge}");
     }
+    vm.tick(); // counters reach the host on the tick
     assert_eq!(vm.metric("oauth_filter.denied.missing_role"), Some(1));
     assert_eq!(vm.metric("oauth_filter.denied.rule_denied"), Some(2));
     // A refused token stays refused from the cache, without a second call.
