@@ -61,3 +61,31 @@ def test_a_missing_prerequisite_is_named_with_its_install_line(tmp_path):
         assert line in run.stderr, run.stderr
     ok = subprocess.run(["/bin/bash", str(ROOT / "tools" / "prereq.sh"), "python"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_the_build_puts_the_functions_of_the_hit_paths_first(tmp_path):
+    """`make build` orders the .wasm's functions by tools/hot-functions.txt: the shipped module is
+    the optimized one (kept with its names as .named) with the listed functions first and no
+    other change, and the list still names the functions the build has."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import order_functions
+    release = ROOT / "target" / "wasm32-wasip1" / "release"
+    named, hot = release / "oauth_filter.wasm.named", ROOT / "tools" / "hot-functions.txt"
+    wat = tmp_path / "named.wat"
+    subprocess.run([str(order_functions.BIN / "wasm-dis"), str(named), "-o", str(wat)], check=True)
+    text = wat.read_text()
+    listed = order_functions.listed(hot)
+    ordered, placed, total = order_functions.reorder(text, listed)
+    funcs = lambda t: re.findall(r"^ \(func (\S+)", t, re.M)
+    before, after = funcs(text), funcs(ordered)
+    assert sorted(before) == sorted(after) and total == len(before) > 1000
+    assert all(order_functions.key(n.lstrip("$")) in listed for n in after[:placed])
+    assert not any(order_functions.key(n.lstrip("$")) in listed for n in after[placed:])
+    have = {order_functions.key(n.lstrip("$")) for n in before}
+    stale = [n for n in listed if n not in have]
+    assert len(stale) <= len(listed) // 10, f"run tools/hot_functions.py: {stale[:5]}"
+    # The shipped .wasm is exactly that order.
+    out = tmp_path / "ordered.wasm"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "order_functions.py"), str(named), str(hot), str(out)], check=True)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "export_malloc.py"), str(out)], check=True)
+    assert out.read_bytes() == (release / "oauth_filter.wasm").read_bytes()

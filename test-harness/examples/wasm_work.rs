@@ -33,6 +33,20 @@ fn config() -> serde_json::Value {
     })
 }
 
+/// The introspecting policy `make bench` measures the introspection hit with.
+fn introspection_config() -> serde_json::Value {
+    json!({"oauth_servers": {"i": {"token_strategy": {"name": "introspection", "settings": {
+        "introspection_url": "http://idp/introspect", "cluster": "idp", "ttl": 3600}}}},
+        "policies": {"p": {"oauth_server": "i"}}, "default_policy": "p"})
+}
+
+/// The public route with an upstream client-credentials token `make bench` measures.
+fn client_credentials_config() -> serde_json::Value {
+    json!({"policies": {"p": {"public": true, "upstream_client_credentials": {
+        "client_id": "bench", "client_secret": "bench-secret", "token_url": "http://idp/token", "cluster": "idp"}}},
+        "default_policy": "p"})
+}
+
 /// Operators per request over `reqs` (after three to warm the caches' allocations).
 fn per_request(vm: &mut Vm, reqs: &[Request]) -> u64 {
     for r in reqs.iter().take(3) {
@@ -86,18 +100,21 @@ fn segments(vm: &mut Vm, req: Request) {
 fn main() {
     if let Ok(n) = std::env::var("SPIN") {
         // Profiling aid: a SPIN_ALG token (SPIN_PAD bytes of padding claim) sent n times, checked
-        // anew each time unless SPIN_CACHED (with OAUTH_FILTER_PERFMAP).
+        // anew each time unless SPIN_CACHED (with OAUTH_FILTER_PERFMAP). SPIN_PATH=public,
+        // introspection or client-credentials: that hit path n times instead.
         let (host, _) = Host::at(NOW).with_envoy_crypto();
-        let mut cfg = config();
-        if std::env::var_os("SPIN_CACHED").is_none() {
-            cfg["oauth_servers"]["s"]["token_strategy"]["verified_cache_size"] = json!(0);
-        }
+        let n: u32 = n.parse().unwrap();
+        let (cfg, req) = match std::env::var("SPIN_PATH").as_deref() {
+            Ok("public") => (config(), Request::get("/public/x")),
+            Ok("introspection") => (introspection_config(), Request::get("/").bearer("opaque-token")),
+            Ok("client-credentials") => (client_credentials_config(), Request::get("/").upstream_answers(200)),
+            Ok(other) => panic!("SPIN_PATH: no path {other}"),
+            Err(_) => return spin_token(&host, n),
+        };
         let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
-        let alg = std::env::var("SPIN_ALG").unwrap_or_else(|_| "HS256".into());
-        let pad = "p".repeat(std::env::var("SPIN_PAD").map_or(0, |p| p.parse().unwrap()));
-        let one = sign(&alg, None, claims(json!({"sub": "alice", "scope": "a b", "pad": pad})));
-        for _ in 0..n.parse::<u32>().unwrap() {
-            assert!(vm.send(Request::get("/").bearer(&one)).is_forwarded());
+        assert!(idp::send_answered(&mut vm, req.clone(), NOW).is_forwarded());
+        for _ in 0..n {
+            assert!(vm.send(req.clone()).is_forwarded());
         }
         return;
     }
@@ -129,14 +146,10 @@ fn main() {
     let public: Vec<Request> = (0..N).map(|_| Request::get("/public/x")).collect();
     println!("| public route | {} |", per_request(&mut vm, &public));
     // The other two hit paths `make bench` measures, configured as it configures them.
-    let introspection = json!({"oauth_servers": {"i": {"token_strategy": {"name": "introspection", "settings": {
-        "introspection_url": "http://idp/introspect", "cluster": "idp", "ttl": 3600}}}},
-        "policies": {"p": {"oauth_server": "i"}}, "default_policy": "p"});
+    let introspection = introspection_config();
     let hit: Vec<Request> = (0..N).map(|_| Request::get("/").bearer("opaque-token")).collect();
     println!("| introspection (cache hit) | {} |", warmed(&host, &introspection, &hit));
-    let client_credentials = json!({"policies": {"p": {"public": true, "upstream_client_credentials": {
-        "client_id": "bench", "client_secret": "bench-secret", "token_url": "http://idp/token", "cluster": "idp"}}},
-        "default_policy": "p"});
+    let client_credentials = client_credentials_config();
     let cached: Vec<Request> = (0..N).map(|_| Request::get("/").upstream_answers(200)).collect();
     println!("| client credentials (cached token) | {} |", warmed(&host, &client_credentials, &cached));
     for alg in ["HS256", "RS256", "ES256", "ES384", "EdDSA"] {
@@ -145,5 +158,20 @@ fn main() {
         println!("| {alg} repeated | {} |", per_request(&mut vm, &repeated));
         let fresh: Vec<Request> = (0..N).map(|i| Request::get("/").bearer(&sign(alg, None, claims(json!({"sub": "alice", "scope": "a b", "n": i}))))).collect();
         println!("| {alg} first-seen | {} |", per_request(&mut vm, &fresh));
+    }
+}
+
+/// `SPIN`'s token path: a SPIN_ALG token sent `n` times (see `main`).
+fn spin_token(host: &Host, n: u32) {
+    let mut cfg = config();
+    if std::env::var_os("SPIN_CACHED").is_none() {
+        cfg["oauth_servers"]["s"]["token_strategy"]["verified_cache_size"] = json!(0);
+    }
+    let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    let alg = std::env::var("SPIN_ALG").unwrap_or_else(|_| "HS256".into());
+    let pad = "p".repeat(std::env::var("SPIN_PAD").map_or(0, |p| p.parse().unwrap()));
+    let one = sign(&alg, None, claims(json!({"sub": "alice", "scope": "a b", "pad": pad})));
+    for _ in 0..n {
+        assert!(vm.send(Request::get("/").bearer(&one)).is_forwarded());
     }
 }
