@@ -69,7 +69,8 @@ pub fn inc(name: &'static str) {
     });
 }
 
-/// Hands Envoy what each counter counted since the last flush (on the root's tick).
+/// Hands Envoy what each counter counted since the last flush (on the root's tick, and when
+/// the host ends the root context).
 pub fn flush() {
     COUNTERS.with(|counters| {
         let Ok(mut counters) = counters.try_borrow_mut() else { return };
@@ -91,12 +92,11 @@ pub fn denied(denial: oauth_core::Denial) {
 
 /// Defines the fixed counters at start, so they show as 0 before anything happens.
 pub fn define_all() {
-    for name in [ALLOWED, DENIED, INTROSPECTION_CALLS, INTROSPECTION_FAILURES, INTROSPECTION_HITS, INTROSPECTION_MISSES,
-        JWKS_FETCHES, JWKS_FAILURES, CC_FETCHES, CC_FAILURES, TOKENS_ISSUED, STORE_POLLS, STORE_CALLS, STORE_FAILURES] {
-        COUNTERS.with(|counters| {
-            if let Ok(mut counters) = counters.try_borrow_mut() {
-                index(&mut counters, name);
-            }
-        });
-    }
+    COUNTERS.with(|counters| {
+        let Ok(mut counters) = counters.try_borrow_mut() else { return };
+        for name in [ALLOWED, DENIED, INTROSPECTION_CALLS, INTROSPECTION_FAILURES, INTROSPECTION_HITS, INTROSPECTION_MISSES,
+            JWKS_FETCHES, JWKS_FAILURES, CC_FETCHES, CC_FAILURES, TOKENS_ISSUED, STORE_POLLS, STORE_CALLS, STORE_FAILURES] {
+            index(&mut counters, name);
+        }
+    });
 }

@@ -48,6 +48,13 @@ impl Context for Root {
         }
         waiters::resolve(&mut w);
     }
+
+    /// The host ends the VM (a new configuration, Envoy stopping): the counts not handed
+    /// over yet go now.
+    fn on_done(&mut self) -> bool {
+        metrics::flush();
+        true
+    }
 }
 
 impl RootContext for Root {

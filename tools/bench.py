@@ -710,7 +710,7 @@ def verdict(values, bound):
 
 HOST_CALLS_ALLOWED = {"header": 1, "header_map": 1, "replace": None, "remove": None}
 # Calls beyond those that a hit needs all the same, and why.
-HOST_CALLS_NEEDED = {("request_headers", "time"): "the clock: a verdict holds until the token's exp",
+HOST_CALLS_NEEDED = {("request_headers", "time"): "the clock, read before the policy is known: a verdict holds until its token's exp",
                      ("response_headers", "header"): ":status: an upstream 401 refetches the injected token"}
 
 

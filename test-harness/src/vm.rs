@@ -593,6 +593,16 @@ impl Vm {
         self.call1("proxy_on_tick", ROOT_ID as i32);
     }
 
+    /// The host ends the root context (Envoy replacing the configuration or stopping):
+    /// whether the filter is done at once.
+    pub fn done(&mut self) -> bool {
+        self.store.data_mut().effective_context = ROOT_ID;
+        self.store.data_mut().callback = "done";
+        let f = self.func::<i32, i32>("proxy_on_done");
+        let r = f.call(&mut self.store, ROOT_ID as i32);
+        self.trap_check(r) != 0
+    }
+
     /// The paused request `context`: what became of it since (finished when no longer paused).
     pub fn poll(&mut self, context: u32) -> Outcome {
         let outcome = self.outcome(context, false);

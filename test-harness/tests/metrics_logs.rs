@@ -39,6 +39,10 @@ fn allowed_and_denied_requests_are_counted_by_reason() {
     assert_eq!(out.status(), 401);
     vm.tick();
     assert_eq!(vm.metric("oauth_filter.requests_allowed"), Some(2), "each count handed over once");
+    // What a VM counted after its last tick is handed over when the host ends it.
+    vm.send(Request::get("/").bearer(&good));
+    assert!(vm.done());
+    assert_eq!(vm.metric("oauth_filter.requests_allowed"), Some(3));
 }
 
 #[test]
