@@ -114,12 +114,6 @@ class Envoy:
             except OSError:
                 pass
             time.sleep(0.1)
-
-    def stats_settled(self) -> dict:
-        """/stats once every count made so far has been handed over (a tick has passed on each
-        worker: at most a second)."""
-        time.sleep(1.2)
-        return self.stats()
         raise RuntimeError("envoy did not become ready:\n" + self.log_path.read_text()[-3000:])
 
     def port(self, original: int) -> int:
