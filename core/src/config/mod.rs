@@ -29,7 +29,8 @@ pub struct Config {
     /// `filter_metadata.<namespace>.policy` in the route metadata names a policy; read from
     /// the host only when set (a property lookup on every request otherwise).
     pub metadata_namespace: Option<String>,
-    /// Every header name a policy maps claims to: removed from client requests.
+    /// Every header name a policy maps claims to, dashed: removed from client requests in any
+    /// spelling.
     pub mapped_headers: Vec<String>,
     pub consumers: Vec<Consumer>,
     pub token_issuer: Option<TokenIssuer>,

@@ -248,13 +248,17 @@ mod tests {
     fn spoofed_headers_are_found_whatever_their_first_byte() {
         let cfg = Config::from_json(
             br#"{"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
-                 "policies": {"p": {"oauth_server": "s", "claim_to_headers": [{"header_name": "roles", "claim_name": "r"}]}},
+                 "policies": {"p": {"oauth_server": "s", "claim_to_headers": [{"header_name": "roles", "claim_name": "r"},
+                   {"header_name": "team_name", "claim_name": "t"}]}},
                  "default_policy": "p"}"#,
         )
         .unwrap();
-        // Envoy hands names over lower-case; an underscore spelling is read as its dashed name.
-        let names = ["roles", "x_credential_sub", "X_Consumer_Id", "_roles", "rolex", "accept", "", ":path", "x-anonymous-consumer", "roles"];
+        // Envoy hands names over lower-case; an underscore spelling is read as its dashed name,
+        // also for a mapped header configured with an underscore.
+        let names = ["roles", "x_credential_sub", "X_Consumer_Id", "_roles", "rolex", "accept", "", ":path", "x-anonymous-consumer", "roles",
+            "team-name", "team_name", "Team_Name"];
         let req = Request { headers: names.iter().map(|n| (n.to_string(), b"v".to_vec())).collect(), ..Default::default() };
-        assert_eq!(spoofable_headers(&cfg, &req), ["roles", "x_credential_sub", "X_Consumer_Id", "x-anonymous-consumer"]);
+        assert_eq!(spoofable_headers(&cfg, &req),
+            ["roles", "x_credential_sub", "X_Consumer_Id", "x-anonymous-consumer", "team-name", "team_name", "Team_Name"]);
     }
 }

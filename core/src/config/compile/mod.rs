@@ -136,11 +136,14 @@ fn consumers(raw: Vec<super::raw::RawConsumer>) -> Res<Vec<Consumer>> {
     Ok(consumers)
 }
 
-/// Headers only the filter may set: the mapped claims and the verified payload.
+/// Headers only the filter may set: the mapped claims and the verified payload. Kept dashed
+/// (lower-case already): a request's header is read dashed too, so `x_user` and `x-user` are
+/// both the mapped `x_user`.
 fn mapped_headers(policies: &[super::Policy]) -> Vec<String> {
     let mut headers: Vec<String> = policies
         .iter()
         .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone()).chain(p.forward_payload_header.iter().cloned()))
+        .map(|h| h.replace('_', "-"))
         .collect();
     headers.sort();
     headers.dedup();
