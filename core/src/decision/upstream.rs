@@ -70,32 +70,48 @@ pub const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization
 pub fn spoofable_headers(cfg: &Config, req: &Request) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (raw, _) in req.headers.raw() {
-        // Most names are told apart by their first byte, as it reads dashed and lower-case:
-        // every identity header starts with 'x' (tested), a mapped one with its own.
-        let first = match raw.first() {
-            Some(b'_') => b'-',
-            Some(b) => b.to_ascii_lowercase(),
-            None => continue,
-        };
-        if first != b'x' && !cfg.mapped_headers.iter().any(|h| h.as_bytes().first() == Some(&first)) {
+        // Most names are passed over on their first three bytes (Envoy's own `x-request-id`
+        // and `x-forwarded-proto` among them).
+        if !may_be_spoofable(cfg, raw) {
             continue;
         }
         let Ok(raw) = std::str::from_utf8(raw) else { continue };
-        let dashed;
-        let name: &str = if raw.contains('_') {
-            dashed = raw.to_ascii_lowercase().replace('_', "-");
-            &dashed
-        } else {
-            raw
-        };
-        let spoofable = IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
-            || IDENTITY_HEADERS.contains(&name)
-            || cfg.mapped_headers.binary_search_by(|h| h.as_str().cmp(name)).is_ok();
-        if spoofable && !out.iter().any(|o| o == raw) {
+        if spoofable(cfg, raw) && !out.iter().any(|o| o == raw) {
             out.push(raw.to_string());
         }
     }
     out
+}
+
+/// Whether the header `raw` is an identity header or a mapped one, also when spelled with
+/// underscores (then read as its dashed, lower-case name).
+fn spoofable(cfg: &Config, raw: &str) -> bool {
+    let dashed;
+    let name: &str = if raw.contains('_') {
+        dashed = raw.to_ascii_lowercase().replace('_', "-");
+        &dashed
+    } else {
+        raw
+    };
+    IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
+        || IDENTITY_HEADERS.contains(&name)
+        || cfg.mapped_headers.binary_search_by(|h| h.as_str().cmp(name)).is_ok()
+}
+
+/// False only for a name `spoofable` refuses: its first three bytes, read dashed and
+/// lower-case, are neither `x-c` nor `x-a` (how every identity header begins, tested) nor
+/// those of a mapped header (kept dashed and lower-case).
+fn may_be_spoofable(cfg: &Config, raw: &[u8]) -> bool {
+    let head = |i: usize| raw.get(i).map(|b| if *b == b'_' { b'-' } else { b.to_ascii_lowercase() });
+    // The first byte alone passes over most names (pseudo-headers, `accept`, …).
+    let a = head(0);
+    let mapped = |h: &&String| h.as_bytes().first().copied() == a;
+    if a != Some(b'x') && !cfg.mapped_headers.iter().any(|h| mapped(&h)) {
+        return false;
+    }
+    let (b, c) = (head(1), head(2));
+    (a == Some(b'x') && b == Some(b'-') && matches!(c, Some(b'c' | b'a')))
+        || cfg.mapped_headers.iter().filter(mapped).any(|h| (h.as_bytes().get(1).copied(), h.as_bytes().get(2).copied()) == (b, c))
 }
 
 /// What an authenticated token yields under `policy`: its credential claims, the policy's
@@ -237,8 +253,8 @@ mod tests {
 
     #[test]
     fn every_identity_header_starts_with_x() {
-        // `spoofable_headers` passes over any other first byte (unless a mapped header has it).
-        assert!(IDENTITY_PREFIXES.iter().chain(IDENTITY_HEADERS.iter()).all(|h| h.starts_with('x')));
+        // `spoofable_headers` passes over any other start (unless a mapped header has it).
+        assert!(IDENTITY_PREFIXES.iter().chain(IDENTITY_HEADERS.iter()).all(|h| h.starts_with("x-c") || h.starts_with("x-a")));
         assert!(CREDENTIAL_CLAIMS.iter().all(|(h, _)| h.starts_with("x-credential-")));
         // Read as top-level claims (`header_value_of`): no name is a dotted path.
         assert!(CREDENTIAL_CLAIMS.iter().all(|(_, c)| !c.name.contains('.')));
@@ -260,5 +276,50 @@ mod tests {
         let req = Request { headers: names.iter().map(|n| (n.to_string(), b"v".to_vec())).collect(), ..Default::default() };
         assert_eq!(spoofable_headers(&cfg, &req),
             ["roles", "x_credential_sub", "X_Consumer_Id", "x-anonymous-consumer", "team-name", "team_name", "Team_Name"]);
+    }
+
+    #[test]
+    fn the_three_byte_filter_passes_every_name_the_full_check_takes() {
+        // Mapped names of every length, among them one shorter than three bytes.
+        let cfg = Config::from_json(
+            br#"{"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+                 "policies": {"p": {"oauth_server": "s", "claim_to_headers": [{"header_name": "roles", "claim_name": "r"},
+                   {"header_name": "X-User", "claim_name": "u"}, {"header_name": "ab", "claim_name": "a"}, {"header_name": "t_n", "claim_name": "t"}]}},
+                 "default_policy": "p"}"#,
+        )
+        .unwrap();
+        // Each name looked for, each of its prefixes, each of them extended, in every spelling
+        // of its first six bytes (case, '-' or '_'), against `spoofable`.
+        let mut seeds: Vec<String> = IDENTITY_PREFIXES.iter().chain(IDENTITY_HEADERS.iter()).map(|s| s.to_string()).collect();
+        seeds.extend(cfg.mapped_headers.iter().cloned());
+        seeds.extend(CREDENTIAL_CLAIMS.iter().map(|(h, _)| h.to_string()));
+        let (mut names, mut taken) = (0, 0);
+        for seed in &seeds {
+            for end in 0..=seed.len() {
+                for tail in ["", "x", "-sub", "_id"] {
+                    let base = format!("{}{tail}", &seed[..end]);
+                    for mask in 0u32..(1 << base.len().min(6)) {
+                        let name: String = base
+                            .chars()
+                            .enumerate()
+                            .map(|(i, c)| match (i < 6 && mask >> i & 1 == 1, c) {
+                                (true, '-') => '_',
+                                (true, c) => c.to_ascii_uppercase(),
+                                (false, c) => c,
+                            })
+                            .collect();
+                        names += 1;
+                        if spoofable(&cfg, &name) {
+                            taken += 1;
+                            assert!(may_be_spoofable(&cfg, name.as_bytes()), "{name}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(names > 10_000 && taken > 1_000, "{names} names, {taken} taken");
+        for passed_over in ["x-request-id", "x-forwarded-proto", "x-envoy-expected-rq-timeout-ms", "accept", ":path", "", "x", "x-"] {
+            assert!(!may_be_spoofable(&cfg, passed_over.as_bytes()), "{passed_over}");
+        }
     }
 }
