@@ -77,8 +77,8 @@ fn swap(w: &mut Worker, cfg: Config, cas: u64, me: Option<u32>) {
 /// fleet store, a write paused for etcd's answer (`Phase::AdminWrite`).
 pub fn on_headers(w: &mut Worker, id: u32, phase: &mut Phase, op: Op, request: &Request, end_of_stream: bool) -> Action {
     let Some(policy) = w.config.admin.as_ref().map(|a| a.policy) else { return Action::Continue };
-    let now = host::now_secs();
-    let decision = oauth_core::decision::decide::decide_policy(&w.config, policy, request, now, &w.view(now));
+    let now = oauth_core::Now::fixed(host::now_secs());
+    let decision = oauth_core::decision::decide::decide_policy(&w.config, policy, request, &now, &w.view(&now));
     if !matches!(decision, Decision::Allow { .. }) {
         let (action, next) = apply::now(id, &decision);
         *phase = next;

@@ -5,15 +5,17 @@
 use crate::{apply, fetch, host, introspect, waiters};
 use crate::records::{Phase, Waiting};
 use crate::worker::Worker;
-use oauth_core::{decide, Decision, Request, WaitOn};
+use oauth_core::{decide, Decision, Now, Request, WaitOn};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 /// What the headers bring: decided now, or paused while waiting.
 pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Request) -> Action {
-    let now = host::now_secs();
-    let decision = decide(&w.config, &request, now, &w.view(now));
+    // The clock is read only if the decision needs the time (not on a public route).
+    let read = host::now_secs;
+    let now = Now::lazy(&read);
+    let decision = decide(&w.config, &request, &now, &w.view(&now));
     let Decision::Wait(wait) = decision else {
         let (action, next) = apply::now(id, &decision);
         set(phase, next);
@@ -39,7 +41,7 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
         WaitOn::Replay(ask) => crate::fleet::record(w, ask),
     }
     let deadline_ms = host::now_millis() + wait.max_wait_ms;
-    set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now, deadline_ms, keys_version }));
+    set(phase, Phase::Waiting(Waiting { request, wait, since_secs: now.get(), deadline_ms, keys_version }));
     waiters::add(w, id, phase);
     Action::Pause
 }

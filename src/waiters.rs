@@ -10,7 +10,7 @@ use crate::worker::Worker;
 use oauth_core::decision::authenticate::Answered;
 use oauth_core::decision::binding::ReplayAsk;
 use oauth_core::idp::introspection::Lookup;
-use oauth_core::{decide_again, WaitOn};
+use oauth_core::{decide_again, Now, WaitOn};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
@@ -99,7 +99,8 @@ pub fn resolve(w: &mut Worker) {
                 continue;
             }
             Verdict::Decide(answered) => {
-                let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), answered.as_ref());
+                let clock = Now::fixed(now);
+                let decision = decide_again(&w.config, &waiting.request, &clock, &w.view(&clock), answered.as_ref());
                 match again(&decision, waiting, now) {
                     Some((next, ask)) => {
                         crate::fleet::record(w, &ask);
@@ -112,7 +113,8 @@ pub fn resolve(w: &mut Worker) {
             Verdict::Confirmed(first) => {
                 let WaitOn::Replay(ask) = &waiting.wait.on else { continue };
                 let hash = ask.hash.clone();
-                let decision = decide_again(&w.config, &waiting.request, now, &w.view_confirmed(now, &hash, first), None);
+                let clock = Now::fixed(now);
+                let decision = decide_again(&w.config, &waiting.request, &clock, &w.view_confirmed(&clock, &hash, first), None);
                 w.fleet.replays.remove(&hash);
                 apply::later(id, &decision, &waiting.wait)
             }
@@ -145,7 +147,8 @@ pub fn answered(w: &mut Worker, server: usize, hash: &str, lookup: &Lookup) {
         if *s != server || claim.slot.hash != hash {
             continue;
         }
-        let decision = decide_again(&w.config, &waiting.request, now, &w.view(now), Some(&answered));
+        let clock = Now::fixed(now);
+        let decision = decide_again(&w.config, &waiting.request, &clock, &w.view(&clock), Some(&answered));
         *p = match again(&decision, waiting, now) {
             Some((next, ask)) => {
                 asks.push(ask);

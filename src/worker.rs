@@ -11,7 +11,7 @@ use oauth_core::idp::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
 use oauth_core::idp::remote::FetchState;
 use oauth_core::decision::state::FirstUse;
-use oauth_core::{Config, Event, WorkerState};
+use oauth_core::{Config, Event, Now, WorkerState};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
@@ -66,12 +66,12 @@ impl Worker {
         Worker { config, vm_id, sources, waiting: Vec::new(), calls: HashMap::new(), outbox: Vec::new(), introspections: HashMap::new(), wake_queue: None, held: Vec::new(), base_tick_ms: 0, tokens, crypto, plugin_config, admin_cas: 0, fleet: Default::default() }
     }
 
-    pub fn view(&self, now: u64) -> View<'_> {
+    pub fn view<'a>(&'a self, now: &'a Now<'a>) -> View<'a> {
         View { worker: self, now, confirmed: None }
     }
 
     /// The view of a decision taken again once the fleet store answered for proof `hash`.
-    pub fn view_confirmed<'a>(&'a self, now: u64, hash: &'a str, first: bool) -> View<'a> {
+    pub fn view_confirmed<'a>(&'a self, now: &'a Now<'a>, hash: &'a str, first: bool) -> View<'a> {
         View { worker: self, now, confirmed: Some((hash, first)) }
     }
 }
@@ -79,7 +79,7 @@ impl Worker {
 /// The worker as the core's decision sees it at one instant.
 pub struct View<'a> {
     worker: &'a Worker,
-    now: u64,
+    now: &'a Now<'a>,
     /// The fleet store's answer for one proof (first use or not).
     confirmed: Option<(&'a str, bool)>,
 }
@@ -88,11 +88,11 @@ impl WorkerState for View<'_> {
     fn fetched(&self, server: usize) -> Option<&[VerifyKey]> {
         let src = self.worker.config.servers.get(server)?.remote.as_ref()?;
         let keys = self.worker.sources.get(server)?;
-        keys.state.usable(src, self.now).then_some(keys.keys.as_slice())
+        keys.state.usable(src, self.now.get()).then_some(keys.keys.as_slice())
     }
 
     fn introspection(&self, _server: usize, slot: &SlotKey) -> Lookup {
-        crate::shared::introspection(slot, self.now)
+        crate::shared::introspection(slot, self.now.get())
     }
 
     fn count(&self, event: Event) {
@@ -112,7 +112,7 @@ impl WorkerState for View<'_> {
 
     fn upstream_token(&self, policy: usize) -> Option<(&str, u64)> {
         let state = self.worker.tokens.get(policy)?;
-        state.usable(self.now).map(|t| (t, state.version))
+        state.usable(self.now.get()).map(|t| (t, state.version))
     }
 
     fn first_use(&self, key: &str, hash: &str, until: u64, now: u64) -> FirstUse {
@@ -142,7 +142,7 @@ impl WorkerState for View<'_> {
         let src = self.worker.config.servers.get(server).and_then(|s| s.remote.as_ref());
         let keys = self.worker.sources.get(server);
         match (src, keys) {
-            (Some(src), Some(keys)) => keys.state.may_refetch(src, self.now),
+            (Some(src), Some(keys)) => keys.state.may_refetch(src, self.now.get()),
             _ => false,
         }
     }

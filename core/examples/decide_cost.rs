@@ -8,7 +8,7 @@
 mod common;
 
 use common::{claims, sign, NOW};
-use oauth_core::{decide, Config, Decision, NothingFetched, Request};
+use oauth_core::{decide, Config, Decision, NothingFetched, Now, Request};
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -60,7 +60,7 @@ fn per_request(cfg: &Config, headers: &[(String, Vec<u8>)]) -> (f64, f64) {
     for _ in 0..N {
         let req = Request { headers: headers.to_vec().into(), ..Default::default() };
         let before = ALLOCS.load(Relaxed);
-        let d = decide(cfg, &req, NOW, &NothingFetched);
+        let d = decide(cfg, &req, &Now::fixed(NOW), &NothingFetched);
         allocs += ALLOCS.load(Relaxed) - before;
         assert!(matches!(d, Decision::Allow { .. }));
         std::hint::black_box(d);
@@ -74,7 +74,7 @@ fn first_seen(cfg: &Config, tokens: &[String]) -> (f64, f64) {
     for t in tokens {
         let req = Request { headers: request(Some(t)).into(), ..Default::default() };
         let before = ALLOCS.load(Relaxed);
-        let d = decide(cfg, &req, NOW, &NothingFetched);
+        let d = decide(cfg, &req, &Now::fixed(NOW), &NothingFetched);
         allocs += ALLOCS.load(Relaxed) - before;
         assert!(matches!(d, Decision::Allow { .. }));
         std::hint::black_box(d);

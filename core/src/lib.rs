@@ -15,6 +15,7 @@ pub use decision::state::{Event, NothingFetched, WorkerState};
 pub use decision::upstream::UpstreamEdits;
 pub use config::{Config, ConfigError};
 pub use decision::denial::Denial;
+pub use common::clock::Now;
 pub use common::identity::Identity;
 pub use decision::request::Request;
 pub use endpoints::response::LocalResponse;

@@ -11,7 +11,7 @@ use common::{claims, sign, NOW};
 use oauth_core::decision::authenticate::Answered;
 use oauth_core::idp::introspection::{Lookup, Slot, SlotKey};
 use oauth_core::jwt::VerifyKey;
-use oauth_core::{decide, decide_again, Config, Decision, Denial, Event, Identity, Request, WaitOn, WorkerState};
+use oauth_core::{decide, decide_again, Config, Decision, Denial, Event, Identity, Now, Request, WaitOn, WorkerState};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -92,13 +92,13 @@ fn missing_keys_make_a_wait_with_its_deadline_and_refusal() {
     let cfg = remote_config();
     let t = sign("HS256", None, claims(json!({"sub": "a"})));
     let r = req("/", &[("authorization", &bearer(&t))]);
-    let Decision::Wait(w) = decide(&cfg, &r, NOW, &Fake::default()) else { panic!() };
+    let Decision::Wait(w) = decide(&cfg, &r, &Now::fixed(NOW), &Fake::default()) else { panic!() };
     assert_eq!(w.on, WaitOn::Keys { server: 0, refetch: false });
     assert_eq!((w.max_wait_ms, w.denial, w.response.status), (3000, Denial::KeysUnavailable, 503));
-    let Decision::Deny { denial, .. } = decide_again(&cfg, &r, NOW, &Fake::default(), None) else { panic!() };
+    let Decision::Deny { denial, .. } = decide_again(&cfg, &r, &Now::fixed(NOW), &Fake::default(), None) else { panic!() };
     assert_eq!(denial, Denial::KeysUnavailable, "decided again, it never waits");
     let fake = Fake { fetched: Some(hs_key()), ..Fake::default() };
-    assert!(matches!(decide_again(&cfg, &r, NOW, &fake, None), Decision::Allow { .. }));
+    assert!(matches!(decide_again(&cfg, &r, &Now::fixed(NOW), &fake, None), Decision::Allow { .. }));
 }
 
 #[test]
@@ -107,18 +107,44 @@ fn a_repeated_token_is_a_verdict_lookup_until_the_keys_change() {
     let t = sign("HS256", None, claims(json!({"sub": "a"})));
     let r = req("/", &[("authorization", &bearer(&t))]);
     let fake = Fake { fetched: Some(hs_key()), keys_version: Cell::new(1), may_refetch: true, ..Fake::default() };
-    let first = decide(&cfg, &r, NOW, &fake);
+    let first = decide(&cfg, &r, &Now::fixed(NOW), &fake);
     assert_eq!(header(&first, "x-credential-sub").as_deref(), Some("a"));
     // The keys are gone but their version is the same: the verdict holds, no check is made.
     let no_keys = Fake { fetched: Some(Vec::new()), keys_version: Cell::new(1), may_refetch: true, ..Fake::default() };
-    assert_eq!(sets(&decide(&cfg, &r, NOW, &no_keys)), sets(&first));
+    assert_eq!(sets(&decide(&cfg, &r, &Now::fixed(NOW), &no_keys)), sets(&first));
     // New keys: the verdict is void and the token is checked again (its kid-less key is gone).
     no_keys.keys_version.set(2);
-    let Decision::Wait(w) = decide(&cfg, &r, NOW, &no_keys) else { panic!() };
+    let Decision::Wait(w) = decide(&cfg, &r, &Now::fixed(NOW), &no_keys) else { panic!() };
     assert_eq!(w.on, WaitOn::Keys { server: 0, refetch: true });
     // Never past exp.
     let late = NOW + 601;
-    assert!(matches!(decide(&cfg, &r, late, &fake), Decision::Deny { denial: Denial::Expired, .. }));
+    assert!(matches!(decide(&cfg, &r, &Now::fixed(late), &fake), Decision::Deny { denial: Denial::Expired, .. }));
+}
+
+#[test]
+fn the_clock_is_read_only_when_the_decision_needs_the_time() {
+    let cfg = config(json!({
+        "oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": [{"alg": "HS256", "key": "hs-secret-for-tests"}]}}},
+        "policies": {"p": {"oauth_server": "s"}, "open": {"public": true}},
+        "routes": [{"path_prefix": "/open", "policy": "open"}],
+        "default_policy": "p"
+    }));
+    let reads = Cell::new(0);
+    let read = || {
+        reads.set(reads.get() + 1);
+        NOW
+    };
+    // A public route: decided without the time.
+    let now = Now::lazy(&read);
+    assert!(matches!(decide(&cfg, &req("/open", &[]), &now, &Fake::default()), Decision::Allow { .. }));
+    assert_eq!(reads.get(), 0);
+    // A token: its times are checked, and a repeated one's verdict holds only until its exp.
+    let r = req("/", &[("authorization", &bearer(&sign("HS256", None, claims(json!({"sub": "a"})))))]);
+    for _ in 0..2 {
+        let now = Now::lazy(&read);
+        assert!(matches!(decide(&cfg, &r, &now, &Fake::default()), Decision::Allow { .. }));
+    }
+    assert_eq!(reads.get(), 2, "once per decision");
 }
 
 fn introspection_config() -> Config {
@@ -136,7 +162,7 @@ fn introspection_misses_claim_a_call_and_its_answer_is_fed_straight_in() {
     let cfg = introspection_config();
     let r = req("/", &[("authorization", "Bearer opaque-1")]);
     let fake = Fake::default();
-    let Decision::Wait(w) = decide(&cfg, &r, NOW, &fake) else { panic!() };
+    let Decision::Wait(w) = decide(&cfg, &r, &Now::fixed(NOW), &fake) else { panic!() };
     let WaitOn::Introspection { server, claim } = &w.on else { panic!() };
     assert_eq!((*server, w.denial, w.response.status), (0, Denial::IdpUnavailable, 503));
     assert_eq!(claim.call.cluster, "idp");
@@ -147,25 +173,25 @@ fn introspection_misses_claim_a_call_and_its_answer_is_fed_straight_in() {
     let rules = cfg.introspection(0).unwrap();
     let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "client_id": "gateway", "sub": "svc"}"#, NOW, None);
     let answered = Answered { server: 0, lookup: digested.lookup.clone() };
-    let d = decide_again(&cfg, &r, NOW, &fake, Some(&answered));
+    let d = decide_again(&cfg, &r, &Now::fixed(NOW), &fake, Some(&answered));
     assert_eq!(header(&d, "x-credential-sub").as_deref(), Some("svc"));
     assert_eq!(header(&d, "x-consumer-id").as_deref(), Some("c-gw"));
     assert_eq!(fake.events.borrow().len(), 1);
     // The same token again on this worker: a verdict hit, counted as a cache hit.
-    assert_eq!(sets(&decide(&cfg, &r, NOW, &fake)), sets(&d));
+    assert_eq!(sets(&decide(&cfg, &r, &Now::fixed(NOW), &fake)), sets(&d));
     assert_eq!(*fake.events.borrow(), vec![Event::IntrospectionMiss, Event::IntrospectionHit]);
     // Another worker (fresh verdicts) finds the answer in shared data.
     let other_cfg = introspection_config();
     let other = Fake::default();
     other.slots.borrow_mut().insert(claim.slot.key.clone(), digested.store.clone());
-    assert_eq!(sets(&decide(&other_cfg, &r, NOW, &other)), sets(&d));
+    assert_eq!(sets(&decide(&other_cfg, &r, &Now::fixed(NOW), &other)), sets(&d));
     assert_eq!(*other.events.borrow(), vec![Event::IntrospectionHit]);
     // An inactive answer: 401; a failed one: 503.
     let inactive = Answered { server: 0, lookup: Lookup::Inactive };
-    assert!(matches!(decide_again(&cfg, &req("/", &[("authorization", "Bearer x")]), NOW, &fake, Some(&inactive)),
+    assert!(matches!(decide_again(&cfg, &req("/", &[("authorization", "Bearer x")]), &Now::fixed(NOW), &fake, Some(&inactive)),
         Decision::Deny { denial: Denial::Inactive, .. }));
     let failed = Answered { server: 0, lookup: Lookup::Failed };
-    assert!(matches!(decide_again(&cfg, &req("/", &[("authorization", "Bearer y")]), NOW, &fake, Some(&failed)),
+    assert!(matches!(decide_again(&cfg, &req("/", &[("authorization", "Bearer y")]), &Now::fixed(NOW), &fake, Some(&failed)),
         Decision::Deny { denial: Denial::IdpUnavailable, .. }));
 }
 
@@ -175,10 +201,10 @@ fn an_introspection_hit_past_its_lifetime_is_not_reused() {
     let r = req("/", &[("authorization", "Bearer opaque-2")]);
     let id = Identity::new(json!({"active": true, "sub": "s"}).as_object().cloned().unwrap());
     let answered = Answered { server: 0, lookup: Lookup::Hit(id, NOW + 5) };
-    assert!(matches!(decide_again(&cfg, &r, NOW, &Fake::default(), Some(&answered)), Decision::Allow { .. }));
+    assert!(matches!(decide_again(&cfg, &r, &Now::fixed(NOW), &Fake::default(), Some(&answered)), Decision::Allow { .. }));
     let fake = Fake::default();
-    assert!(matches!(decide(&cfg, &r, NOW + 3, &fake), Decision::Allow { .. }), "within the answer's lifetime");
-    assert!(matches!(decide(&cfg, &r, NOW + 6, &fake), Decision::Wait(_)), "past it: asked again");
+    assert!(matches!(decide(&cfg, &r, &Now::fixed(NOW + 3), &fake), Decision::Allow { .. }), "within the answer's lifetime");
+    assert!(matches!(decide(&cfg, &r, &Now::fixed(NOW + 6), &fake), Decision::Wait(_)), "past it: asked again");
 }
 
 #[test]
@@ -189,11 +215,11 @@ fn the_upstream_token_is_waited_for_then_sent() {
         "default_policy": "p"
     }));
     let r = req("/", &[]);
-    let Decision::Wait(w) = decide(&cfg, &r, NOW, &Fake::default()) else { panic!() };
+    let Decision::Wait(w) = decide(&cfg, &r, &Now::fixed(NOW), &Fake::default()) else { panic!() };
     assert_eq!((w.on, w.denial), (WaitOn::UpstreamToken { policy: 0 }, Denial::UpstreamTokenUnavailable));
     assert!(w.response.headers.iter().all(|(_, v)| !v.contains("s3cret")));
     let fake = Fake { upstream: Some(("up-token".into(), 4)), ..Fake::default() };
-    let d = decide(&cfg, &r, NOW, &fake);
+    let d = decide(&cfg, &r, &Now::fixed(NOW), &fake);
     assert_eq!(header(&d, "authorization").as_deref(), Some("Bearer up-token"));
     let Decision::Allow { edits, .. } = d else { panic!() };
     assert_eq!(edits.upstream_token_version, Some(4));
@@ -218,7 +244,7 @@ fn filter_state_and_the_verified_payload() {
         "default_policy": "p"
     }));
     let t = sign("HS256", None, claims(json!({"sub": "alice", "iss": "https://idp", "scope": "a b", "email": "a@x", "client_id": "app"})));
-    let d = decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), NOW, &Fake::default());
+    let d = decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), &Now::fixed(NOW), &Fake::default());
     let Decision::Allow { edits, .. } = &d else { panic!("{d:?}") };
     let state: Vec<(String, String)> = edits.state().cloned().collect();
     assert_eq!(state, [("oauth_filter.sub", "alice"), ("oauth_filter.iss", "https://idp"), ("oauth_filter.client_id", "app"),
@@ -227,7 +253,7 @@ fn filter_state_and_the_verified_payload() {
     let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!((claims["sub"].as_str(), claims["email"].as_str()), (Some("alice"), Some("a@x")));
     // A client's own payload header never reaches the upstream, on a public route either.
-    let d = decide(&cfg, &req("/open", &[("x-jwt-payload", "eyJzdWIiOiJyb290In0")]), NOW, &Fake::default());
+    let d = decide(&cfg, &req("/open", &[("x-jwt-payload", "eyJzdWIiOiJyb290In0")]), &Now::fixed(NOW), &Fake::default());
     let Decision::Allow { edits, .. } = &d else { panic!("{d:?}") };
     assert!(edits.remove.iter().any(|h| h == "x-jwt-payload") && edits.state().next().is_none());
 }
@@ -242,13 +268,13 @@ fn a_repeated_token_found_the_quick_way_gets_what_reading_it_whole_gets() {
     let (open, hiding) = (cfg(false), cfg(true));
     let t = sign("HS256", None, claims(json!({"sub": "a"})));
     let b = bearer(&t);
-    let allowed = sets(&decide(&open, &req("/", &[("authorization", &b)]), NOW, &Fake::default()));
+    let allowed = sets(&decide(&open, &req("/", &[("authorization", &b)]), &Now::fixed(NOW), &Fake::default()));
     // Whitespace around the scheme and the token, any case of the scheme: the same token.
     for v in [format!("bearer \t{t}  "), format!(" BEARER {t}\r\n"), format!("Bearer {t}\u{a0}")] {
-        assert_eq!(sets(&decide(&open, &req("/", &[("authorization", &v)]), NOW, &Fake::default())), allowed, "{v:?}");
+        assert_eq!(sets(&decide(&open, &req("/", &[("authorization", &v)]), &Now::fixed(NOW), &Fake::default())), allowed, "{v:?}");
     }
     // What reading the value whole refuses is refused with the token seen before.
-    let denied = |headers: &[(&str, &str)]| match decide(&open, &req("/", headers), NOW, &Fake::default()) {
+    let denied = |headers: &[(&str, &str)]| match decide(&open, &req("/", headers), &Now::fixed(NOW), &Fake::default()) {
         Decision::Deny { denial, .. } => denial,
         other => panic!("{other:?}"),
     };
@@ -257,7 +283,7 @@ fn a_repeated_token_found_the_quick_way_gets_what_reading_it_whole_gets() {
     assert_eq!(denied(&[("authorization", &format!("{b}\0"))]), Denial::Malformed);
     // A policy that hides the credential hides it from a repeated token too.
     for _ in 0..2 {
-        let Decision::Allow { edits, .. } = decide(&hiding, &req("/", &[("authorization", &b)]), NOW, &Fake::default()) else { panic!() };
+        let Decision::Allow { edits, .. } = decide(&hiding, &req("/", &[("authorization", &b)]), &Now::fixed(NOW), &Fake::default()) else { panic!() };
         assert!(edits.remove.iter().any(|h| h == "authorization"), "{:?}", edits.remove);
     }
 }
@@ -270,23 +296,23 @@ fn a_token_let_through_from_the_query_is_read_whole_when_it_comes_in_the_header(
     let cfg = introspection_config();
     let fake = Fake::default();
     let by_query = req("/?access_token=a%2Cb", &[]);
-    let Decision::Wait(w) = decide(&cfg, &by_query, NOW, &fake) else { panic!() };
+    let Decision::Wait(w) = decide(&cfg, &by_query, &Now::fixed(NOW), &fake) else { panic!() };
     let WaitOn::Introspection { claim, .. } = &w.on else { panic!() };
     let rules = cfg.introspection(0).unwrap();
     let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "sub": "svc"}"#, NOW, None);
     let answered = Answered { server: 0, lookup: digested.lookup };
-    assert!(matches!(decide_again(&cfg, &by_query, NOW, &fake, Some(&answered)), Decision::Allow { .. }));
-    assert!(matches!(decide(&cfg, &by_query, NOW, &fake), Decision::Allow { .. }), "a verdict hit by the query");
+    assert!(matches!(decide_again(&cfg, &by_query, &Now::fixed(NOW), &fake, Some(&answered)), Decision::Allow { .. }));
+    assert!(matches!(decide(&cfg, &by_query, &Now::fixed(NOW), &fake), Decision::Allow { .. }), "a verdict hit by the query");
     let by_header = req("/", &[("authorization", "Bearer a,b")]);
-    assert!(matches!(decide(&cfg, &by_header, NOW, &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
+    assert!(matches!(decide(&cfg, &by_header, &Now::fixed(NOW), &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
     // A token let through from the header: the same answer with or without a query string.
     let r = req("/", &[("authorization", "Bearer opaque-3")]);
-    let Decision::Wait(w) = decide(&cfg, &r, NOW, &fake) else { panic!() };
+    let Decision::Wait(w) = decide(&cfg, &r, &Now::fixed(NOW), &fake) else { panic!() };
     let WaitOn::Introspection { claim, .. } = &w.on else { panic!() };
     let digested = rules.digest(&claim.slot.hash, 200, br#"{"active": true, "sub": "svc"}"#, NOW, None);
-    let first = decide_again(&cfg, &r, NOW, &fake, Some(&Answered { server: 0, lookup: digested.lookup }));
-    assert_eq!(sets(&decide(&cfg, &r, NOW, &fake)), sets(&first));
-    assert_eq!(sets(&decide(&cfg, &req("/x?q=1", &[("authorization", "Bearer opaque-3")]), NOW, &fake)), sets(&first));
+    let first = decide_again(&cfg, &r, &Now::fixed(NOW), &fake, Some(&Answered { server: 0, lookup: digested.lookup }));
+    assert_eq!(sets(&decide(&cfg, &r, &Now::fixed(NOW), &fake)), sets(&first));
+    assert_eq!(sets(&decide(&cfg, &req("/x?q=1", &[("authorization", "Bearer opaque-3")]), &Now::fixed(NOW), &fake)), sets(&first));
     let both = req("/x?access_token=opaque-3", &[("authorization", "Bearer opaque-3")]);
-    assert!(matches!(decide(&cfg, &both, NOW, &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
+    assert!(matches!(decide(&cfg, &both, &Now::fixed(NOW), &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
 }

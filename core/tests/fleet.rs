@@ -15,7 +15,7 @@ use proofs::*;
 use oauth_core::decision::decide::decide_policy;
 use oauth_core::decision::state::FirstUse;
 use oauth_core::jwt::VerifyKey;
-use oauth_core::{decide, decide_again, Config, Decision, Denial, Request, WaitOn, WorkerState};
+use oauth_core::{decide, decide_again, Config, Decision, Denial, Now, Request, WaitOn, WorkerState};
 use serde_json::json;
 use std::cell::RefCell;
 
@@ -81,15 +81,15 @@ fn a_proof_new_to_the_process_waits_for_the_store_then_is_decided_on_its_answer(
     let cfg = config(true);
     let req = request("/orders");
     let ask = fake(FirstUse::Ask);
-    let Decision::Wait(wait) = decide(&cfg, &req, NOW, &ask) else { panic!("a wait") };
+    let Decision::Wait(wait) = decide(&cfg, &req, &Now::fixed(NOW), &ask) else { panic!("a wait") };
     let WaitOn::Replay(replay) = &wait.on else { panic!("{:?}", wait.on) };
     assert_eq!((replay.server, replay.until, replay.window), (0, NOW + 60, 60));
     assert_eq!(&replay.hash, &ask.asked.borrow()[0], "the hash the replay store was asked about (never the jti)");
     assert!(!replay.hash.contains("j1"));
     assert_eq!((wait.denial, wait.response.status, wait.max_wait_ms), (Denial::StoreUnavailable, 503, 2000));
     // etcd answered: a first use goes on, a proof another replica recorded is a replay.
-    assert!(matches!(decide_again(&cfg, &req, NOW, &fake(FirstUse::Yes), None), Decision::Allow { .. }));
-    match decide_again(&cfg, &req, NOW, &fake(FirstUse::Seen), None) {
+    assert!(matches!(decide_again(&cfg, &req, &Now::fixed(NOW), &fake(FirstUse::Yes), None), Decision::Allow { .. }));
+    match decide_again(&cfg, &req, &Now::fixed(NOW), &fake(FirstUse::Seen), None) {
         Decision::Deny { denial, response } => {
             assert_eq!((denial, response.status), (Denial::DpopReplay, 401));
             assert!(response.headers.iter().any(|(k, v)| k == "www-authenticate" && v.contains("invalid_dpop_proof")));
@@ -97,9 +97,9 @@ fn a_proof_new_to_the_process_waits_for_the_store_then_is_decided_on_its_answer(
         other => panic!("{other:?}"),
     }
     // Decided again after another wait (keys, introspection), the proof may still be asked for.
-    assert!(matches!(decide_again(&cfg, &req, NOW, &ask, None), Decision::Wait(_)));
+    assert!(matches!(decide_again(&cfg, &req, &Now::fixed(NOW), &ask, None), Decision::Wait(_)));
     // An admin request never waits: 503, never a pass.
-    match decide_policy(&cfg, cfg.policy_index("p").unwrap(), &req, NOW, &ask) {
+    match decide_policy(&cfg, cfg.policy_index("p").unwrap(), &req, &Now::fixed(NOW), &ask) {
         Decision::Deny { denial, response } => assert_eq!((denial, response.status), (Denial::StoreUnavailable, 503)),
         other => panic!("{other:?}"),
     }
@@ -108,9 +108,9 @@ fn a_proof_new_to_the_process_waits_for_the_store_then_is_decided_on_its_answer(
 #[test]
 fn a_replay_seen_by_the_process_is_refused_without_a_wait() {
     let cfg = config(true);
-    assert!(matches!(decide(&cfg, &request("/orders"), NOW, &fake(FirstUse::Seen)), Decision::Deny { denial: Denial::DpopReplay, .. }));
+    assert!(matches!(decide(&cfg, &request("/orders"), &Now::fixed(NOW), &fake(FirstUse::Seen)), Decision::Deny { denial: Denial::DpopReplay, .. }));
     let without = config(false);
-    assert!(matches!(decide(&without, &request("/orders"), NOW, &fake(FirstUse::Yes)), Decision::Allow { .. }));
+    assert!(matches!(decide(&without, &request("/orders"), &Now::fixed(NOW), &fake(FirstUse::Yes)), Decision::Allow { .. }));
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn an_unknown_server_is_503_until_the_stores_servers_are_read() {
         Decision::Deny { denial, response } => (denial, response.status),
         other => panic!("{other:?}"),
     };
-    assert_eq!(status(decide(&cfg, &req, NOW, &state)), (Denial::StoreUnavailable, 503));
+    assert_eq!(status(decide(&cfg, &req, &Now::fixed(NOW), &state)), (Denial::StoreUnavailable, 503));
     state.pending = false;
-    assert_eq!(status(decide(&cfg, &req, NOW, &state)), (Denial::UnknownServer, 401));
+    assert_eq!(status(decide(&cfg, &req, &Now::fixed(NOW), &state)), (Denial::UnknownServer, 401));
 }

@@ -8,7 +8,7 @@ mod common;
 mod table;
 
 use common::NOW;
-use oauth_core::{decide, Config, Decision, NothingFetched, Request};
+use oauth_core::{decide, Config, Decision, NothingFetched, Now, Request};
 use table::{Case, Seen};
 
 /// The request's headers as they go upstream: the removals, then the sets (which replace).
@@ -31,7 +31,7 @@ fn send(cfg: &Config, case: &Case) -> Seen {
         route_name: case.route_name.clone(),
         ..Default::default()
     };
-    let d = decide(cfg, &req, NOW, &NothingFetched);
+    let d = decide(cfg, &req, &Now::fixed(NOW), &NothingFetched);
     match &d {
         Decision::Allow { .. } => Seen { status: 200, upstream: upstream(headers, &d), reply_headers: Vec::new(), body: String::new() },
         Decision::Deny { response, .. } => Seen { status: response.status, upstream: Vec::new(), reply_headers: response.headers.clone(), body: response.body.clone() },

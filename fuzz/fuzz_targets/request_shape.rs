@@ -13,7 +13,7 @@ mod common;
 use oauth_core::crypto::CryptoHost;
 use oauth_core::idp::introspection::{Lookup, SlotKey};
 use oauth_core::jwt::VerifyKey;
-use oauth_core::{decide, endpoints, Config, Decision, Request, WorkerState};
+use oauth_core::{decide, endpoints, Config, Decision, Now, Request, WorkerState};
 
 const NOW: u64 = 1_800_000_000;
 /// HS256 with `fuzz-secret-0123456789`, sub alice, valid until 2100.
@@ -94,7 +94,7 @@ fn run(cfg: &Config, data: &[u8]) {
         fronted(cfg, ep, &req, &body);
         return;
     }
-    let decision = decide(cfg, &req, NOW, &Quiet);
+    let decision = decide(cfg, &req, &Now::fixed(NOW), &Quiet);
     let Decision::Allow { policy, edits } = &decision else { return };
     for (name, _) in req.headers.iter() {
         let dashed = name.to_ascii_lowercase().replace('_', "-");

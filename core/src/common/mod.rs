@@ -1,8 +1,9 @@
-//! Small pieces every part uses: codecs, digests, durations, the identity a token gives, an
+//! Small pieces every part uses: a decision's clock, codecs, digests, durations, the identity a token gives, an
 //! LRU, secrets, shared-data key names and URL targets.
 
 pub mod b64url;
 pub mod claims;
+pub mod clock;
 pub mod codec;
 pub mod digest;
 pub mod flat;

@@ -1,6 +1,6 @@
 //! One request's decision: which policy, is the token good (`authenticate`), and what goes
-//! upstream (`upstream`). A pure function of (configuration, request facts, now, what the
-//! worker knows). When the decision needs something that is not there yet, it says what to
+//! upstream (`upstream`). A pure function of (configuration, request facts, the time, what the
+//! worker knows); the time is read only by a step that needs it (`Now`). When the decision needs something that is not there yet, it says what to
 //! wait for, how long, and what to answer if it never comes.
 
 use crate::decision::authenticate::{self, Answered, Asked, Check, Presented};
@@ -10,6 +10,7 @@ use crate::config::{AllowAnonymous, Config, Policy, DEFAULT_REALM};
 use crate::idp::introspection::Claim;
 use crate::decision::state::{Event, WorkerState};
 use crate::decision::upstream::{self, UpstreamEdits};
+use crate::common::clock::Now;
 use crate::common::digest::TokenDigest;
 use crate::decision::verdicts::Verdict;
 use crate::{Denial, LocalResponse, Request};
@@ -47,7 +48,7 @@ pub enum WaitOn {
 }
 
 /// Decides a request seen for the first time; it may be asked to wait.
-pub fn decide(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
+pub fn decide(cfg: &Config, req: &Request, now: &Now, state: &dyn WorkerState) -> Decision {
     match route(cfg, req) {
         Ok(index) => decide_in(cfg, index, req, now, state, Waits::Any, None),
         Err(refused) => refused,
@@ -56,7 +57,7 @@ pub fn decide(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState) ->
 
 /// Decides a request again once what it waited for came (or not): it never waits again.
 /// `answered` is the introspection answer this request's own call brought, if any.
-pub fn decide_again(cfg: &Config, req: &Request, now: u64, state: &dyn WorkerState, answered: Option<&Answered>) -> Decision {
+pub fn decide_again(cfg: &Config, req: &Request, now: &Now, state: &dyn WorkerState, answered: Option<&Answered>) -> Decision {
     match route(cfg, req) {
         Ok(index) => decide_in(cfg, index, req, now, state, Waits::StoreOnly, answered),
         Err(refused) => refused,
@@ -70,7 +71,7 @@ fn route(cfg: &Config, req: &Request) -> Result<usize, Decision> {
 
 /// Decides a request under the given policy, without waiting: an admin API request (whose
 /// token must be checkable at once; keys still being fetched are a 503).
-pub fn decide_policy(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState) -> Decision {
+pub fn decide_policy(cfg: &Config, index: usize, req: &Request, now: &Now, state: &dyn WorkerState) -> Decision {
     decide_in(cfg, index, req, now, state, Waits::Never, None)
 }
 
@@ -86,7 +87,7 @@ enum Waits {
     Never,
 }
 
-fn decide_in(cfg: &Config, index: usize, req: &Request, now: u64, state: &dyn WorkerState, waits: Waits, answered: Option<&Answered>) -> Decision {
+fn decide_in(cfg: &Config, index: usize, req: &Request, now: &Now, state: &dyn WorkerState, waits: Waits, answered: Option<&Answered>) -> Decision {
     match cfg.policies.get(index) {
         Some(policy) => Decider { cfg, policy, index, req, now, state, may_wait: waits == Waits::Any, may_ask_store: waits != Waits::Never }.decide(answered),
         None => deny(Denial::NoPolicy, DEFAULT_REALM),
@@ -100,7 +101,8 @@ struct Decider<'a> {
     /// The policy's index (what the worker keys upstream tokens by).
     index: usize,
     req: &'a Request,
-    now: u64,
+    /// Read only by a step that needs the time (not on a public route).
+    now: &'a Now<'a>,
     state: &'a dyn WorkerState,
     /// A first decision may ask the request to wait; a second one decides with what is there.
     may_wait: bool,
@@ -153,7 +155,7 @@ impl Decider<'_> {
             edits.identity = Some(v.headers);
             return self.allowed(&presented, edits);
         }
-        let asked = Asked { now: self.now, state, may_wait: self.may_wait, answered };
+        let asked = Asked { now: self.now.get(), state, may_wait: self.may_wait, answered };
         match authenticate::authenticate(cfg, policy, &presented, &asked) {
             Ok(a) => {
                 let binding = Binding::of(&a.identity);
@@ -193,7 +195,7 @@ impl Decider<'_> {
 
     /// The policy's verdict on the token with `digest`, if one holds.
     fn verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
-        self.policy.verdicts.get(digest, self.now, |s| self.state.keys_version(s))
+        self.policy.verdicts.get(digest, self.now.get(), |s| self.state.keys_version(s))
     }
 
     /// Whether a verdict found by the quick lookup may be used: on a token read from the
@@ -220,7 +222,7 @@ impl Decider<'_> {
         }
         let found = presented.tokens.iter().find(|(s, _, _)| *s == server).or(presented.tokens.first());
         let Some((_, found, _)) = found else { return Err(Denial::MissingToken.into()) };
-        binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, self.req, self.now, self.state).map_err(|b| match b {
+        binding::check(rules, binding, *found.source == TokenSource::dpop(), &found.token, self.req, self.now.get(), self.state).map_err(|b| match b {
             Bound::Ask(ask) => Bound::Ask(ReplayAsk { server, ..ask }),
             denied => denied,
         })
