@@ -77,12 +77,12 @@ test-harness: build ## the built .wasm on wasmtime
 
 test-e2e: build venv idp ## the built .wasm in a real Envoy
 	@$(PREREQ) curl openssl etcd
-	$(PY) -m pytest -q e2e
+	$(PY) -m pytest -q --durations=10 e2e
 
 test: lint test-unit test-harness test-e2e ## everything above: lint, test-unit, test-harness, test-e2e
 
 test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the oldest supported Envoy
-	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q e2e
+	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q --durations=10 e2e
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
