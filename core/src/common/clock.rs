@@ -31,11 +31,6 @@ impl<'a> Now<'a> {
             }
         }
     }
-
-    /// Whether the time was read (or given).
-    pub fn was_read(&self) -> bool {
-        self.at.get().is_some()
-    }
 }
 
 /// What a fixed clock would read: never called.
@@ -55,7 +50,6 @@ mod tests {
             42
         };
         let now = Now::lazy(&read);
-        assert!(!now.was_read());
         assert_eq!(reads.get(), 0);
         assert_eq!((now.get(), now.get()), (42, 42));
         assert_eq!(reads.get(), 1);
