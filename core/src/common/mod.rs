@@ -1,5 +1,5 @@
-//! Small pieces every part uses: a decision's clock, codecs, digests, durations, the identity a token gives, an
-//! LRU, secrets, shared-data key names and URL targets.
+//! Small pieces every part uses: a decision's clock, codecs, digests, durations, the identity
+//! a token gives, an LRU, secrets, shared-data key names and URL targets.
 
 pub mod b64url;
 pub mod claims;

@@ -1,7 +1,8 @@
 //! One request's decision: which policy, is the token good (`authenticate`), and what goes
 //! upstream (`upstream`). A pure function of (configuration, request facts, the time, what the
-//! worker knows); the time is read only by a step that needs it (`Now`). When the decision needs something that is not there yet, it says what to
-//! wait for, how long, and what to answer if it never comes.
+//! worker knows); the time is read only by a step that needs it (`Now`). When the decision
+//! needs something that is not there yet, it says what to wait for, how long, and what to
+//! answer if it never comes.
 
 use crate::decision::authenticate::{self, Answered, Asked, Check, Presented};
 use crate::decision::binding::{self, Binding, Bound, ReplayAsk};
