@@ -12,7 +12,18 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
-_base_ids = itertools.count(int(os.environ.get("ENVOY_BASE_ID_START", "4100")))
+
+def _worker():
+    """(this process's index, how many) among pytest-xdist's workers; (0, 1) without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    try:
+        return int(name.removeprefix("gw")), max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    except ValueError:
+        return 0, 1
+
+
+# Each xdist worker starts its Envoys on base ids of its own (shared memory is named by them).
+_base_ids = itertools.count(int(os.environ.get("ENVOY_BASE_ID_START", "4100")) + 1000 * _worker()[0])
 
 
 def _port_range():
@@ -25,7 +36,10 @@ def _port_range():
         low = 32768
     if low <= 12000:
         return None
-    return 10000, low
+    # Each xdist worker takes its own slice, so two workers never pick the same port at once.
+    index, count = _worker()
+    width = (low - 10000) // count
+    return 10000 + index * width, 10000 + (index + 1) * width
 
 
 def _candidates():
