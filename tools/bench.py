@@ -14,6 +14,7 @@ Markdown; with --write, also rewrites the results section of BENCHMARKS.md.
 Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
 import argparse
 import datetime
+import itertools
 import json
 import os
 import pathlib
@@ -178,14 +179,21 @@ class Idp(BaseHTTPRequestHandler):
 
 class Proxy:
     def __init__(self, name, filters, concurrency, tmp, idp_port, base_id, upstream_port=None, core=1):
-        self.name, self.admin, self.port = name, free_port(), free_port()
-        path = tmp / f"{name}-{concurrency}.yaml"
-        path.write_text(bootstrap(self.admin, self.port, filters, idp_port, upstream_port))
+        self.name, self.concurrency = name, concurrency
+        self.config = (filters, tmp, idp_port, upstream_port)
         # At --concurrency 1 Envoy gets core 1 and wrk core 0, so they do not steal each other's time.
-        pin = ["taskset", "-c", str(core)] if concurrency == 1 and (os.cpu_count() or 1) >= 2 else []
-        self.pinned = bool(pin)
-        self.proc = subprocess.Popen(pin + [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--base-id", str(base_id),
-                                      "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pin = ["taskset", "-c", str(core)] if concurrency == 1 and (os.cpu_count() or 1) >= 2 else []
+        self.pinned = bool(self.pin)
+        self.start(base_id)
+
+    def start(self, base_id):
+        filters, tmp, idp_port, upstream_port = self.config
+        self.admin, self.port = free_port(), free_port()
+        path = tmp / f"{self.name}-{self.concurrency}-{base_id}.yaml"
+        path.write_text(bootstrap(self.admin, self.port, filters, idp_port, upstream_port))
+        self.proc = subprocess.Popen(self.pin + [ENVOY, "-c", str(path), "--concurrency", str(self.concurrency),
+                                                 "--base-id", str(base_id), "--log-level", "error"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import urllib.request
         for _ in range(300):
             try:
@@ -193,7 +201,12 @@ class Proxy:
                 return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"{name} did not start")
+        raise RuntimeError(f"{self.name} did not start")
+
+    def restart(self, base_id):
+        """The same proxy in a fresh process (new ports, a new base id)."""
+        self.stop()
+        self.start(base_id)
 
     def cpu(self):
         """The process's CPU time in seconds, from its scheduler clock (nanoseconds; what
@@ -333,9 +346,10 @@ def bound_of(ka, kb):
     return HIT_BOUND
 
 
-def settle(pairs, a, conc):
+def settle(pairs, a, conc, warm):
     """Runs again, SETTLE times longer, every pair whose target the runs so far leave undecided
-    (the ratio targets' two pairs together), and the control with them."""
+    (the ratio targets' two pairs together), and the control with them; `warm(proxy)` readies a
+    proxy started afresh."""
     undecided = []
     for p in pairs:
         bound = bound_of(p[0], p[3])
@@ -349,11 +363,25 @@ def settle(pairs, a, conc):
         return
     undecided = [p for p in pairs if (p[0], p[3]) == (EMPTY, COPY)] + undecided
     seconds = a.seconds * SETTLE
-    print(f"conc {conc}: {len(undecided) - 1} undecided, run again for {seconds} s each…", file=sys.stderr)
+    print(f"conc {conc}: {len(undecided) - 1} undecided, run again for {seconds} s each, "
+          "on fresh processes each repeat…", file=sys.stderr)
     for p in undecided:
         key = (conc, p[0], p[3])
         SETTLED[key] = (TOGETHER.pop(key, []), seconds)
-    measure_together(undecided, a.repeats, seconds, conc)
+    # Two processes of one build differed by up to 2 µs per request for as long as they lived
+    # (BENCHMARKS.md, the control's offset), which longer runs cannot shrink. Starting every proxy afresh before each repeat makes that offset a spread
+    # across repeats, which the min–max shows.
+    proxies = list({id(p): p for pair in undecided for p in (pair[1], pair[4])}.values())
+    for _ in range(a.repeats):
+        for proxy in proxies:
+            proxy.restart(next(RESTART_BASE_IDS))
+        for proxy in proxies:
+            warm(proxy)
+        measure_together(undecided, 1, seconds, conc)
+
+
+# Base ids of the proxies `settle` starts afresh (below `startup_table`'s, above the rows').
+RESTART_BASE_IDS = itertools.count(6000)
 
 
 def longer(conc, a, b):
@@ -517,8 +545,10 @@ def main():
             running[name] = Proxy(name.replace(" ", "_").replace("+", "_"), filters, conc, tmp, idp_port, base_id)
         try:
             # warm up (and fill the introspection cache / fetch the upstream token)
+            def warm(proxy):
+                run_wrk(proxy, 1, header=repeated[algs[0]])
             for p in running.values():
-                run_wrk(p, 1, header=repeated[algs[0]])
+                warm(p)
             running = Running(running)
             jobs = [(("no filter", "-", "-"), running["no filter"], {}),
                     (("empty wasm filter (same SDK, V8)", "-", "-"), running["empty wasm filter"], {}),
@@ -535,7 +565,7 @@ def main():
             rows += measured_rows(jobs, a, conc)
             print(f"conc {conc}: each path with its twin, run together…", file=sys.stderr)
             measure_together(pairs, a.repeats, a.seconds, conc)
-            settle(pairs, a, conc)
+            settle(pairs, a, conc, warm)
         finally:
             for p in running.values():
                 p.stop()
@@ -777,7 +807,7 @@ def floor_targets(rows, twins):
     algs = [a for a in ALGS if any(r[1] == a for r in rows)]
     out = ["Targets (issue 23), from the differences of proxies loaded together above: met only when every "
            f"repeat is within the bound. A target the first runs left undecided was run again, with the control, "
-           f"in runs {SETTLE} times as long, which replace the first (marked \"longer runs\").", "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
+           f"in runs {SETTLE} times as long, on proxies started afresh before each repeat; they replace the first (marked \"longer runs\").", "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
            "| --- |" + " --- |" * len(concs)]
 
     def line(label, per_conc):
