@@ -5,7 +5,9 @@
 //! of `make bench-inprocess`). To see where the operators go: `SPIN=40000 SPIN_ALG=ES256
 //! OAUTH_FILTER_PERFMAP=1 OAUTH_FILTER_WASM=<a build with names> perf record …` of the same
 //! example, a token checked anew on every request (SPIN_CACHED: from the caches; SPIN_PAD:
-//! bytes of padding claim).
+//! bytes of padding claim). A path's twin counted the same way, so that filter − twin is its
+//! own work in operators: `TWIN=target/twins/<path>.twin OAUTH_FILTER_WASM=target/noop/…/
+//! noop_filter.wasm` (the recordings and the build `make bench` leaves).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -119,6 +121,15 @@ fn main() {
         return;
     }
     assert!(std::env::var_os("OAUTH_FILTER_FUEL").is_some(), "set OAUTH_FILTER_FUEL=1");
+    if let Ok(twin) = std::env::var("TWIN") {
+        // A twin's operators per request, then where one request's go.
+        let (host, _) = Host::at(NOW).with_envoy_crypto();
+        let mut vm = host.vm(&std::fs::read_to_string(twin).unwrap()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+        let reqs: Vec<Request> = (0..N).map(|_| Request::get("/").upstream_answers(200)).collect();
+        println!("{}", per_request(&mut vm, &reqs));
+        segments(&mut vm, reqs[0].clone());
+        return;
+    }
     if let Ok(spec) = std::env::var("SEGMENTS") {
         // Where one first-seen request's operators go: the operators between one host call
         // and the next (after 50 first-seen tokens, so the caches are warm). `SEGMENTS=RS256:repeated`
