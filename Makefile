@@ -88,6 +88,8 @@ test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the ol
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@# Built together first, so the targets compile side by side rather than one per run.
+	RUSTC_BOOTSTRAP=1 cargo fuzz build
 	@for t in $(FUZZ_TARGETS); do \
 	  tmp=$$(mktemp -d); \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
