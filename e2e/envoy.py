@@ -13,6 +13,7 @@ import urllib.request
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
 
+
 def _worker():
     """(this process's index, how many) among pytest-xdist's workers; (0, 1) without xdist."""
     name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

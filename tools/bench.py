@@ -369,8 +369,9 @@ def settle(pairs, a, conc, warm):
         key = (conc, p[0], p[3])
         SETTLED[key] = (TOGETHER.pop(key, []), seconds)
     # Two processes of one build differed by up to 2 µs per request for as long as they lived
-    # (BENCHMARKS.md, the control's offset), which longer runs cannot shrink. Starting every proxy afresh before each repeat makes that offset a spread
-    # across repeats, which the min–max shows.
+    # (BENCHMARKS.md, the control's offset), which longer runs cannot shrink. Starting every
+    # proxy afresh before each repeat makes that offset a spread across repeats, which the
+    # min–max shows.
     proxies = list({id(p): p for pair in undecided for p in (pair[1], pair[4])}.values())
     for _ in range(a.repeats):
         for proxy in proxies:
