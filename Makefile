@@ -11,7 +11,8 @@ REGISTRY ?=
 TAG ?= 0.1.0
 
 FUZZ_SECONDS ?= 60
-# The e2e suite in this many pytest-xdist workers (each on its own ports and Envoy base ids).
+# The e2e suite in this many pytest-xdist workers (each on its own ports and Envoy base ids);
+# the tests marked xdist_group("load") run one at a time on one of them.
 E2E_WORKERS ?= 2
 FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape claims
 
@@ -79,12 +80,12 @@ test-harness: build ## the built .wasm on wasmtime
 
 test-e2e: build venv idp ## the built .wasm in a real Envoy
 	@$(PREREQ) curl openssl etcd
-	$(PY) -m pytest -q -n $(E2E_WORKERS) --durations=10 e2e
+	$(PY) -m pytest -q -n $(E2E_WORKERS) --dist loadgroup --durations=10 e2e
 
 test: lint test-unit test-harness test-e2e ## everything above: lint, test-unit, test-harness, test-e2e
 
 test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the oldest supported Envoy
-	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q -n $(E2E_WORKERS) --durations=10 e2e
+	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q -n $(E2E_WORKERS) --dist loadgroup --durations=10 e2e
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -12,8 +12,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from conftest import call
 from envoy import free_port
+
+# Tests whose assertions count requests made in a set time run one at a time, on one xdist
+# worker (`--dist loadgroup`): two of them at once on two cores starve each other.
+pytestmark = pytest.mark.xdist_group("load")
 
 LISTENER, ECHO, IDP = 10003, 10103, 10200
 MODES = ["ok", "500", "garbage", "slow", "reset"]

@@ -189,6 +189,7 @@ def test_etcd_stopped_then_started_again(fleet):
     assert stats.get("wasmcustom.oauth_filter.denied.store_unavailable", 0) >= 1
 
 
+@pytest.mark.xdist_group("load")  # counts writes made within etcd's timeout (see test_faults.py)
 def test_two_hundred_admin_writes_at_once_across_both_replicas_lose_nothing(fleet):
     etcd, _, a, b, admin = fleet
     # Janus keeps client secrets for a server whose token endpoint the gateway fronts.

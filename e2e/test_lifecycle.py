@@ -286,6 +286,7 @@ def test_a_client_that_gives_up_takes_nothing_with_it(start_envoy, slow_idp, pro
     assert slow_idp.calls == 1
 
 
+@pytest.mark.xdist_group("load")  # a flood of requests (see test_faults.py)
 def test_cached_tokens_keep_passing_during_a_flood_of_random_ones(start_envoy, slow_idp):
     """A load test: 16 clients send random opaque tokens for 3 s (each costs an IdP call, or a
     503 once a worker has max_calls_in_flight out) while a client with a good token keeps
