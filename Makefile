@@ -14,6 +14,7 @@ FUZZ_SECONDS ?= 60
 # The e2e suite in this many pytest-xdist workers (each on its own ports and Envoy base ids);
 # the tests marked xdist_group("load") run one at a time on one of them.
 E2E_WORKERS ?= 2
+E2E := $(PY) -m pytest -q -n $(E2E_WORKERS) --dist loadgroup --durations=10 e2e
 FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape claims
 
 .PHONY: help check fuzz bench bench-inprocess bench-row oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
@@ -80,17 +81,15 @@ test-harness: build ## the built .wasm on wasmtime
 
 test-e2e: build venv idp ## the built .wasm in a real Envoy
 	@$(PREREQ) curl openssl etcd
-	$(PY) -m pytest -q -n $(E2E_WORKERS) --dist loadgroup --durations=10 e2e
+	$(E2E)
 
 test: lint test-unit test-harness test-e2e ## everything above: lint, test-unit, test-harness, test-e2e
 
 test-compat: build venv idp $(VENV_COMPAT)/.installed ## the e2e suite on the oldest supported Envoy
-	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(PY) -m pytest -q -n $(E2E_WORKERS) --dist loadgroup --durations=10 e2e
+	ENVOY_BIN=$(CURDIR)/$(VENV_COMPAT)/bin/envoy $(E2E)
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds in fuzz/corpus
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	@# Built together first, so the targets compile side by side rather than one per run.
-	RUSTC_BOOTSTRAP=1 cargo fuzz build
 	@for t in $(FUZZ_TARGETS); do \
 	  tmp=$$(mktemp -d); \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \

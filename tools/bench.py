@@ -183,8 +183,11 @@ class Proxy:
         self.config = (filters, tmp, idp_port, upstream_port)
         # At --concurrency 1 Envoy gets core 1 and wrk core 0, so they do not steal each other's time.
         self.pin = ["taskset", "-c", str(core)] if concurrency == 1 and (os.cpu_count() or 1) >= 2 else []
-        self.pinned = bool(self.pin)
         self.start(base_id)
+
+    @property
+    def pinned(self):
+        return bool(self.pin)
 
     def start(self, base_id):
         filters, tmp, idp_port, upstream_port = self.config
