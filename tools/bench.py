@@ -7,8 +7,8 @@ built .wasm on wasmtime), side by side in one run, on 127.0.0.1 with wrk. Envoy 
 direct response, so the upstream is not the bottleneck, and once proxying to an upstream. Then
 each path's filter and its twin loaded together, at the same moment, for own work (filter −
 twin), host work (twin − empty filter) and issue 23's targets (with the empty filter against a
-copy of itself, the method's own noise); a target those runs leave undecided is run again, with
-the control, in runs four times as long. Then VM start and memory against the `opt-level = "z"` build, the
+copy of itself, the method's own noise); a target those runs leave undecided, or decide near its
+bound, is run again, with the control, in runs four times as long. Then VM start and memory against the `opt-level = "z"` build, the
 in-process numbers (test-harness/examples/verify_cost.rs) and the .wasm's size. Prints
 Markdown; with --write, also rewrites the results section of BENCHMARKS.md.
 Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
@@ -330,9 +330,13 @@ def measure_together(pairs, repeats, seconds, tag):
             TOGETHER.setdefault((tag, ka, kb), []).append(run_together((pa, kwa), (pb, kwb), seconds))
 
 
-# A pair whose target the first runs leave undecided (their min–max straddles the bound) is
-# run again, with the control, in runs this many times longer; those runs replace its first.
+# A pair whose target the first runs leave undecided (their min–max straddles the bound), or
+# decide with a median this close to the bound (µs; a ratio: NEAR_RATIO), is run again, with the
+# control, in runs this many times longer; those runs replace its first. The first runs pair one
+# pair of processes for every repeat, so a verdict near the bound may be that pair's offset:
+# RS256 repeated read "not met" at 5.2 µs in one run and 3.5 in the run before, same code.
 SETTLE = 4
+NEAR, NEAR_RATIO = 2.0, 0.1
 SETTLED = {}
 
 
@@ -349,39 +353,46 @@ def bound_of(ka, kb):
     return HIT_BOUND
 
 
+def unsure(values, bound, near):
+    """Whether runs leave a target undecided, or decide it with a median within `near` of it."""
+    if not values:
+        return False
+    return verdict(values, bound).startswith("not shown") or abs(sorted(values)[len(values) // 2] - bound) <= near
+
+
 def settle(pairs, a, conc, warm):
     """Runs again, SETTLE times longer, every pair whose target the runs so far leave undecided
-    (the ratio targets' two pairs together), and the control with them; `warm(proxy)` readies a
-    proxy started afresh."""
-    undecided = []
+    or decide near its bound (the ratio targets' two pairs together), and the control with them;
+    `warm(proxy)` readies a proxy started afresh."""
+    again = []
     for p in pairs:
         bound = bound_of(p[0], p[3])
-        if bound is not None and verdict(together(conc, p[0], p[3]), bound).startswith("not shown"):
-            undecided.append(p)
+        if bound is not None and unsure(together(conc, p[0], p[3]), bound, NEAR):
+            again.append(p)
     for alg, bound in RATIO_TARGETS.items():
         ours, theirs = ("oauth-filter", alg, "first-seen"), ("jwt_authn", alg, "first-seen")
-        if verdict(together_ratio(conc, ours, theirs, NONE), bound).startswith("not shown"):
-            undecided += [p for p in pairs if (p[0], p[3]) in ((ours, theirs), (theirs, NONE))]
-    if not undecided:
+        if unsure(together_ratio(conc, ours, theirs, NONE), bound, NEAR_RATIO):
+            again += [p for p in pairs if (p[0], p[3]) in ((ours, theirs), (theirs, NONE))]
+    if not again:
         return
-    undecided = [p for p in pairs if (p[0], p[3]) == (EMPTY, COPY)] + undecided
+    again = [p for p in pairs if (p[0], p[3]) == (EMPTY, COPY)] + again
     seconds = a.seconds * SETTLE
-    print(f"conc {conc}: {len(undecided) - 1} undecided, run again for {seconds} s each, "
+    print(f"conc {conc}: {len(again) - 1} undecided or near the bound, run again for {seconds} s each, "
           "on fresh processes each repeat…", file=sys.stderr)
-    for p in undecided:
+    for p in again:
         key = (conc, p[0], p[3])
         SETTLED[key] = (TOGETHER.pop(key, []), seconds)
     # Two processes of one build differed by up to 2 µs per request for as long as they lived
     # (BENCHMARKS.md, the control's offset), which longer runs cannot shrink. Starting every
     # proxy afresh before each repeat makes that offset a spread across repeats, which the
     # min–max shows.
-    proxies = list({id(p): p for pair in undecided for p in (pair[1], pair[4])}.values())
+    proxies = list({id(p): p for pair in again for p in (pair[1], pair[4])}.values())
     for _ in range(a.repeats):
         for proxy in proxies:
             proxy.restart(next(RESTART_BASE_IDS))
         for proxy in proxies:
             warm(proxy)
-        measure_together(undecided, 1, seconds, conc)
+        measure_together(again, 1, seconds, conc)
 
 
 # Base ids of the proxies `settle` starts afresh (below `startup_table`'s, above the rows').
@@ -810,7 +821,8 @@ def floor_targets(rows, twins):
     concs = sorted({r[3] for r in rows})
     algs = [a for a in ALGS if any(r[1] == a for r in rows)]
     out = ["Targets (issue 23), from the differences of proxies loaded together above: met only when every "
-           f"repeat is within the bound. A target the first runs left undecided was run again, with the control, "
+           f"repeat is within the bound. A target the first runs left undecided, or decided with a median within "
+           f"{NEAR:g} µs of its bound (×{NEAR_RATIO:g} for a ratio), was run again, with the control, "
            f"in runs {SETTLE} times as long, on proxies started afresh before each repeat; they replace the first (marked \"longer runs\").", "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
            "| --- |" + " --- |" * len(concs)]
 
