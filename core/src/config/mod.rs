@@ -32,6 +32,8 @@ pub struct Config {
     /// Every header name a policy maps claims to, dashed: removed from client requests in any
     /// spelling.
     pub mapped_headers: Vec<String>,
+    /// The first bytes of the names that may be those headers or identity headers.
+    pub spoof_first: crate::decision::upstream::ByteSet,
     pub consumers: Vec<Consumer>,
     pub token_issuer: Option<TokenIssuer>,
     pub log_level: LogLevel,

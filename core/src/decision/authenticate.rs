@@ -69,8 +69,7 @@ pub fn quick<'a>(cfg: &Config, policy: &Policy, req: &'a Request) -> Option<Quic
         }
     }
     let (name, prefix) = header?;
-    let mut values = req.header_values(name);
-    let (Some(value), None) = (values.next(), values.next()) else { return None };
+    let value = req.headers.only(name)?;
     let token = extract::header_token(value, prefix.as_deref())?;
     Some(Quick { token, digest: digest(token) })
 }

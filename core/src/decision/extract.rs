@@ -8,7 +8,8 @@ use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
-    /// A header (lower-case name) whose value starts with `prefix` (case-insensitive).
+    /// A header (lower-case name) whose value starts with `prefix` (case-insensitive), kept
+    /// without its trailing whitespace (the separator a value must hold after it).
     Header { name: String, prefix: Option<String> },
     Query(String),
     Cookie(String),
@@ -16,12 +17,12 @@ pub enum TokenSource {
 
 impl TokenSource {
     pub fn bearer() -> TokenSource {
-        TokenSource::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) }
+        TokenSource::Header { name: "authorization".into(), prefix: Some("Bearer".into()) }
     }
 
     /// `Authorization: DPoP <token>` (RFC 9449 §7.1).
     pub fn dpop() -> TokenSource {
-        TokenSource::Header { name: "authorization".into(), prefix: Some("DPoP ".into()) }
+        TokenSource::Header { name: "authorization".into(), prefix: Some("DPoP".into()) }
     }
 }
 
@@ -69,7 +70,7 @@ fn candidates<'a>(source: &TokenSource, req: &'a Request, out: &mut dyn FnMut(Co
                 }
                 let token = match prefix {
                     None => Some(value),
-                    Some(p) => strip_prefix_ci(value.as_bytes(), p.trim_end().as_bytes())
+                    Some(p) => strip_prefix_ci(value.as_bytes(), p.as_bytes())
                         .and_then(|rest| value.get(value.len() - rest.len()..))
                         .map(str::trim_start),
                 };
@@ -115,7 +116,7 @@ pub fn header_token<'a>(value: &'a [u8], prefix: Option<&str>) -> Option<&'a [u8
     let value = value.trim_ascii();
     let token = match prefix {
         None => value,
-        Some(p) => strip_prefix_ci(value, p.trim_end().as_bytes())?.trim_ascii_start(),
+        Some(p) => strip_prefix_ci(value, p.as_bytes())?.trim_ascii_start(),
     };
     (!token.is_empty()).then_some(token)
 }
@@ -227,9 +228,9 @@ mod tests {
             }
         }
         assert!(located > 1000, "{located}");
-        assert_eq!(header_token(b"  Bearer \t abc \r\n", Some("Bearer ")), Some(&b"abc"[..]));
-        assert_eq!(header_token(b"Bearerabc", Some("Bearer ")), None);
-        assert_eq!(header_token(b"Bearer  ", Some("Bearer ")), None);
+        assert_eq!(header_token(b"  Bearer \t abc \r\n", Some("Bearer")), Some(&b"abc"[..]));
+        assert_eq!(header_token(b"Bearerabc", Some("Bearer")), None);
+        assert_eq!(header_token(b"Bearer  ", Some("Bearer")), None);
     }
 
     #[test]

@@ -35,27 +35,24 @@ impl Headers {
         if bytes.is_empty() {
             return Some(Headers::default());
         }
-        let word = |at: usize| -> Option<usize> {
-            let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-            Some(u32::from_le_bytes(b) as usize)
-        };
-        let count = word(0)?;
-        let mut data = count.checked_mul(8)?.checked_add(4)?;
-        if data > bytes.len() {
-            return None;
-        }
-        let span = |start: usize, len: usize| -> Option<(u32, u32)> {
-            let end = start.checked_add(len)?;
-            (end <= bytes.len()).then_some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
-        };
+        let (count, rest) = bytes.split_first_chunk::<4>()?;
+        let count = u32::from_le_bytes(*count) as usize;
+        let (sizes, _) = rest.as_chunks::<8>();
+        let sizes = sizes.get(..count)?;
+        // In u64, where no sum of u32 sizes overflows: one bound check per pair (its value
+        // ends after its name), and every offset then fits in u32 as the bytes' length does.
+        let len = u64::try_from(bytes.len()).ok().filter(|l| *l <= u64::from(u32::MAX))?;
+        let mut data = 4 + 8 * count as u64;
         let mut places = Vec::with_capacity(count);
-        for i in 0..count {
-            let (ks, vs) = (word(4 + i * 8)?, word(8 + i * 8)?);
-            let name = span(data, ks)?;
-            data = data.checked_add(ks)?.checked_add(1)?;
-            let value = span(data, vs)?;
-            data = data.checked_add(vs)?.checked_add(1)?;
-            places.push(Place { name, value });
+        for &[k0, k1, k2, k3, v0, v1, v2, v3] in sizes {
+            let (ks, vs) = (u64::from(u32::from_le_bytes([k0, k1, k2, k3])), u64::from(u32::from_le_bytes([v0, v1, v2, v3])));
+            let (name_end, value_start) = (data + ks, data + ks + 1);
+            let value_end = value_start + vs;
+            if value_end > len {
+                return None;
+            }
+            places.push(Place { name: (data as u32, name_end as u32), value: (value_start as u32, value_end as u32) });
+            data = value_end + 1;
         }
         Some(Headers { bytes, places })
     }
@@ -94,6 +91,20 @@ impl Headers {
     /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
         self.places.iter().find(|p| self.named(p, name.as_bytes())).map(|p| self.at(p.value))
+    }
+
+    /// The value of `name` when the request holds exactly one such header.
+    pub fn only(&self, name: &str) -> Option<&[u8]> {
+        let mut found = None;
+        for p in &self.places {
+            if self.named(p, name.as_bytes()) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(p.value);
+            }
+        }
+        found.map(|v| self.at(v))
     }
 
     /// Every value of `name`, in order.

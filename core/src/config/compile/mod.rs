@@ -76,9 +76,11 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
     };
     no_shadowing(&servers, static_servers, &routes, admin.as_ref(), token_issuer.as_ref())?;
     let store = raw.store.take().map(|s| store::etcd("store.etcd", s.etcd)).transpose()?;
+    let mapped = mapped_headers(&policies);
     Ok(Config {
         servers,
-        mapped_headers: mapped_headers(&policies),
+        spoof_first: crate::decision::upstream::spoof_first_bytes(&mapped),
+        mapped_headers: mapped,
         policies,
         routes,
         default_policy,

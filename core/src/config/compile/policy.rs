@@ -199,7 +199,10 @@ pub fn token_sources(path: &str, list: Vec<RawTokenSource>) -> Res<Vec<TokenSour
     for (i, s) in list.into_iter().enumerate() {
         let p = format!("{path}[{i}]");
         v.push(match (s.header, s.query, s.cookie, s.prefix) {
-            (Some(h), None, None, prefix) => TokenSource::Header { name: check::header_name(&format!("{p}.header"), &h)?, prefix },
+            (Some(h), None, None, prefix) => {
+                let prefix = prefix.map(|pre| pre.trim_end().to_string());
+                TokenSource::Header { name: check::header_name(&format!("{p}.header"), &h)?, prefix }
+            }
             (None, Some(q), None, None) if !q.is_empty() => TokenSource::Query(q),
             (None, None, Some(c), None) if !c.is_empty() => TokenSource::Cookie(c),
             _ => return err(p, "set exactly one of `header`, `query`, `cookie` (`prefix` goes with `header`)"),
