@@ -2,6 +2,7 @@
 //! a token gives, an LRU, secrets, shared-data key names and URL targets.
 
 pub mod b64url;
+pub mod byteset;
 pub mod claims;
 pub mod clock;
 pub mod codec;

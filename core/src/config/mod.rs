@@ -32,8 +32,8 @@ pub struct Config {
     /// Every header name a policy maps claims to, dashed: removed from client requests in any
     /// spelling.
     pub mapped_headers: Vec<String>,
-    /// The first bytes of the names that may be those headers or identity headers.
-    pub spoof_first: crate::decision::upstream::ByteSet,
+    /// The bytes that, read dashed, begin one of them or an identity header (`x`).
+    pub spoof_first: crate::common::byteset::ByteSet,
     pub consumers: Vec<Consumer>,
     pub token_issuer: Option<TokenIssuer>,
     pub log_level: LogLevel,

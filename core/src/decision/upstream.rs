@@ -2,6 +2,7 @@
 //! the filter's own identity headers (credential claims, consumer) rendered, the token hidden
 //! when asked, and the client-credentials token put in `Authorization`.
 
+use crate::common::byteset::dashed;
 use crate::config::{Config, ConsumerBy, Consumer, Policy};
 use crate::decision::extract::{Found, TokenSource};
 use crate::decision::verdicts::{HeaderName, Rendered};
@@ -103,7 +104,7 @@ fn spoofable(cfg: &Config, raw: &str) -> bool {
 /// those of a mapped header (kept dashed and lower-case).
 fn may_be_spoofable(cfg: &Config, raw: &[u8]) -> bool {
     // The first byte alone passes over most names (pseudo-headers, `accept`, …), looked up in
-    // the set the configuration made (`spoof_first_bytes`); only a name that may be one is
+    // the set the configuration made (`Config::spoof_first`); only a name that may be one is
     // read for its next two bytes.
     if !raw.first().is_some_and(|b| cfg.spoof_first.contains(*b)) {
         return false;
@@ -114,44 +115,6 @@ fn may_be_spoofable(cfg: &Config, raw: &[u8]) -> bool {
     let (b, c) = (head(1), head(2));
     (a == Some(b'x') && b == Some(b'-') && matches!(c, Some(b'c' | b'a')))
         || cfg.mapped_headers.iter().filter(mapped).any(|h| (h.as_bytes().get(1).copied(), h.as_bytes().get(2).copied()) == (b, c))
-}
-
-/// A header name's byte read dashed and lower-case.
-fn dashed(b: u8) -> u8 {
-    if b == b'_' {
-        b'-'
-    } else {
-        b.to_ascii_lowercase()
-    }
-}
-
-/// A set of bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ByteSet([u64; 4]);
-
-impl ByteSet {
-    pub fn contains(&self, b: u8) -> bool {
-        self.0.get(usize::from(b >> 6)).is_some_and(|w| (w >> (b & 63)) & 1 == 1)
-    }
-
-    fn insert(&mut self, b: u8) {
-        if let Some(w) = self.0.get_mut(usize::from(b >> 6)) {
-            *w |= 1 << (b & 63);
-        }
-    }
-}
-
-/// The first bytes a request header's name may have and be an identity header (`x`) or one
-/// of the `mapped` headers (dashed, lower-case), in any case and with `_` for `-`.
-pub fn spoof_first_bytes(mapped: &[String]) -> ByteSet {
-    let mut set = ByteSet::default();
-    for b in 0..=u8::MAX {
-        let d = dashed(b);
-        if d == b'x' || mapped.iter().any(|h| h.as_bytes().first() == Some(&d)) {
-            set.insert(b);
-        }
-    }
-    set
 }
 
 /// What an authenticated token yields under `policy`: its credential claims, the policy's

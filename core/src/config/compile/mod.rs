@@ -16,6 +16,7 @@ mod remote_keys;
 mod routes;
 mod store;
 
+use crate::common::byteset::{dashed, ByteSet};
 use super::raw::{RawAccessRule, RawBinding, RawConfig, RawIntrospectionStrategy, RawJwtStrategy, RawServer};
 use serde_json::Value;
 use super::{Config, Consumer, LogLevel, Server, Strategy};
@@ -79,7 +80,8 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
     let mapped = mapped_headers(&policies);
     Ok(Config {
         servers,
-        spoof_first: crate::decision::upstream::spoof_first_bytes(&mapped),
+        // Every identity header begins with `x` (tested in `decision::upstream`).
+        spoof_first: ByteSet::of(|b| dashed(b) == b'x' || mapped.iter().any(|h| h.as_bytes().first() == Some(&dashed(b)))),
         mapped_headers: mapped,
         policies,
         routes,
