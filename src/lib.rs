@@ -10,6 +10,7 @@ mod hold;
 mod host;
 mod http;
 mod introspect;
+mod memcmp;
 mod metrics;
 mod phase;
 mod pool;

@@ -3,6 +3,7 @@
 
 pub mod b64url;
 pub mod byteset;
+pub mod bytes;
 pub mod claims;
 pub mod clock;
 pub mod codec;

@@ -124,7 +124,7 @@ pub fn header_token<'a>(value: &'a [u8], prefix: Option<&str>) -> Option<&'a [u8
 /// `value` after the scheme `prefix` (any ASCII case); None if the scheme differs.
 fn strip_prefix_ci<'a>(value: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let (head, rest) = value.split_at_checked(prefix.len())?;
-    if !same_ignoring_case(head, prefix) {
+    if !crate::common::bytes::same_ignoring_case(head, prefix) {
         return None;
     }
     // With a scheme prefix, a separator must follow ("Bearer abc", not "Bearerabc").
@@ -132,32 +132,6 @@ fn strip_prefix_ci<'a>(value: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
         return None;
     }
     Some(rest)
-}
-
-/// `a.eq_ignore_ascii_case(b)`, eight bytes at a time: byte by byte, a token's scheme cost
-/// about 55 wasm operators a byte on every request.
-fn same_ignoring_case(a: &[u8], b: &[u8]) -> bool {
-    let pad = |tail: &[u8]| {
-        let mut w = [0u8; 8];
-        if let Some(to) = w.get_mut(..tail.len()) {
-            to.copy_from_slice(tail);
-        }
-        u64::from_le_bytes(w)
-    };
-    let same = |x: u64, y: u64| x == y || lower(x) == lower(y);
-    let ((a8, a_tail), (b8, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    a.len() == b.len() && a8.iter().zip(b8).all(|(x, y)| same(u64::from_le_bytes(*x), u64::from_le_bytes(*y))) && same(pad(a_tail), pad(b_tail))
-}
-
-/// Each of the eight bytes of `w` as `u8::to_ascii_lowercase` gives it: 0x20 added to each
-/// byte from `A` to `Z` (no sum carries into the next byte: each is at most 0x7f + 0x3f).
-fn lower(w: u64) -> u64 {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let seven = w & !HIGH;
-    let from_a = seven + 0x3f3f_3f3f_3f3f_3f3f; // high bit set from 0x41, `A`
-    let past_z = seven + 0x2525_2525_2525_2525; // high bit set from 0x5b, past `Z`
-    let upper = from_a & !past_z & !w & HIGH;
-    w | (upper >> 2)
 }
 
 #[cfg(test)]
@@ -174,22 +148,6 @@ mod tests {
 
     fn bearer(r: &Request) -> Result<Option<String>, Denial> {
         extract(&[TokenSource::bearer()], r).map(|f| f.map(|f| f.token.into_owned()))
-    }
-
-    #[test]
-    fn case_is_ignored_as_std_ignores_it() {
-        for x in 0..=u8::MAX {
-            for y in 0..=u8::MAX {
-                for at in [0, 3, 7, 8, 12] {
-                    let (mut a, mut b) = (b"bEaReR-aBcDeF".to_vec(), b"BeArEr-AbCdEf".to_vec());
-                    (a[at], b[at]) = (x, y);
-                    assert_eq!(same_ignoring_case(&a, &b), a.eq_ignore_ascii_case(&b), "{x} {y} at {at}");
-                    assert_eq!(same_ignoring_case(&a[..=at], &b[..=at]), a[..=at].eq_ignore_ascii_case(&b[..=at]));
-                }
-            }
-        }
-        assert!(!same_ignoring_case(b"bearer", b"bearer "));
-        assert!(same_ignoring_case(b"", b""));
     }
 
     #[test]
