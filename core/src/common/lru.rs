@@ -44,11 +44,11 @@ impl<V> TwoGen<V> {
 
     /// The entry for `key`, moved to the newer generation; None when absent.
     pub fn get(&mut self, key: &Key) -> Option<&V> {
-        if self.new.contains_key(key) {
-            return self.new.get(key);
+        // A key is in one generation at most (`insert`): the older one is looked at first, as
+        // a hit is then one lookup in the newer (often alone) and a miss in the older.
+        if let Some(v) = self.old.remove(key) {
+            self.insert(*key, v);
         }
-        let v = self.old.remove(key)?;
-        self.insert(*key, v);
         self.new.get(key)
     }
 
