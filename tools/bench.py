@@ -8,9 +8,10 @@ direct response, so the upstream is not the bottleneck, and once proxying to an 
 each path's filter and its twin loaded together, at the same moment, for own work (filter −
 twin), host work (twin − empty filter) and issue 23's targets (with the empty filter against a
 copy of itself, the method's own noise); a target those runs leave undecided, or decide near its
-bound, is run again, with the control, in runs four times as long. Then VM start and memory against the `opt-level = "z"` build, the
-in-process numbers (test-harness/examples/verify_cost.rs) and the .wasm's size. Prints
-Markdown; with --write, also rewrites the results section of BENCHMARKS.md.
+bound, is run again, with the control, in runs four times as long. Then VM start and memory
+against the `opt-level = "z"` build, the in-process numbers (test-harness/examples/verify_cost.rs)
+and the .wasm's size. Prints Markdown; with --write, also rewrites the results section of
+BENCHMARKS.md.
 Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
 import argparse
 import datetime

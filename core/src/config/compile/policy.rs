@@ -213,3 +213,18 @@ pub fn token_sources(path: &str, list: Vec<RawTokenSource>) -> Res<Vec<TokenSour
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheme_is_kept_without_its_trailing_whitespace() {
+        let source = |prefix: &str| RawTokenSource { header: Some("authorization".into()), prefix: Some(prefix.into()), query: None, cookie: None };
+        // Matched the same either way, so both name the DPoP scheme a bound token needs.
+        for prefix in ["DPoP", "DPoP ", "DPoP \t"] {
+            assert_eq!(token_sources("t", vec![source(prefix)]).ok(), Some(vec![TokenSource::dpop()]), "{prefix:?}");
+        }
+        assert_eq!(token_sources("t", vec![source("Bearer ")]).ok(), Some(vec![TokenSource::bearer()]));
+    }
+}
