@@ -358,7 +358,7 @@ def unsure(values, bound, near):
     """Whether runs leave a target undecided, or decide it with a median within `near` of it."""
     if not values:
         return False
-    return verdict(values, bound).startswith("not shown") or abs(sorted(values)[len(values) // 2] - bound) <= near
+    return verdict(values, bound).startswith("not shown") or abs(median(values) - bound) <= near
 
 
 def settle(pairs, a, conc, warm):
