@@ -3,6 +3,10 @@ SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/oauth_filter.wasm
 WASM_OPT := tools/binaryen/node_modules/.bin/wasm-opt
 HOT := tools/hot-functions.txt
+# Functions wasm-opt must not inline: the cold rest of the request path, which Rust keeps out
+# of line (`#[inline(never)]`) and wasm-opt would put back into its only caller, so that a hit
+# ran through functions of 10–15 KB (BENCHMARKS.md).
+NO_INLINE := *Decider10read_whole* *phase8wait_for* *Http13admin_headers* *Http16endpoint_headers*
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -32,7 +36,7 @@ build: ## the release .wasm (cargo at opt-level "s", the signature crates at 3, 
 	@if cmp -s $(WASM) $(WASM).opt && [ $(WASM).opt -nt $(HOT) ]; then :; \
 	elif cmp -s $(WASM) $(WASM).in && [ $(WASM).opt -nt $(HOT) ]; then cp --remove-destination $(WASM).opt $(WASM); \
 	else { cmp -s $(WASM) $(WASM).opt || cp $(WASM) $(WASM).in; } \
-	  && $(WASM_OPT) -O3 -g $(WASM_FEATURES) $(WASM).in -o $(WASM).named \
+	  && $(WASM_OPT) $(NO_INLINE:%='--no-inline=%') -O3 -g $(WASM_FEATURES) $(WASM).in -o $(WASM).named \
 	  && python3 tools/order_functions.py $(WASM).named $(HOT) $(WASM).opt \
 	  && python3 tools/export_malloc.py $(WASM).opt \
 	  && cp --remove-destination $(WASM).opt $(WASM); fi

@@ -89,3 +89,25 @@ def test_the_build_puts_the_functions_of_the_hit_paths_first(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "tools" / "order_functions.py"), str(named), str(hot), str(out)], check=True)
     subprocess.run([sys.executable, str(ROOT / "tools" / "export_malloc.py"), str(out)], check=True)
     assert out.read_bytes() == (release / "oauth_filter.wasm").read_bytes()
+
+
+def test_a_hit_runs_through_the_listed_functions_and_not_the_cold_rest(tmp_path):
+    """The request path's cold rest stays out of line in the built module (the Makefile's
+    NO_INLINE: wasm-opt would put each back into its only caller), and a repeated HS256 token
+    enters only functions tools/hot-functions.txt lists: the decision, never its cold rest
+    (the module instrumented by tools/hot_functions.py, on the wasmtime harness)."""
+    import fnmatch
+    sys.path.insert(0, str(ROOT / "tools"))
+    import hot_functions
+    import order_functions
+    named = ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm.named"
+    patterns = re.search(r"^NO_INLINE := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    subprocess.run(["cargo", "build", "-q", "-p", "test-harness", "--example", "wasm_work"], cwd=ROOT, check=True)
+    wasm, names = hot_functions.instrumented(named, tmp_path)
+    for pattern in patterns:
+        assert fnmatch.filter(names, pattern), f"{pattern} was inlined"
+    entered = hot_functions.entered(ROOT / "target" / "debug" / "examples" / "wasm_work", wasm, names, "HS256")
+    assert any("6decide9decide_in" in n for n in entered), entered
+    assert not [n for n in entered if any(fnmatch.fnmatch(n, p) for p in patterns)], entered
+    listed = set(order_functions.listed(ROOT / "tools" / "hot-functions.txt"))
+    assert not [n for n in entered if n not in listed], "run tools/hot_functions.py"

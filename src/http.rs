@@ -41,14 +41,7 @@ impl HttpContext for Http {
         let Ok(mut w) = cell.try_borrow_mut() else { return unconfigured() };
         let request = read_request(&w.config);
         if let Some(op) = w.config.admin.as_ref().and_then(|a| a.op(&request)) {
-            let action = {
-                let Ok(mut phase) = self.phase.try_borrow_mut() else { return unconfigured() };
-                admin::on_headers(&mut w, self.id, &mut phase, op, &request, end_of_stream)
-            };
-            if self.phase_is(|p| matches!(p, Phase::AdminWrite { .. })) {
-                waiters::add(&mut w, self.id, &self.phase);
-            }
-            return self.hold_for_body(&mut w, action, |p| matches!(p, Phase::Admin { .. }));
+            return self.admin_headers(&mut w, op, &request, end_of_stream);
         }
         if let Some(ep) = endpoints::find(&w.config, &request) {
             let action = self.endpoint_headers(&w, ep, request, end_of_stream);
@@ -142,6 +135,20 @@ impl Http {
         Action::Pause
     }
 
+    /// An admin API request's headers. Kept out of the request path's code (`inline(never)`,
+    /// as `endpoint_headers`): a hit runs through less of it.
+    #[inline(never)]
+    fn admin_headers(&mut self, w: &mut Worker, op: oauth_core::endpoints::admin::Op, request: &Request, end_of_stream: bool) -> Action {
+        let action = {
+            let Ok(mut phase) = self.phase.try_borrow_mut() else { return unconfigured() };
+            admin::on_headers(w, self.id, &mut phase, op, request, end_of_stream)
+        };
+        if self.phase_is(|p| matches!(p, Phase::AdminWrite { .. })) {
+            waiters::add(w, self.id, &self.phase);
+        }
+        self.hold_for_body(w, action, |p| matches!(p, Phase::Admin { .. }))
+    }
+
     /// An admin API request's body: buffered here, then answered.
     fn admin_body(&self, body_size: usize, end_of_stream: bool) -> Action {
         let too_large = body_size > endpoints::MAX_BODY;
@@ -168,6 +175,7 @@ impl Http {
     /// One that reads a body goes on too (never paused here: without the host's
     /// `allow_on_headers_stop_iteration` a pause would hold its body back for good) and is
     /// answered from its body.
+    #[inline(never)]
     fn endpoint_headers(&self, w: &Worker, ep: OAuthEndpoint, request: Request, end_of_stream: bool) -> Action {
         let (nonce, crypto) = (nonce(w, self.id), w.crypto.as_ref().map(|c| c as &dyn oauth_core::crypto::CryptoHost));
         match endpoints::on_headers(&w.config, ep, &request, host::now_secs(), nonce, crypto) {

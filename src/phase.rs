@@ -21,6 +21,13 @@ pub fn start(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Reque
         set(phase, next);
         return action;
     };
+    wait_for(w, id, phase, request, wait, &now)
+}
+
+/// A request that must wait: what it waits for is asked for, and it pauses. Out of the line
+/// of a decision made at once (`inline(never)`): a hit runs through less code.
+#[inline(never)]
+fn wait_for(w: &mut Worker, id: u32, phase: &Rc<RefCell<Phase>>, request: Request, wait: oauth_core::Wait, now: &Now) -> Action {
     let mut keys_version = 0;
     match &wait.on {
         WaitOn::Keys { server, refetch } => {

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Writes tools/hot-functions.txt, the functions `make build` puts first in the .wasm
-(tools/order_functions.py): those the hit paths run through (a repeated token, the
-introspection hit, the cached client-credentials token, the public route), each path's by time
-spent. Only those: with a first-seen token's functions listed after them, the hit paths
-measured no faster than with no order at all (BENCHMARKS.md).
+(tools/order_functions.py): exactly those one hit of each hit path enters (a repeated token,
+the introspection hit, the cached client-credentials token, the public route), each path's in
+the order first entered. Only those: with a first-seen token's functions listed after them, the
+hit paths measured no faster than with no order at all (BENCHMARKS.md).
 
 How: the built filter with its names (target/.../oauth_filter.wasm.named, which `make build`
-keeps) runs each path many times on wasmtime (test-harness/examples/wasm_work.rs, SPIN), under
-`perf record`; wasmtime's perf map names the functions the samples fell in. Needs perf; run it
-after `make build` when the request path changed (a stale list costs speed, never correctness).
+keeps) is instrumented so that each function calls `cover.enter(its index)` first, through
+Binaryen's text form; test-harness/examples/wasm_work.rs (COVER=<path>) lets that path's first
+requests through, then records the functions one more request enters. Until the eighth
+session of 2026-12-03 the list came from `perf` samples of many requests, which also caught
+the VM's configuration (its JWK and PEM parsers, a 127 KB function among them) and put that
+code among the hit paths'.
 
-Usage: tools/hot_functions.py [--requests 200000]"""
-import argparse
-import collections
-import os
+Run it after `make build` when the request path changed (a stale list costs speed, never
+correctness). Usage: tools/hot_functions.py"""
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,56 +26,75 @@ NAMED = ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm.named
 EXAMPLE = ROOT / "target" / "measure" / "examples" / "wasm_work"
 OUT = ROOT / "tools" / "hot-functions.txt"
 sys.path.insert(0, str(ROOT / "tools"))
-from order_functions import key  # noqa: E402
+from order_functions import BIN, FEATURES, key  # noqa: E402
 
-# Each hit path, as wasm_work's SPIN runs it.
+# Each hit path, as wasm_work's COVER names it.
 PATHS = [
-    ("HS256 repeated", {"SPIN_ALG": "HS256", "SPIN_CACHED": "1"}),
-    ("RS256 repeated", {"SPIN_ALG": "RS256", "SPIN_CACHED": "1"}),
-    ("introspection hit", {"SPIN_PATH": "introspection"}),
-    ("client credentials (cached token)", {"SPIN_PATH": "client-credentials"}),
-    ("public route", {"SPIN_PATH": "public"}),
+    ("HS256 repeated", "HS256"),
+    ("RS256 repeated", "RS256"),
+    ("ES256 repeated", "ES256"),
+    ("introspection hit", "introspection"),
+    ("client credentials (cached token)", "client-credentials"),
+    ("public route", "public"),
 ]
 
 
-def profile(env, requests, tmp):
-    """The module's functions the samples of one path fell in, with their counts."""
-    data = tmp / "perf.data"
-    run_env = dict(os.environ, OAUTH_FILTER_PERFMAP="1", OAUTH_FILTER_WASM=str(NAMED), SPIN=str(requests), **env)
-    subprocess.run(["perf", "record", "-q", "-F", "20000", "-o", str(data), "--", str(EXAMPLE)], env=run_env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    out = subprocess.run(["perf", "report", "-i", str(data), "--sort", "dso,sym", "--stdio", "-F", "overhead,dso,sym"],
-                         capture_output=True, text=True, check=True).stdout
-    counts = collections.Counter()
-    for line in out.splitlines():
-        if "[JIT]" not in line or "[.]" not in line:
-            continue
-        pct, name = line.split()[0].rstrip("%"), line.split("[.]", 1)[1].strip()
-        # wasmtime's own code (trampolines, builtins) is not the module's.
-        if "trampoline" in name or name.startswith(("wasmtime_", "signatures[", "wasm[")):
-            continue
-        counts[key(name)] += float(pct)
-    return counts
+def instrument(wat):
+    """The module's text with a call to `cover.enter(i)` opening the i-th defined function,
+    and the names by index. Binaryen prints each module field on a line of its own at one
+    space's indent, a function's locals on the lines after its first."""
+    lines, out, names = wat.split("\n"), [], []
+    imported = max(i for i, line in enumerate(lines) if line.startswith(" (import "))
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        if i == imported:
+            out.append(' (import "cover" "enter" (func $__cover_enter (param i32)))')
+        if line.startswith(" (func $"):
+            while i + 1 < len(lines) and lines[i + 1].startswith("  (local "):
+                i += 1
+                out.append(lines[i])
+            out.append(f"  (call $__cover_enter (i32.const {len(names)}))")
+            names.append(line.split(" ")[2].lstrip("$"))
+        i += 1
+    return "\n".join(out), names
+
+
+def instrumented(named, tmp):
+    """`named` built again with its functions calling `cover.enter`: the module's path, and
+    the functions' names by index."""
+    wat, wasm = pathlib.Path(tmp) / "module.wat", pathlib.Path(tmp) / "covered.wasm"
+    subprocess.run([str(BIN / "wasm-dis"), str(named), "-o", str(wat)], check=True)
+    text, names = instrument(wat.read_text())
+    wat.write_text(text)
+    subprocess.run([str(BIN / "wasm-as"), *FEATURES, str(wat), "-o", str(wasm)], check=True)
+    return wasm, names
+
+
+def entered(example, wasm, names, path):
+    """The functions (names without Rust's hash) one hit of `path` enters, in order."""
+    env = {"PATH": "/usr/bin:/bin", "COVER": path, "OAUTH_FILTER_WASM": str(wasm)}
+    out = subprocess.run([str(example)], env=env, capture_output=True, text=True, check=True).stdout
+    return [key(names[int(n)]) for n in out.split()]
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=200000)
-    a = ap.parse_args()
     if not NAMED.exists():
         raise SystemExit(f"{NAMED} is missing: run make build first")
     subprocess.run(["cargo", "build", "-q", "--profile", "measure", "-p", "test-harness", "--example", "wasm_work"], cwd=ROOT, check=True)
     lines = ["# The functions `make build` puts first in the .wasm (tools/order_functions.py), written by",
-             "# tools/hot_functions.py: each hit path's functions by time spent."]
+             "# tools/hot_functions.py: those one hit of each path enters, in the order first entered."]
     seen = set()
     with tempfile.TemporaryDirectory() as tmp:
-        for label, env in PATHS:
-            counts = profile(env, a.requests, pathlib.Path(tmp))
-            new = [n for n, _ in counts.most_common() if n not in seen]
+        wasm, names = instrumented(NAMED, tmp)
+        for label, path in PATHS:
+            these = entered(EXAMPLE, wasm, names, path)
+            new = [n for n in these if n not in seen]
             seen.update(new)
-            lines.append(f"# {label}: {len(new)} more")
+            lines.append(f"# {label}: {len(these)} functions, {len(new)} more")
             lines += new
-            print(f"{label}: {len(counts)} functions, {len(new)} not listed before", flush=True)
+            print(f"{label}: {len(these)} functions, {len(new)} not listed before", flush=True)
     OUT.write_text("\n".join(lines) + "\n")
     print(f"{OUT}: {len(seen)} functions")
 

@@ -7,7 +7,9 @@
 //! example, a token checked anew on every request (SPIN_CACHED: from the caches; SPIN_PAD:
 //! bytes of padding claim). A path's twin counted the same way, so that filter − twin is its
 //! own work in operators: `TWIN=target/twins/<path>.twin OAUTH_FILTER_WASM=target/noop/…/
-//! noop_filter.wasm` (the recordings and the build `make bench` leaves).
+//! noop_filter.wasm` (the recordings and the build `make bench` leaves). `MEMDIFF=<path>`: the
+//! stack depth and memory lines one hit writes; `COVER=<path>`: the functions one hit enters
+//! (tools/hot_functions.py).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -99,7 +101,58 @@ fn segments(vm: &mut Vm, req: Request) {
     println!("{:>7} (to the end)\n{:>7} total", end - last, end - start);
 }
 
+/// MEMDIFF=<path>: the memory one hit writes. The stack (below 1 MiB, empty between callbacks)
+/// is filled with a pattern first, so its depth shows; the rest is compared with a copy, by
+/// 64-byte lines.
+fn memdiff(vm: &mut Vm, req: Request) {
+    const STACK: usize = 1 << 20;
+    vm.memory_mut()[..STACK - 16].fill(0xa5);
+    let before = vm.memory_mut().to_vec();
+    assert!(vm.send(req).is_forwarded());
+    let after = vm.memory_mut().to_vec();
+    let deepest = after[..STACK].iter().position(|b| *b != 0xa5).unwrap_or(STACK);
+    let stack_lines = (0..STACK / 64).filter(|l| after[l * 64..l * 64 + 64] != before[l * 64..l * 64 + 64]).count();
+    let heap: Vec<usize> = (STACK / 64..before.len().min(after.len()) / 64).filter(|l| after[l * 64..l * 64 + 64] != before[l * 64..l * 64 + 64]).collect();
+    let pages: std::collections::BTreeSet<usize> = heap.iter().map(|l| l * 64 / 4096).collect();
+    println!("stack depth {} bytes, stack lines written {stack_lines}; heap lines written {} in {} pages: {:?}", STACK - deepest, heap.len(), pages.len(), pages);
+}
+
+/// A hit path by name (`public`, `introspection`, `client-credentials`, or an algorithm: its
+/// repeated token), in a VM whose first request on it was let through.
+fn hit_path(path: &str) -> (Vm, Request) {
+    let (host, _) = Host::at(NOW).with_envoy_crypto();
+    let (cfg, req) = match path {
+        "public" => (config(), Request::get("/public/x")),
+        "introspection" => (introspection_config(), Request::get("/").bearer("opaque-token")),
+        "client-credentials" => (client_credentials_config(), Request::get("/").upstream_answers(200)),
+        alg => (config(), Request::get("/").bearer(&sign(alg, None, claims(json!({"sub": "alice", "scope": "a b"}))))),
+    };
+    let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    assert!(idp::send_answered(&mut vm, req.clone(), NOW).is_forwarded());
+    for _ in 0..5 {
+        assert!(vm.send(req.clone()).is_forwarded());
+    }
+    (vm, req)
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("COVER") {
+        // tools/hot_functions.py: the functions one hit of a path enters (an instrumented build),
+        // one index per line, in the order first entered.
+        let (mut vm, req) = hit_path(&path);
+        vm.start_cover();
+        assert!(vm.send(req).is_forwarded());
+        for f in vm.take_cover() {
+            println!("{f}");
+        }
+        return;
+    }
+    if let Ok(path) = std::env::var("MEMDIFF") {
+        let (mut vm, req) = hit_path(&path);
+        memdiff(&mut vm, req.clone());
+        memdiff(&mut vm, req);
+        return;
+    }
     if let Ok(n) = std::env::var("SPIN") {
         // Profiling aid: a SPIN_ALG token (SPIN_PAD bytes of padding claim) sent n times, checked
         // anew each time unless SPIN_CACHED (with OAUTH_FILTER_PERFMAP). SPIN_PATH=public,

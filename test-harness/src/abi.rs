@@ -45,6 +45,11 @@ pub(crate) fn note(c: &mut C, op: &str, args: &[&[u8]]) {
 }
 
 pub fn link(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap("cover", "enter", |mut c: C, index: i32| {
+        if let Some(entered) = c.data_mut().entered.as_mut() {
+            entered.push(index as u32);
+        }
+    })?;
     let env = "env";
     linker.func_wrap(env, "proxy_log", |mut c: C, level: i32, ptr: i32, len: i32| -> Result<i32> {
         let msg = read_string(&mut c, ptr, len)?;

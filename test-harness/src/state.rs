@@ -116,6 +116,9 @@ pub struct HostState {
     pub trace: Option<Vec<(&'static str, String)>>,
     /// With a trace and fuel counted: the fuel used by the time of each traced call.
     pub fuel_at: Option<Vec<u64>>,
+    /// When set, the functions entered, in order, by a build instrumented to call
+    /// `cover.enter(index)` on entering each function (tools/hot_functions.py makes it).
+    pub entered: Option<Vec<u32>>,
 }
 
 impl HostState {
@@ -160,6 +163,7 @@ impl HostState {
             callback: "",
             trace: None,
             fuel_at: None,
+            entered: None,
         }
     }
 }

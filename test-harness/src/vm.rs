@@ -286,6 +286,14 @@ impl Vm {
         }
     }
 
+    /// The VM's linear memory, to read or change between callbacks.
+    pub fn memory_mut(&mut self) -> &mut [u8] {
+        match self.instance.get_memory(&mut self.store, "memory") {
+            Some(m) => m.data_mut(&mut self.store),
+            None => &mut [],
+        }
+    }
+
     pub fn logs(&self) -> &[(u32, String)] {
         &self.store.data().logs
     }
@@ -347,6 +355,18 @@ impl Vm {
     pub fn start_trace(&mut self) {
         self.store.data_mut().trace = Some(Vec::new());
         self.store.data_mut().fuel_at = Some(Vec::new());
+    }
+
+    /// Records the functions a build instrumented by tools/hot_functions.py enters from now on.
+    pub fn start_cover(&mut self) {
+        self.store.data_mut().entered = Some(Vec::new());
+    }
+
+    /// The functions entered since `start_cover`, each once, in the order first entered.
+    pub fn take_cover(&mut self) -> Vec<u32> {
+        let mut seen = std::collections::HashSet::new();
+        let entered = self.store.data_mut().entered.take().unwrap_or_default();
+        entered.into_iter().filter(|f| seen.insert(*f)).collect()
     }
 
     /// The host calls recorded since `start_trace`, as (callback, call); tracing stops.

@@ -138,6 +138,15 @@ impl Decider<'_> {
                 return self.with_upstream_token(edits);
             }
         }
+        self.read_whole(answered, edits, quick, looked_up)
+    }
+
+    /// The rest of `decide`, for a token not decided by the quick lookup: read from every
+    /// source, then a lookup or its checks. Out of line (`inline(never)`): a hit runs through
+    /// less code.
+    #[inline(never)]
+    fn read_whole(&self, answered: Option<&Answered>, mut edits: UpstreamEdits, quick: Option<authenticate::Quick>, looked_up: Option<(TokenDigest, Option<Verdict>)>) -> Decision {
+        let (cfg, policy, state) = (self.cfg, self.policy, self.state);
         let presented = match authenticate::present(cfg, policy, self.req, quick.as_ref()) {
             Ok(p) => p,
             Err(d) => return self.refused(d, edits),
