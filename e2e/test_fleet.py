@@ -11,7 +11,7 @@ import warnings
 import jwt
 import pytest
 
-from conftest import SECRETS, call
+from conftest import ROOT, SECRETS, call
 from etcd import ROOT_PASSWORD, Etcd
 from idp import Idp
 from test_sender_constrained import dpop_client
@@ -276,11 +276,18 @@ def store_behind_a_slow_link(tmp_path_factory):
 
 
 @pytest.fixture
-def slow_store(store_behind_a_slow_link, start_envoy):
+def slow_store(store_behind_a_slow_link, start_envoy, tmp_path):
     etcd, relay, idp = store_behind_a_slow_link
+    # The store's timeout is 3 s here, not 1 s: with the relay's 0.5 s, an etcd commit slowed
+    # by the other tests' load must not turn a wait into a 503 (a fresh-clone CI run had two).
+    bootstrap = tmp_path / "e2e-fleet-slow.yaml"
+    text = (ROOT / "envoy-config" / "e2e-fleet.yaml").read_text()
+    one_second = '\\"timeout\\":\\"1s\\",\\"poll_interval\\"'
+    assert one_second in text
+    bootstrap.write_text(text.replace(one_second, one_second.replace("1s", "3s")))
 
     def start(stop_iteration):
-        envoy = start_envoy("e2e-fleet.yaml", ECHO, fixed_ports={IDP: idp.port, ETCD: relay.port}, stop_iteration=stop_iteration)
+        envoy = start_envoy(str(bootstrap), ECHO, fixed_ports={IDP: idp.port, ETCD: relay.port}, stop_iteration=stop_iteration)
         replica = Replica(envoy)
         assert until(lambda: replica.statuses(hs256(), 2) == {401}, 15) is not None, "the servers are read"
         return replica

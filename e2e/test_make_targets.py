@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -63,6 +65,7 @@ def test_a_missing_prerequisite_is_named_with_its_install_line(tmp_path):
     assert ok.returncode == 0, ok.stderr
 
 
+@pytest.mark.xdist_group("load")  # seconds of wasm-dis and wasm-as: not beside the load tests
 def test_the_build_puts_the_functions_of_the_hit_paths_first(tmp_path):
     """`make build` orders the .wasm's functions by tools/hot-functions.txt: the shipped module is
     the optimized one (kept with its names as .named) with the listed functions first and no
@@ -91,6 +94,7 @@ def test_the_build_puts_the_functions_of_the_hit_paths_first(tmp_path):
     assert out.read_bytes() == (release / "oauth_filter.wasm").read_bytes()
 
 
+@pytest.mark.xdist_group("load")  # seconds of wasm-dis and wasm-as: not beside the load tests
 def test_a_hit_runs_through_the_listed_functions_and_not_the_cold_rest(tmp_path):
     """The request path's cold rest stays out of line in the built module (the Makefile's
     NO_INLINE: wasm-opt would put each back into its only caller), and a repeated HS256 token
