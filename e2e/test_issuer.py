@@ -83,11 +83,12 @@ def test_issuer_errors(setup):
              "cookie": "session=s"}, ctype="application/x-www-form-urlencoded")
     assert r.status == 200 and r.json() == {"active": False}
     # Nothing a client sends to the issuer reaches the route's cluster (the echo upstream) with
-    # the host's option; without it, the headers that go on carry no credential.
+    # the host's option; without it, the headers that go on carry no credential. (Whether they
+    # reach the cluster at all is a race with the answer from the body: fresh-clone CI once saw
+    # none, so the test asks only what arrives.)
     if stop_iteration:
         assert envoy.echo.seen == [], envoy.echo.seen
     else:
-        assert envoy.echo.seen, "the headers went on to have the body read"
         for h in envoy.echo.seen_headers:
             assert not {"authorization", "cookie", "dpop"} & set(h), h
 
