@@ -90,7 +90,7 @@ def main():
         wasm, names = instrumented(NAMED, tmp)
         for label, path in PATHS:
             these = entered(EXAMPLE, wasm, names, path)
-            new = [n for n in these if n not in seen]
+            new = [n for n in dict.fromkeys(these) if n not in seen]
             seen.update(new)
             lines.append(f"# {label}: {len(these)} functions, {len(new)} more")
             lines += new

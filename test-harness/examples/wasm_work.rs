@@ -117,16 +117,22 @@ fn memdiff(vm: &mut Vm, req: Request) {
     println!("stack depth {} bytes, stack lines written {stack_lines}; heap lines written {} in {} pages: {:?}", STACK - deepest, heap.len(), pages.len(), pages);
 }
 
+/// The configuration and request of a hit path without a JWT, by name.
+fn untokened_path(path: &str) -> Option<(serde_json::Value, Request)> {
+    match path {
+        "public" => Some((config(), Request::get("/public/x"))),
+        "introspection" => Some((introspection_config(), Request::get("/").bearer("opaque-token"))),
+        "client-credentials" => Some((client_credentials_config(), Request::get("/").upstream_answers(200))),
+        _ => None,
+    }
+}
+
 /// A hit path by name (`public`, `introspection`, `client-credentials`, or an algorithm: its
 /// repeated token), in a VM whose first request on it was let through.
 fn hit_path(path: &str) -> (Vm, Request) {
     let (host, _) = Host::at(NOW).with_envoy_crypto();
-    let (cfg, req) = match path {
-        "public" => (config(), Request::get("/public/x")),
-        "introspection" => (introspection_config(), Request::get("/").bearer("opaque-token")),
-        "client-credentials" => (client_credentials_config(), Request::get("/").upstream_answers(200)),
-        alg => (config(), Request::get("/").bearer(&sign(alg, None, claims(json!({"sub": "alice", "scope": "a b"}))))),
-    };
+    let (cfg, req) = untokened_path(path)
+        .unwrap_or_else(|| (config(), Request::get("/").bearer(&sign(path, None, claims(json!({"sub": "alice", "scope": "a b"}))))));
     let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
     assert!(idp::send_answered(&mut vm, req.clone(), NOW).is_forwarded());
     for _ in 0..5 {
@@ -159,11 +165,8 @@ fn main() {
         // introspection or client-credentials: that hit path n times instead.
         let (host, _) = Host::at(NOW).with_envoy_crypto();
         let n: u32 = n.parse().unwrap();
-        let (cfg, req) = match std::env::var("SPIN_PATH").as_deref() {
-            Ok("public") => (config(), Request::get("/public/x")),
-            Ok("introspection") => (introspection_config(), Request::get("/").bearer("opaque-token")),
-            Ok("client-credentials") => (client_credentials_config(), Request::get("/").upstream_answers(200)),
-            Ok(other) => panic!("SPIN_PATH: no path {other}"),
+        let (cfg, req) = match std::env::var("SPIN_PATH") {
+            Ok(path) => untokened_path(&path).unwrap_or_else(|| panic!("SPIN_PATH: no path {path}")),
             Err(_) => return spin_token(&host, n),
         };
         let mut vm = host.vm(&cfg.to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
