@@ -21,7 +21,7 @@ E2E_WORKERS ?= 2
 E2E := $(PY) -m pytest -q -n $(E2E_WORKERS) --dist loadgroup --durations=10 e2e
 FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_answer configuration issuer_request host_crypto request_shape claims
 
-.PHONY: help check fuzz bench bench-inprocess bench-row oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
+.PHONY: help check fuzz bench bench-inprocess bench-row bench-v8 oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
 
 PREREQ := tools/prereq.sh
 
@@ -107,6 +107,9 @@ bench: build venv idp ## each path against no filter, the empty filter, its host
 	$(PY) tools/bench.py --write
 	@$(PREREQ) etcd
 	$(PY) tools/bench_fleet.py --write
+
+bench-v8: build venv ## each path's own work timed in V8 itself, without Envoy: the filter against its host-call twin, both hosted in Node (tools/v8_work.mjs)
+	$(PY) tools/bench.py --v8
 
 bench-inprocess: build ## the per-token costs on wasmtime and natively (writes BENCHMARKS.md)
 	$(PY) tools/bench.py --inprocess --write

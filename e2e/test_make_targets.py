@@ -1,8 +1,11 @@
 """The `make` targets the README names exist in the Makefile (with the help text `make`
 users read), the import-loop check finds none, and every file ARCHITECTURE.md names exists."""
+import json
+import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -115,3 +118,30 @@ def test_a_hit_runs_through_the_listed_functions_and_not_the_cold_rest(tmp_path)
     assert not [n for n in entered if any(fnmatch.fnmatch(n, p) for p in patterns)], entered
     listed = set(order_functions.listed(ROOT / "tools" / "hot-functions.txt"))
     assert not [n for n in entered if n not in listed], "run tools/hot_functions.py"
+
+
+@pytest.mark.xdist_group("load")  # a release build of the twin and seconds of V8: not beside the load tests
+def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
+    """`make bench-v8`'s host (tools/v8_work.mjs): the built filter and each path's twin,
+    recorded from it on the wasmtime harness, run in Node's V8; every request is let through
+    and both set the same headers (the script stops otherwise), one row per path."""
+    from tokens import mint
+    subprocess.run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1", "--manifest-path",
+                    str(ROOT / "tools" / "noop-filter" / "Cargo.toml"), "--target-dir", str(ROOT / "target" / "noop")], check=True)
+    subprocess.run(["cargo", "build", "-q", "-p", "test-harness", "--example", "twins"], cwd=ROOT, check=True)
+    import base64
+    secret = b"hs-secret-for-tests"
+    jwt = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": {"keys": [
+        {"kty": "oct", "kid": "hs", "alg": "HS256", "k": base64.urlsafe_b64encode(secret).decode().rstrip("=")}]}}}},
+           "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
+    token = mint("HS256", {"scope": "read"}, key=secret, kid="hs", lifetime=3600)
+    scenarios = [{"name": "public", "config": {"policies": {"p": {"public": True}}, "default_policy": "p"}, "warm": [], "token": None},
+                 {"name": "repeated-HS256", "config": jwt, "warm": [token], "token": token}]
+    (tmp_path / "scenarios.json").write_text(json.dumps({"now": int(time.time()), "scenarios": scenarios}))
+    subprocess.run([str(ROOT / "target" / "debug" / "examples" / "twins"), str(tmp_path / "scenarios.json"), str(tmp_path)],
+                   cwd=ROOT, check=True, capture_output=True)
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public", "repeated-HS256"], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "300"})
+    assert run.returncode == 0, run.stderr
+    rows = [line.split(" | ")[0].strip("| ") for line in run.stdout.splitlines()[2:]]
+    assert rows == ["public", "repeated-HS256"], run.stdout

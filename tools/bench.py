@@ -485,6 +485,9 @@ def main():
                                   "'ES256 first-seen', 'public', 'introspection', 'client-credentials' (`make bench-row ROW=…`)")
     ap.add_argument("--no-startup", action="store_true", help="skip VM start time and memory")
     ap.add_argument("--startup", action="store_true", help="only VM start time and memory (its own section)")
+    ap.add_argument("--v8", action="store_true",
+                    help="each path's own work timed in V8 itself, without Envoy: the filter against its twin, "
+                         "hosted by tools/v8_work.mjs in Node (`make bench-v8`)")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     if a.inprocess:
@@ -543,6 +546,15 @@ def main():
         scenarios.append({"name": f"first-seen-{alg}", "config": jwt_cfg, "warm": [minted[alg]["warm"]],
                           "token": minted[alg]["first"], "variants": minted[alg]["fresh"][:a.variants]})
     twins = record_twins(scenarios)
+    if a.v8:
+        # Node's host answers no IdP and offers no signature check: the paths the filter
+        # decides alone (first-seen HS256 among them, its 4000 tokens cycled).
+        alone = [s["name"] for s in scenarios if s["name"] not in ("introspection", "client-credentials")
+                 and not (s["name"].startswith("first-seen") and not s["name"].endswith("HS256"))]
+        pin = ["taskset", "-c", "1"] if (os.cpu_count() or 1) >= 2 else []
+        # Envoy's V8 compiles Wasm with TurboFan only (proxy-wasm-cpp-host turns Liftoff off).
+        subprocess.run(pin + ["node", "--no-liftoff", str(ROOT / "tools" / "v8_work.mjs"), *alone], check=True)
+        return
     proxies = [("no filter", ""), ("empty wasm filter", wasm_filter({}, NOOP)), ("empty wasm filter copy", wasm_filter({}, NOOP)),
                ("oauth-filter public", wasm_filter(public_cfg)),
                ("jwt_authn", jwt_authn(False)), ("jwt_authn+cache", jwt_authn(True)),

@@ -9,7 +9,7 @@
 //! own work in operators: `TWIN=target/twins/<path>.twin OAUTH_FILTER_WASM=target/noop/…/
 //! noop_filter.wasm` (the recordings and the build `make bench` leaves). `MEMDIFF=<path>`: the
 //! stack depth and memory lines one hit writes; `COVER=<path>`: the functions one hit enters
-//! (tools/hot_functions.py).
+//! (tools/hot_functions.py), and with `COVER_ALL=1` every entry (how often each is called).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -148,7 +148,9 @@ fn main() {
         let (mut vm, req) = hit_path(&path);
         vm.start_cover();
         assert!(vm.send(req).is_forwarded());
-        for f in vm.take_cover() {
+        // `COVER_ALL=1`: every entry, a function as often as it was entered.
+        let entered = if std::env::var_os("COVER_ALL").is_some() { vm.take_entries() } else { vm.take_cover() };
+        for f in entered {
             println!("{f}");
         }
         return;

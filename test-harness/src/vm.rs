@@ -365,8 +365,13 @@ impl Vm {
     /// The functions entered since `start_cover`, each once, in the order first entered.
     pub fn take_cover(&mut self) -> Vec<u32> {
         let mut seen = std::collections::HashSet::new();
-        let entered = self.store.data_mut().entered.take().unwrap_or_default();
-        entered.into_iter().filter(|f| seen.insert(*f)).collect()
+        self.take_entries().into_iter().filter(|f| seen.insert(*f)).collect()
+    }
+
+    /// Every function entry since `start_cover`, in order (a function as often as it was
+    /// entered).
+    pub fn take_entries(&mut self) -> Vec<u32> {
+        self.store.data_mut().entered.take().unwrap_or_default()
     }
 
     /// The host calls recorded since `start_trace`, as (callback, call); tracing stops.

@@ -1,0 +1,245 @@
+// A path's own work timed in V8 itself, without Envoy: the built filter and the path's twin
+// (`tools/noop-filter` replaying the host calls `make bench` recorded under target/twins/)
+// each hosted by this script in Node's V8, the host calls answered at once, the two timed in
+// alternating rounds of many requests. Filter − twin is the filter's logic in V8, with none of
+// Envoy's work around it and none of the scheduling two loaded proxies share.
+//
+//   make bench-v8                        (mints, builds and records what it needs, then this)
+//   node tools/v8_work.mjs [path …]      (paths: public, repeated-HS256, … as in target/twins/)
+//
+// `TWINS=<dir>`: the recordings and their scenarios.json (default target/twins/, where
+// `make bench`, `bench-row` and `bench-v8` leave them); `ROUNDS`, `PER_ROUND`: how long.
+import { readFileSync, readdirSync } from "node:fs";
+import { randomFillSync } from "node:crypto";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const FILTER = ROOT + "target/wasm32-wasip1/release/oauth_filter.wasm";
+const TWIN = ROOT + "target/noop/wasm32-wasip1/release/noop_filter.wasm";
+const TWINS = process.env.TWINS ? process.env.TWINS.replace(/\/?$/, "/") : ROOT + "target/twins/";
+const enc = new TextEncoder();
+
+/** One VM: the module, its memory, and a host that answers every call at once. */
+class Vm {
+  constructor(file, config, headers) {
+    this.headers = headers;
+    this.config = enc.encode(config);
+    this.metrics = 0;
+    this.replaced = 0;
+    this.answered = 0;
+    const module = new WebAssembly.Module(readFileSync(file));
+    const env = {}, wasi = {};
+    for (const i of WebAssembly.Module.imports(module)) {
+      if (i.kind !== "function") continue;
+      (i.module === "env" ? env : wasi)[i.name] = () => 0;
+    }
+    Object.assign(env, this.env());
+    Object.assign(wasi, this.wasi());
+    this.x = new WebAssembly.Instance(module, { env, wasi_snapshot_preview1: wasi }).exports;
+    this.x._initialize?.();
+    this.x.proxy_on_context_create(1, 0);
+    this.x.proxy_on_vm_start(1, 0);
+    if (!this.x.proxy_on_configure(1, this.config.length)) throw new Error(`${file}: configuration refused`);
+    this.next = 2;
+  }
+
+  view() {
+    return new DataView(this.x.memory.buffer);
+  }
+
+  /** `bytes` copied into the VM's memory (its allocator), its address and size written out. */
+  give(bytes, dataPtr, sizePtr) {
+    const at = this.x.malloc ? this.x.malloc(bytes.length) : this.x.proxy_on_memory_allocate(bytes.length);
+    new Uint8Array(this.x.memory.buffer, at, bytes.length).set(bytes);
+    const v = this.view();
+    v.setUint32(dataPtr, at, true);
+    v.setUint32(sizePtr, bytes.length, true);
+    return 0;
+  }
+
+  env() {
+    const vm = this;
+    return {
+      proxy_get_buffer_bytes(kind, start, max, dataPtr, sizePtr) {
+        return kind === 7 ? vm.give(vm.config.subarray(start, start + (max >>> 0)), dataPtr, sizePtr) : 1;
+      },
+      proxy_get_header_map_pairs(map, dataPtr, sizePtr) {
+        return vm.give(map === 0 ? vm.headers[vm.next % vm.headers.length] : pairs([[":status", "200"]]), dataPtr, sizePtr);
+      },
+      proxy_get_header_map_value(map, k, ks, dataPtr, sizePtr) {
+        return map === 2 ? vm.give(enc.encode("200"), dataPtr, sizePtr) : 1;
+      },
+      proxy_get_current_time_nanoseconds(ptr) {
+        vm.view().setBigUint64(ptr, BigInt(Date.now()) * 1000000n, true);
+        return 0;
+      },
+      proxy_define_metric(kind, name, len, idPtr) {
+        vm.view().setUint32(idPtr, ++vm.metrics, true);
+        return 0;
+      },
+      proxy_register_shared_queue(name, len, idPtr) {
+        vm.view().setUint32(idPtr, 1, true);
+        return 0;
+      },
+      proxy_replace_header_map_value() {
+        vm.replaced++;
+        return 0;
+      },
+      proxy_send_local_response() {
+        vm.answered++;
+        return 0;
+      },
+      proxy_get_property: () => 1,
+      proxy_get_shared_data: () => 1,
+      proxy_log(level, ptr, len) {
+        if (level >= 3) process.stderr.write(new TextDecoder().decode(new Uint8Array(vm.x.memory.buffer, ptr, len)) + "\n");
+        return 0;
+      },
+    };
+  }
+
+  wasi() {
+    const vm = this;
+    return {
+      random_get(ptr, len) {
+        randomFillSync(new Uint8Array(vm.x.memory.buffer, ptr, len));
+        return 0;
+      },
+      clock_time_get(id, precision, ptr) {
+        vm.view().setBigUint64(ptr, process.hrtime.bigint(), true);
+        return 0;
+      },
+      environ_sizes_get(countPtr, sizePtr) {
+        vm.view().setUint32(countPtr, 0, true);
+        vm.view().setUint32(sizePtr, 0, true);
+        return 0;
+      },
+      fd_write(fd, iovs, n, writtenPtr) {
+        vm.view().setUint32(writtenPtr, 0, true);
+        return 0;
+      },
+      proc_exit(code) {
+        throw new Error(`proc_exit ${code}`);
+      },
+    };
+  }
+
+  /** One request through every callback Envoy makes for a request answered by its route. */
+  request() {
+    const id = this.next++;
+    const x = this.x;
+    x.proxy_on_context_create(id, 1);
+    const action = x.proxy_on_request_headers(id, 7, 1);
+    x.proxy_on_response_headers(id, 1, 1);
+    x.proxy_on_log(id);
+    x.proxy_on_done(id);
+    x.proxy_on_delete(id);
+    return action;
+  }
+}
+
+/** A header map as the ABI serializes it: count, each pair's sizes, then each name and value
+ * with a NUL after it. */
+function pairs(list) {
+  const parts = list.map(([k, v]) => [enc.encode(k), enc.encode(v)]);
+  const size = 4 + parts.length * 8 + parts.reduce((n, [k, v]) => n + k.length + v.length + 2, 0);
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, parts.length, true);
+  let at = 4;
+  for (const [k, val] of parts) {
+    v.setUint32(at, k.length, true);
+    v.setUint32(at + 4, val.length, true);
+    at += 8;
+  }
+  for (const [k, val] of parts) {
+    out.set(k, at);
+    at += k.length + 1;
+    out.set(val, at);
+    at += val.length + 1;
+  }
+  return out;
+}
+
+/** The request `wrk` sends, as Envoy hands it to a filter. */
+function requestHeaders(token) {
+  const list = [[":authority", "127.0.0.1:10000"], [":path", "/"], [":method", "GET"], [":scheme", "http"]];
+  if (token) list.push(["authorization", `Bearer ${token}`]);
+  list.push(["x-forwarded-proto", "http"], ["x-request-id", "5f0c2e8a-1b7e-4c1f-9a43-2d6b8e0f7c11"]);
+  return pairs(list);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+// `EVICT=<KiB>`: after each request, touch that much other memory (a line in every 64 bytes),
+// as Envoy's own work between two requests does to the caches the filter's code sits in.
+const EVICT = new Uint8Array(Number(process.env.EVICT ?? 0) * 1024);
+let evictSum = 0;
+function evict() {
+  for (let i = 0; i < EVICT.length; i += 64) evictSum += EVICT[i]++;
+}
+
+// `CODE_EVICT=<n>`: after each request, also run n other functions of about 40 operators
+// each (a module made here), as Envoy's own code between two requests evicts the filter's
+// code from the instruction caches.
+let evictCode = null;
+if (Number(process.env.CODE_EVICT ?? 0) > 0) {
+  const n = Number(process.env.CODE_EVICT);
+  let wat = "(module\n";
+  for (let k = 0; k < n; k++) {
+    let body = "local.get 0\n";
+    for (let j = 0; j < 10; j++) body += `i32.const ${(k * 7919 + j * 104729) & 0xffff}\ni32.add\ni32.const ${(k * 31 + j) & 31}\ni32.rotl\n`;
+    wat += `(func $f${k} (param i32) (result i32)\n${body})\n`;
+  }
+  wat += "(func (export \"run\") (param i32) (result i32)\nlocal.get 0\n";
+  for (let k = 0; k < n; k++) wat += `call $f${k}\n`;
+  wat += "))\n";
+  const { writeFileSync, mkdtempSync } = await import("node:fs");
+  const { execFileSync } = await import("node:child_process");
+  const dir = mkdtempSync("/tmp/v8-work-");
+  writeFileSync(dir + "/bank.wat", wat);
+  execFileSync(ROOT + "tools/binaryen/node_modules/.bin/wasm-as", [dir + "/bank.wat", "-o", dir + "/bank.wasm"]);
+  evictCode = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(dir + "/bank.wasm"))).exports.run;
+}
+let codeSum = 0;
+
+const ROUNDS = Number(process.env.ROUNDS ?? 15), PER_ROUND = Number(process.env.PER_ROUND ?? 20000);
+const scenarios = JSON.parse(readFileSync(TWINS + "scenarios.json", "utf8")).scenarios;
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ["public", "repeated-HS256"];
+console.log(`| path | filter ns/request | twin ns/request | own ns (filter − twin), median [min–max] of ${ROUNDS} rounds |`);
+console.log("| --- | --- | --- | --- |");
+for (const name of wanted) {
+  const s = scenarios.find((s) => s.name === name);
+  if (!s) throw new Error(`no scenario ${name} in ${TWINS}scenarios.json`);
+  // A first-seen path cycles through its distinct tokens (HS256 only: the other algorithms'
+  // signatures are checked by Envoy's crypto, which this host does not offer).
+  if (s.variants && !name.endsWith("HS256")) throw new Error(`${name}: only HS256 is checked inside the filter`);
+  // Its 4000 tokens kept under build/ by `make bench`, more than the caches hold.
+  const alg = name.split("-").pop();
+  const kept = s.variants && readdirSync(ROOT + "build/bench-tokens").find((f) => f.startsWith(`${alg}-4000-`));
+  const tokens = kept ? JSON.parse(readFileSync(ROOT + "build/bench-tokens/" + kept, "utf8")).fresh : [s.token];
+  const headers = tokens.map(requestHeaders);
+  const filter = new Vm(FILTER, JSON.stringify(s.config), headers);
+  const twin = new Vm(TWIN, readFileSync(TWINS + name + ".twin", "utf8"), headers);
+  for (const vm of [filter, twin]) {
+    for (let i = 0; i < PER_ROUND * 2; i++) vm.request();
+    vm.replaced = vm.answered = 0;
+    if (vm.request() !== 0 || vm.answered) throw new Error(`${name}: a request was not let through`);
+  }
+  if (filter.replaced !== twin.replaced) throw new Error(`${name}: the filter set ${filter.replaced} headers, its twin ${twin.replaced}`);
+  const times = { filter: [], twin: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
+      const t0 = process.hrtime.bigint();
+      if (evictCode) for (let i = 0; i < PER_ROUND; i++) vm.request(), (codeSum += evictCode(i));
+      else if (EVICT.length) for (let i = 0; i < PER_ROUND; i++) vm.request(), evict();
+      else for (let i = 0; i < PER_ROUND; i++) vm.request();
+      times[k].push(Number(process.hrtime.bigint() - t0) / PER_ROUND);
+    }
+  }
+  const own = times.filter.map((f, i) => f - times.twin[i]);
+  const f1 = (x) => x.toFixed(0);
+  console.log(`| ${name} | ${f1(median(times.filter))} | ${f1(median(times.twin))} | ${f1(median(own))} [${f1(Math.min(...own))}–${f1(Math.max(...own))}] |`);
+}
