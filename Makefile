@@ -31,11 +31,13 @@ build: ## the release .wasm (cargo at opt-level "s", the signature crates at 3, 
 	cargo build --release --target wasm32-wasip1 -p oauth-filter
 	@[ -x $(WASM_OPT) ] || (cd tools/binaryen && npm ci --silent --no-audit --no-fund)
 	@# cargo may put its own (unoptimized) output back: optimize only a .wasm not seen before
-	@# (or again when the functions' order changed). The functions a request runs through go
-	@# first, in $(HOT)'s order (tools/order_functions.py); $(WASM).named keeps the names.
+	@# (or again when the functions' order changed). A new cargo output drops the last .opt, so
+	@# that a wasm-opt that failed is never followed by the build before it. The functions a
+	@# request runs through go first, in $(HOT)'s order (tools/order_functions.py);
+	@# $(WASM).named keeps the names.
 	@if cmp -s $(WASM) $(WASM).opt && [ $(WASM).opt -nt $(HOT) ]; then :; \
 	elif cmp -s $(WASM) $(WASM).in && [ $(WASM).opt -nt $(HOT) ]; then cp --remove-destination $(WASM).opt $(WASM); \
-	else { cmp -s $(WASM) $(WASM).opt || cp $(WASM) $(WASM).in; } \
+	else { cmp -s $(WASM) $(WASM).opt || { cp $(WASM) $(WASM).in && rm -f $(WASM).opt; }; } \
 	  && $(WASM_OPT) $(NO_INLINE:%='--no-inline=%') -O3 -g $(WASM_FEATURES) $(WASM).in -o $(WASM).named \
 	  && python3 tools/order_functions.py $(WASM).named $(HOT) $(WASM).opt \
 	  && python3 tools/export_malloc.py $(WASM).opt \
@@ -102,9 +104,10 @@ fuzz: ## every fuzz target for FUZZ_SECONDS each (cargo-fuzz, libFuzzer); seeds 
 	  [ $$status -eq 0 ] || { echo "fuzz target $$t failed"; exit 1; }; \
 	done
 
-bench: build venv idp ## each path against no filter, the empty filter, its host-call twin and jwt_authn; the fleet store's added latency (writes BENCHMARKS.md)
+bench: build venv idp ## each path against no filter, the empty filter, its host-call twin and jwt_authn; each path's own work in V8 alone; the fleet store's added latency (writes BENCHMARKS.md)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) tools/bench.py --write
+	$(PY) tools/bench.py --v8 --write
 	@$(PREREQ) etcd
 	$(PY) tools/bench_fleet.py --write
 

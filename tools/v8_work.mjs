@@ -7,13 +7,14 @@
 //   make bench-v8                        (mints, builds and records what it needs, then this)
 //   node tools/v8_work.mjs [path …]      (paths: public, repeated-HS256, … as in target/twins/)
 //
-// `TWINS=<dir>`: the recordings and their scenarios.json (default target/twins/, where
+// `FILTER=<.wasm>`: another build than the release one; `AGAINST=<.wasm>`: a second build of
+// the filter in the twin's place, to compare two builds. `TWINS=<dir>`: the recordings and their scenarios.json (default target/twins/, where
 // `make bench`, `bench-row` and `bench-v8` leave them); `ROUNDS`, `PER_ROUND`: how long.
 import { readFileSync, readdirSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const FILTER = ROOT + "target/wasm32-wasip1/release/oauth_filter.wasm";
+const FILTER = process.env.FILTER ?? ROOT + "target/wasm32-wasip1/release/oauth_filter.wasm";
 const TWIN = ROOT + "target/noop/wasm32-wasip1/release/noop_filter.wasm";
 const TWINS = process.env.TWINS ? process.env.TWINS.replace(/\/?$/, "/") : ROOT + "target/twins/";
 const enc = new TextEncoder();
@@ -222,7 +223,10 @@ for (const name of wanted) {
   const tokens = kept ? JSON.parse(readFileSync(ROOT + "build/bench-tokens/" + kept, "utf8")).fresh : [s.token];
   const headers = tokens.map(requestHeaders);
   const filter = new Vm(FILTER, JSON.stringify(s.config), headers);
-  const twin = new Vm(TWIN, readFileSync(TWINS + name + ".twin", "utf8"), headers);
+  // `AGAINST=<.wasm>`: another build of the filter in the twin's place (two builds compared).
+  const twin = process.env.AGAINST
+    ? new Vm(process.env.AGAINST, JSON.stringify(s.config), headers)
+    : new Vm(TWIN, readFileSync(TWINS + name + ".twin", "utf8"), headers);
   for (const vm of [filter, twin]) {
     for (let i = 0; i < PER_ROUND * 2; i++) vm.request();
     vm.replaced = vm.answered = 0;
