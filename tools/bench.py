@@ -47,6 +47,8 @@ def jwks_with_hs():
 
 LIFETIME = 30 * 86400
 TOKENS = ROOT / "build" / "bench-tokens"
+# Rounds per path of `--v8` (tools/v8_work.mjs), each of its 20 000 requests.
+V8_ROUNDS = 31
 
 
 def token(alg, i=0):
@@ -1005,9 +1007,6 @@ def render(rows):
     return "\n".join(out)
 
 
-V8_ROUNDS = 31
-
-
 def write(table, a, section="results"):
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
@@ -1025,7 +1024,7 @@ def write(table, a, section="results"):
         intro = (f"Run on {when}, {os.cpu_count()} cores, by `make bench` (or alone: `tools/bench.py --startup --write`), "
                  f"{a.repeats} starts of each.")
     elif section == "v8":
-        intro = (f"Run on {when}, {os.cpu_count()} cores, by `make bench` (or alone: `make bench-v8`): Node "
+        intro = (f"Run on {when}, {os.cpu_count()} cores, by `make bench` (`make bench-v8` prints it alone): Node "
                  f"{subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()} with "
                  f"`--no-liftoff`, {V8_ROUNDS} rounds of 20 000 requests each for the filter and for its twin, alternated.")
     else:

@@ -7,9 +7,11 @@
 //   make bench-v8                        (mints, builds and records what it needs, then this)
 //   node tools/v8_work.mjs [path …]      (paths: public, repeated-HS256, … as in target/twins/)
 //
+// `ROUNDS`, `PER_ROUND`: how long. `TWINS=<dir>`: the recordings and their scenarios.json
+// (default target/twins/, where `make bench`, `bench-row` and `bench-v8` leave them).
 // `FILTER=<.wasm>`: another build than the release one; `AGAINST=<.wasm>`: a second build of
-// the filter in the twin's place, to compare two builds. `TWINS=<dir>`: the recordings and their scenarios.json (default target/twins/, where
-// `make bench`, `bench-row` and `bench-v8` leave them); `ROUNDS`, `PER_ROUND`: how long.
+// the filter in the twin's place, to compare two builds. `CODE_EVICT=<n>`: n other functions
+// run after each request (below).
 import { readFileSync, readdirSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 
@@ -174,14 +176,6 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-// `EVICT=<KiB>`: after each request, touch that much other memory (a line in every 64 bytes),
-// as Envoy's own work between two requests does to the caches the filter's code sits in.
-const EVICT = new Uint8Array(Number(process.env.EVICT ?? 0) * 1024);
-let evictSum = 0;
-function evict() {
-  for (let i = 0; i < EVICT.length; i += 64) evictSum += EVICT[i]++;
-}
-
 // `CODE_EVICT=<n>`: after each request, also run n other functions of about 40 operators
 // each (a module made here), as Envoy's own code between two requests evicts the filter's
 // code from the instruction caches.
@@ -220,6 +214,7 @@ for (const name of wanted) {
   // Its 4000 tokens kept under build/ by `make bench`, more than the caches hold.
   const alg = name.split("-").pop();
   const kept = s.variants && readdirSync(ROOT + "build/bench-tokens").find((f) => f.startsWith(`${alg}-4000-`));
+  if (s.variants && !kept) throw new Error(`${name}: no ${alg}-4000-*.json under build/bench-tokens (make bench-v8 mints them)`);
   const tokens = kept ? JSON.parse(readFileSync(ROOT + "build/bench-tokens/" + kept, "utf8")).fresh : [s.token];
   const headers = tokens.map(requestHeaders);
   const filter = new Vm(FILTER, JSON.stringify(s.config), headers);
@@ -238,7 +233,6 @@ for (const name of wanted) {
     for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
       const t0 = process.hrtime.bigint();
       if (evictCode) for (let i = 0; i < PER_ROUND; i++) vm.request(), (codeSum += evictCode(i));
-      else if (EVICT.length) for (let i = 0; i < PER_ROUND; i++) vm.request(), evict();
       else for (let i = 0; i < PER_ROUND; i++) vm.request();
       times[k].push(Number(process.hrtime.bigint() - t0) / PER_ROUND);
     }
