@@ -125,16 +125,13 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     """`make bench-v8`'s host (tools/v8_work.mjs): the built filter and each path's twin,
     recorded from it on the wasmtime harness, run in Node's V8; every request is let through
     and both set the same headers (the script stops otherwise), one row per path."""
-    from tokens import mint
-    subprocess.run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1", "--manifest-path",
-                    str(ROOT / "tools" / "noop-filter" / "Cargo.toml"), "--target-dir", str(ROOT / "target" / "noop")], check=True)
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bench
+    bench.build_noop()
     subprocess.run(["cargo", "build", "-q", "-p", "test-harness", "--example", "twins"], cwd=ROOT, check=True)
-    import base64
-    secret = b"hs-secret-for-tests"
-    jwt = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": {"keys": [
-        {"kty": "oct", "kid": "hs", "alg": "HS256", "k": base64.urlsafe_b64encode(secret).decode().rstrip("=")}]}}}},
+    jwt = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": bench.jwks_with_hs()}}},
            "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
-    token = mint("HS256", {"scope": "read"}, key=secret, kid="hs", lifetime=3600)
+    token = bench.token("HS256")
     scenarios = [{"name": "public", "config": {"policies": {"p": {"public": True}}, "default_policy": "p"}, "warm": [], "token": None},
                  {"name": "repeated-HS256", "config": jwt, "warm": [token], "token": token}]
     (tmp_path / "scenarios.json").write_text(json.dumps({"now": int(time.time()), "scenarios": scenarios}))

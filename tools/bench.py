@@ -551,8 +551,7 @@ def main():
     if a.v8:
         # Node's host answers no IdP and offers no signature check: the paths the filter
         # decides alone (first-seen HS256 among them, its 4000 tokens cycled).
-        alone = [s["name"] for s in scenarios if s["name"] not in ("introspection", "client-credentials")
-                 and not (s["name"].startswith("first-seen") and not s["name"].endswith("HS256"))]
+        alone = [s["name"] for s in scenarios if s["name"] in ("public", "first-seen-HS256") or s["name"].startswith("repeated-")]
         pin = ["taskset", "-c", "1"] if (os.cpu_count() or 1) >= 2 else []
         # Envoy's V8 compiles Wasm with TurboFan only (proxy-wasm-cpp-host turns Liftoff off).
         env = {**os.environ, "ROUNDS": str(V8_ROUNDS)}
