@@ -27,6 +27,9 @@ def _worker():
 _base_ids = itertools.count(int(os.environ.get("ENVOY_BASE_ID_START", "4100")) + 1000 * _worker()[0])
 
 
+FIRST_FREE = 11000
+
+
 def _port_range():
     """Ports below the kernel's ephemeral range: a port the kernel hands out for bind(0) or for a
     client's outgoing connection can be taken again by any connection before the server that was
@@ -35,12 +38,14 @@ def _port_range():
         low = int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    if low <= 12000:
+    if low <= 13000:
         return None
     # Each xdist worker takes its own slice, so two workers never pick the same port at once.
+    # The slices start above every number the bootstraps are written with (9901-10320), so a
+    # port handed out never reads as one of those.
     index, count = _worker()
-    width = (low - 10000) // count
-    return 10000 + index * width, 10000 + (index + 1) * width
+    width = (low - FIRST_FREE) // count
+    return FIRST_FREE + index * width, FIRST_FREE + (index + 1) * width
 
 
 def _candidates():
@@ -100,8 +105,7 @@ class Envoy:
         self.ports = {}
         for original in _ports_in(text):
             self.ports[original] = (fixed_ports or {}).get(original) or free_port()
-        for original, new in self.ports.items():
-            text = text.replace(f"port_value: {original}}}", f"port_value: {new}}}")
+        text = render_ports(text, self.ports)
         path = tmp / ("run-" + source.name)
         path.write_text(text)
         self.log_path = tmp / (source.name + ".log")
@@ -177,3 +181,11 @@ class _PortTaken(Exception):
 
 def _ports_in(text: str):
     return [int(p) for p in re.findall(r"port_value: (\d+)\}", text)]
+
+
+def render_ports(text: str, ports: dict) -> str:
+    """The bootstrap with each of its port numbers replaced by the one `ports` maps it to, in one
+    pass: replacing one number after another rewrote a port handed out earlier that happened to
+    equal a later original (an admin port given 10120 became the echo's port, and the tests then
+    waited on an address nothing listened on: CI went red on it)."""
+    return re.sub(r"port_value: (\d+)\}", lambda m: f"port_value: {ports.get(int(m.group(1)), m.group(1))}}}", text)
