@@ -142,3 +142,15 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     assert run.returncode == 0, run.stderr
     rows = [line.split(" | ")[0].strip("| ") for line in run.stdout.splitlines()[2:]]
     assert rows == ["public", "repeated-HS256"], run.stdout
+
+
+@pytest.mark.xdist_group("load")  # two proxies under wrk: not beside the load tests
+def test_bench_ab_compares_two_builds_loaded_together():
+    """tools/bench_ab.py, the build against itself: one line per path, b − a with its spread."""
+    wasm = str(ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm")
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_ab.py"), wasm, wasm, "--paths", "public,HS256 repeated",
+                          "--repeats", "1", "--seconds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["public", "HS256 repeated"], run.stdout
+    assert all("b − a" in line and "µs per request" in line for line in lines), run.stdout

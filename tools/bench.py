@@ -81,6 +81,8 @@ def listener(port, filters, direct=True):
     return f"""
   - name: main
     address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    enable_reuse_port: false
+    connection_balance_config: {{exact_balance: {{}}}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -209,6 +211,14 @@ class Proxy:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not start")
 
+    def set_cores(self, cores):
+        """Every thread of the running proxy on `cores` (its workers included)."""
+        for task in pathlib.Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cores)
+            except OSError:
+                pass  # a thread that has just ended
+
     def restart(self, base_id):
         """The same proxy in a fresh process (new ports, a new base id)."""
         self.stop()
@@ -239,8 +249,8 @@ end
 """
 
 
-def run_wrk(proxy, seconds, header=None, script=None):
-    cmd = (["taskset", "-c", "0"] if proxy.pinned else []) + ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{proxy.port}/"]
+def run_wrk(proxy, seconds, header=None, script=None, pin_wrk=False):
+    cmd = (["taskset", "-c", "0"] if proxy.pinned or pin_wrk else []) + ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{proxy.port}/"]
     at = cmd.index("wrk") + 1
     if header:
         cmd[at:at] = ["-H", f"authorization: Bearer {header}"]
@@ -308,20 +318,35 @@ def measure(jobs, repeats, seconds, tag=None):
 TOGETHER = {}
 
 
+# Whether run_together puts proxies of --concurrency 2 on one core (tools/bench_ab.py
+# --spread-out turns it off, to compare).
+TOGETHER_ON_ONE_CORE = True
+
+
 def run_together(a, b, seconds):
     """Two proxies loaded at the same moment, each by its own wrk: whatever the machine does
     meanwhile (another tenant, the clock speed) falls on both runs alike, so their difference
-    keeps only what differs between the two proxies. At --concurrency 1 both Envoys share core 1
-    and both wrks core 0, as one proxy's run does alone."""
+    keeps only what differs between the two proxies. Both Envoys share core 1 and both wrks core
+    0, as one proxy's run at --concurrency 1 does alone; at --concurrency 2 each Envoy keeps its
+    two workers, on core 1 for the run (with the four workers and both wrks spread over the two
+    cores, the empty filter against a copy of itself spanned 15 µs a request)."""
     out = {}
+    cores = os.cpu_count() or 1
+    spread_out = [p for p, _ in (a, b) if not p.pinned] if cores >= 2 and TOGETHER_ON_ONE_CORE else []
+    for proxy in spread_out:
+        proxy.set_cores({1})
 
     def go(k, proxy, kw):
-        out[k] = run_wrk(proxy, seconds, **kw)
+        out[k] = run_wrk(proxy, seconds, pin_wrk=bool(spread_out), **kw)
     threads = [threading.Thread(target=go, args=(k, proxy, kw)) for k, (proxy, kw) in (("a", a), ("b", b))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for proxy in spread_out:
+            proxy.set_cores(set(range(cores)))
     return out["a"], out["b"]
 
 

@@ -9,7 +9,8 @@
 //! own work in operators: `TWIN=target/twins/<path>.twin OAUTH_FILTER_WASM=target/noop/…/
 //! noop_filter.wasm` (the recordings and the build `make bench` leaves). `MEMDIFF=<path>`: the
 //! stack depth and memory lines one hit writes; `COVER=<path>`: the functions one hit enters
-//! (tools/hot_functions.py), and with `COVER_ALL=1` every entry (how often each is called).
+//! (tools/hot_functions.py), and with `COVER_ALL=1` every entry (how often each is called);
+//! `COVER=first:<alg>`: a first-seen token's, the caches full.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -141,11 +142,30 @@ fn hit_path(path: &str) -> (Vm, Request) {
     (vm, req)
 }
 
+/// `first:<alg>`: a VM whose caches are full of first-seen tokens (200, more than they hold),
+/// and one more such token.
+fn first_seen_path(alg: &str) -> (Vm, Request) {
+    let (host, _) = Host::at(NOW).with_envoy_crypto();
+    let mut vm = host.vm(&config().to_string()).unwrap_or_else(|vm| panic!("{}", vm.log_text()));
+    for i in 0..N as u32 {
+        assert!(vm.send(fresh(alg, i)).is_forwarded());
+    }
+    (vm, fresh(alg, N as u32))
+}
+
+/// The i-th first-seen token of `alg`, in its request.
+fn fresh(alg: &str, i: u32) -> Request {
+    Request::get("/").bearer(&sign(alg, None, claims(json!({"sub": "alice", "scope": "a b", "n": i}))))
+}
+
 fn main() {
     if let Ok(path) = std::env::var("COVER") {
         // tools/hot_functions.py: the functions one hit of a path enters (an instrumented build),
         // one index per line, in the order first entered.
-        let (mut vm, req) = hit_path(&path);
+        let (mut vm, req) = match path.strip_prefix("first:") {
+            Some(alg) => first_seen_path(alg),
+            None => hit_path(&path),
+        };
         vm.start_cover();
         assert!(vm.send(req).is_forwarded());
         // `COVER_ALL=1`: every entry, a function as often as it was entered.
@@ -156,6 +176,13 @@ fn main() {
         return;
     }
     if let Ok(path) = std::env::var("MEMDIFF") {
+        if let Some(alg) = path.strip_prefix("first:") {
+            // Two first-seen tokens, one after the other.
+            let (mut vm, req) = first_seen_path(alg);
+            memdiff(&mut vm, req);
+            memdiff(&mut vm, fresh(alg, N as u32 + 1));
+            return;
+        }
         let (mut vm, req) = hit_path(&path);
         memdiff(&mut vm, req.clone());
         memdiff(&mut vm, req);
