@@ -6,7 +6,7 @@ HOT := tools/hot-functions.txt
 # Functions wasm-opt must not inline: the cold rest of the request path, which Rust keeps out
 # of line (`#[inline(never)]`) and wasm-opt would put back into its only caller, so that a hit
 # ran through functions of 10–15 KB (BENCHMARKS.md).
-NO_INLINE := *Decider10read_whole* *phase8wait_for* *Http13admin_headers* *Http16endpoint_headers*
+NO_INLINE := *Decider10read_whole* *phase8wait_for* *Http13admin_headers* *Http16endpoint_headers* *JwtRules12verify_in_vm*
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 VENV := .venv
 PY := $(VENV)/bin/python
