@@ -332,12 +332,12 @@ def run_together(a, b, seconds):
     cores, the empty filter against a copy of itself spanned 15 µs a request)."""
     out = {}
     cores = os.cpu_count() or 1
-    spread_out = [p for p, _ in (a, b) if not p.pinned] if cores >= 2 and TOGETHER_ON_ONE_CORE else []
-    for proxy in spread_out:
+    moved = [p for p, _ in (a, b) if not p.pinned] if cores >= 2 and TOGETHER_ON_ONE_CORE else []
+    for proxy in moved:
         proxy.set_cores({1})
 
     def go(k, proxy, kw):
-        out[k] = run_wrk(proxy, seconds, pin_wrk=bool(spread_out), **kw)
+        out[k] = run_wrk(proxy, seconds, pin_wrk=bool(moved), **kw)
     threads = [threading.Thread(target=go, args=(k, proxy, kw)) for k, (proxy, kw) in (("a", a), ("b", b))]
     try:
         for t in threads:
@@ -345,7 +345,7 @@ def run_together(a, b, seconds):
         for t in threads:
             t.join()
     finally:
-        for proxy in spread_out:
+        for proxy in moved:
             proxy.set_cores(set(range(cores)))
     return out["a"], out["b"]
 
