@@ -129,10 +129,9 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     import bench
     bench.build_noop()
     subprocess.run(["cargo", "build", "-q", "-p", "test-harness", "--example", "twins"], cwd=ROOT, check=True)
-    jwt = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": bench.jwks_with_hs()}}},
-           "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
+    jwt = bench.jwt_config()
     token = bench.token("HS256")
-    scenarios = [{"name": "public", "config": {"policies": {"p": {"public": True}}, "default_policy": "p"}, "warm": [], "token": None},
+    scenarios = [{"name": "public", "config": bench.PUBLIC_CONFIG, "warm": [], "token": None},
                  {"name": "repeated-HS256", "config": jwt, "warm": [token], "token": token}]
     (tmp_path / "scenarios.json").write_text(json.dumps({"now": int(time.time()), "scenarios": scenarios}))
     subprocess.run([str(ROOT / "target" / "debug" / "examples" / "twins"), str(tmp_path / "scenarios.json"), str(tmp_path)],

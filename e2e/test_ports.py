@@ -1,6 +1,9 @@
 """The e2e helpers survive a port taken between choosing it and Envoy binding it (CI once went
 red on that race)."""
 import socket
+import urllib.request
+
+import pytest
 
 import envoy as envoy_module
 
@@ -38,7 +41,6 @@ def test_ports_are_below_the_ephemeral_range_and_never_handed_out_twice():
 def test_a_port_handed_out_that_equals_a_later_original_is_not_rewritten_again(tmp_path, monkeypatch):
     """The admin is handed the number the bootstrap gives its echo cluster (10101): Envoy's admin
     must end on that port, not on the echo's new one (CI once waited 30 s on such an admin)."""
-    import urllib.request
     text = (envoy_module.ROOT / "envoy-config" / "e2e-jwt.yaml").read_text()
     assert envoy_module._ports_in(text) == [9902, 10001, 10101]
     assert envoy_module.render_ports(text, {9902: 10101, 10001: 10001, 10101: 11111}).count("port_value: 10101}") == 1
@@ -46,7 +48,6 @@ def test_a_port_handed_out_that_equals_a_later_original_is_not_rewritten_again(t
         try:
             probe.bind(("127.0.0.1", 10101))
         except OSError:
-            import pytest
             pytest.skip("127.0.0.1:10101 is in use here")
     real, handed = envoy_module.free_port, []
 

@@ -45,6 +45,15 @@ def jwks_with_hs():
     return jwks
 
 
+def jwt_config():
+    """The JWT policy every token row runs: the test JWKS with the HS256 key."""
+    return {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": jwks_with_hs()}}},
+            "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
+
+
+PUBLIC_CONFIG = {"policies": {"p": {"public": True}}, "default_policy": "p"}
+
+
 LIFETIME = 30 * 86400
 TOKENS = ROOT / "build" / "bench-tokens"
 # Rounds per path of `--v8` (tools/v8_work.mjs), each of its 20 000 requests.
@@ -247,6 +256,15 @@ request = function()
   return wrk.format("GET", "/", {["authorization"] = "Bearer " .. tokens[(i %% #tokens) + 1]})
 end
 """
+
+
+def fresh_script(tmp, alg, tokens):
+    """A wrk script under `tmp` that cycles through `tokens`, one per request."""
+    listed = tmp / f"{alg}.tokens"
+    listed.write_text("\n".join(tokens) + "\n")
+    script = tmp / f"{alg}.lua"
+    script.write_text(LUA % listed)
+    return script
 
 
 def run_wrk(proxy, seconds, header=None, script=None, pin_wrk=False):
@@ -525,8 +543,7 @@ def main():
         return
     if a.startup:
         tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
-        jwt_cfg = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": jwks_with_hs()}}},
-                   "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
+        jwt_cfg = jwt_config()
         table = startup_table(a, tmp, free_port(), jwt_cfg, ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm")
         print(table)
         if a.write:
@@ -549,20 +566,15 @@ def main():
     repeated = {alg: minted[alg]["repeated"] for alg in algs}
     scripts = {}
     for alg in algs:
-        f = tmp / f"{alg}.tokens"
-        f.write_text("\n".join(minted[alg]["fresh"]) + "\n")
-        s = tmp / f"{alg}.lua"
-        s.write_text(LUA % f)
-        scripts[alg] = s
-    jwt_cfg = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": jwks_with_hs()}}},
-               "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
+        scripts[alg] = fresh_script(tmp, alg, minted[alg]["fresh"])
+    jwt_cfg = jwt_config()
     intro_cfg = {"oauth_servers": {"i": {"token_strategy": {"name": "introspection", "settings": {
         "introspection_url": "http://idp/introspect", "cluster": "idp", "ttl": 3600}}}},
         "policies": {"p": {"oauth_server": "i"}}, "default_policy": "p"}
     cc_cfg = {"policies": {"p": {"public": True, "upstream_client_credentials": {
         "client_id": "bench", "client_secret": "bench-secret", "token_url": "http://idp/token", "cluster": "idp"}}},
         "default_policy": "p"}
-    public_cfg = {"policies": {"p": {"public": True}}, "default_policy": "p"}
+    public_cfg = PUBLIC_CONFIG
     build_noop()
     print("recording each path's host calls (its twin)…", file=sys.stderr)
     scenarios = [{"name": "public", "config": public_cfg, "warm": [], "token": None},

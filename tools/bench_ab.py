@@ -36,24 +36,17 @@ def main():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-ab-"))
     idp = ThreadingHTTPServer(("127.0.0.1", bench.free_port()), bench.Idp)
     threading.Thread(target=idp.serve_forever, daemon=True).start()
-    jwt_cfg = {"oauth_servers": {"s": {"token_strategy": {"name": "jwt", "settings": bench.jwks_with_hs()}}},
-               "policies": {"p": {"oauth_server": "s"}}, "default_policy": "p"}
-    public_cfg = {"policies": {"p": {"public": True}}, "default_policy": "p"}
     for path in [p.strip() for p in args.paths.split(",")]:
-        cfg, kw = jwt_cfg, {}
+        cfg, kw = bench.jwt_config(), {}
         if path == "public":
-            cfg = public_cfg
+            cfg = bench.PUBLIC_CONFIG
         else:
             alg, mode = path.split()
             tokens = bench.tokens_for(alg, 4000)
             if mode == "repeated":
                 kw = {"header": tokens["repeated"]}
             else:
-                listed = tmp / f"{alg}.tokens"
-                listed.write_text("\n".join(tokens["fresh"]) + "\n")
-                script = tmp / f"{alg}.lua"
-                script.write_text(bench.LUA % listed)
-                kw = {"script": script}
+                kw = {"script": bench.fresh_script(tmp, alg, tokens["fresh"])}
         proxies = [bench.Proxy(name, bench.wasm_filter(cfg, wasm), args.concurrency, tmp, idp.server_address[1], next(BASE_IDS))
                    for name, wasm in (("a", args.a), ("b", args.b))]
         diffs = []
