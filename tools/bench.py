@@ -113,12 +113,15 @@ def listener(port, filters, direct=True):
 
 
 NOOP = ROOT / "target" / "noop" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
+# The same filter with its synthetic code (`tools/noop-filter`, feature `synthetic`).
+NOOP_SYNTHETIC = ROOT / "target" / "noop-synthetic" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
 
 
-def build_noop():
+def build_noop(synthetic=False):
+    target = ROOT / "target" / ("noop-synthetic" if synthetic else "noop")
     subprocess.run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1", "--manifest-path",
-                    str(ROOT / "tools" / "noop-filter" / "Cargo.toml"), "--target-dir", str(ROOT / "target" / "noop")],
-                   check=True)
+                    str(ROOT / "tools" / "noop-filter" / "Cargo.toml"), "--target-dir", str(target),
+                    *(["--features", "synthetic"] if synthetic else [])], check=True)
 
 
 def wasm_filter(config, wasm=ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm"):

@@ -6,10 +6,18 @@ median [min–max] of the repeats. A build against a copy of itself shows the me
 
   .venv/bin/python tools/bench_ab.py A.wasm B.wasm [--paths 'RS256 first-seen,HS256 repeated']
                                      [--repeats 11] [--seconds 4] [--concurrency 1] [--spread-out]
+                                     [--settings-b '{"verified_cache_size": 0}']
+                                     [--config-a JSON] [--config-b JSON]
+
+B may be the same build as A with other settings: --settings-b is merged into B's token
+strategy settings (a JWT path's), so a setting's price is measured the same way. --config-a
+and --config-b replace a side's whole plugin configuration (e.g. `tools/noop-filter`'s
+synthetic code: BENCHMARKS.md, "What a branch costs in Envoy").
 
 Paths: '<alg> repeated', '<alg> first-seen' (its 4 000 kept tokens cycled), 'public'."""
 import argparse
 import itertools
+import json
 import pathlib
 import sys
 import tempfile
@@ -22,6 +30,14 @@ import bench  # noqa: E402
 BASE_IDS = itertools.count(7000)
 
 
+def with_settings(cfg, settings):
+    """`cfg` with `settings` merged into each JWT server's settings (a copy)."""
+    cfg = json.loads(json.dumps(cfg))
+    for server in cfg.get("oauth_servers", {}).values():
+        server["token_strategy"]["settings"].update(settings)
+    return cfg
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("a")
@@ -31,6 +47,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--spread-out", action="store_true", help="at --concurrency 2, leave the proxies' threads on both cores")
+    ap.add_argument("--settings-b", default="{}", help="JSON merged into B's JWT settings")
+    ap.add_argument("--config-a", help="A's whole plugin configuration (JSON)")
+    ap.add_argument("--config-b", help="B's whole plugin configuration (JSON)")
     args = ap.parse_args()
     bench.TOGETHER_ON_ONE_CORE = not args.spread_out
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-ab-"))
@@ -47,8 +66,10 @@ def main():
                 kw = {"header": tokens["repeated"]}
             else:
                 kw = {"script": bench.fresh_script(tmp, alg, tokens["fresh"])}
-        proxies = [bench.Proxy(name, bench.wasm_filter(cfg, wasm), args.concurrency, tmp, idp.server_address[1], next(BASE_IDS))
-                   for name, wasm in (("a", args.a), ("b", args.b))]
+        cfg_a = json.loads(args.config_a) if args.config_a else cfg
+        cfg_b = json.loads(args.config_b) if args.config_b else with_settings(cfg, json.loads(args.settings_b))
+        proxies = [bench.Proxy(name, bench.wasm_filter(c, wasm), args.concurrency, tmp, idp.server_address[1], next(BASE_IDS))
+                   for name, wasm, c in (("a", args.a, cfg_a), ("b", args.b, cfg_b))]
         diffs = []
         try:
             for _ in range(args.repeats):

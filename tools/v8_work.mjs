@@ -10,8 +10,9 @@
 // `ROUNDS`, `PER_ROUND`: how long. `TWINS=<dir>`: the recordings and their scenarios.json
 // (default target/twins/, where `make bench`, `bench-row` and `bench-v8` leave them).
 // `FILTER=<.wasm>`: another build than the release one; `AGAINST=<.wasm>`: a second build of
-// the filter in the twin's place, to compare two builds. `CODE_EVICT=<n>`: n other functions
-// run after each request (below).
+// the filter in the twin's place, to compare two builds; `FILTER_CONFIG`, `AGAINST_CONFIG`:
+// their configurations instead of the path's (JSON, e.g. `tools/noop-filter`'s synthetic code).
+// `CODE_EVICT=<n>`: n other functions run after each request (below).
 import { readFileSync, readdirSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 
@@ -217,10 +218,10 @@ for (const name of wanted) {
   if (s.variants && !kept) throw new Error(`${name}: no ${alg}-4000-*.json under build/bench-tokens (make bench-v8 mints them)`);
   const tokens = kept ? JSON.parse(readFileSync(ROOT + "build/bench-tokens/" + kept, "utf8")).fresh : [s.token];
   const headers = tokens.map(requestHeaders);
-  const filter = new Vm(FILTER, JSON.stringify(s.config), headers);
+  const filter = new Vm(FILTER, process.env.FILTER_CONFIG ?? JSON.stringify(s.config), headers);
   // `AGAINST=<.wasm>`: another build of the filter in the twin's place (two builds compared).
   const twin = process.env.AGAINST
-    ? new Vm(process.env.AGAINST, JSON.stringify(s.config), headers)
+    ? new Vm(process.env.AGAINST, process.env.AGAINST_CONFIG ?? JSON.stringify(s.config), headers)
     : new Vm(TWIN, readFileSync(TWINS + name + ".twin", "utf8"), headers);
   for (const vm of [filter, twin]) {
     for (let i = 0; i < PER_ROUND * 2; i++) vm.request();

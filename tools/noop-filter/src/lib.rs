@@ -6,6 +6,13 @@
 //! CPU per request over the empty filter, divided by N). The calls go straight to the ABI,
 //! as the filter's own `src/host.rs` makes them.
 //!
+//! Built with the `synthetic` feature, with `{"op": "branches", "n": N}` or `{"op": "straight", "n": N}` it runs N × 500 statements
+//! of synthetic code on every request's headers instead (build.rs writes them, each with its
+//! own constants): `branches` an `if` per statement, whose direction is the same on every
+//! request, `straight` the same arithmetic with no test. Against the empty filter in Envoy
+//! and in V8 alone, they price what a request pays for each distinct branch it runs in Envoy
+//! (BENCHMARKS.md, "What a branch costs in Envoy").
+//!
 //! With a configuration that is a host-call recording instead (lines `callback op hexargs…`,
 //! as `test-harness/examples/twins.rs` writes them from the built filter on one request), it
 //! is that path's *twin*: it makes exactly those calls, in that order, with those arguments, in
@@ -54,6 +61,30 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| Box::new(Noop::default()));
 }}
 
+/// Where the synthetic code stores (so no statement can be dropped).
+#[cfg(feature = "synthetic")]
+static mut SINK: u64 = 0;
+
+#[cfg(feature = "synthetic")]
+mod synthetic {
+    use super::SINK;
+    pub const BUILT: bool = true;
+    include!(concat!(env!("OUT_DIR"), "/synthetic.rs"));
+}
+
+/// Built without the `synthetic` feature (as `make bench`'s floor and twins are): no such code,
+/// and a configuration asking for it is refused.
+#[cfg(not(feature = "synthetic"))]
+mod synthetic {
+    pub const BUILT: bool = false;
+    pub fn branches(_n: u32, _flags: u64, acc: u64) -> u64 {
+        acc
+    }
+    pub fn straight(_n: u32, _flags: u64, acc: u64) -> u64 {
+        acc
+    }
+}
+
 #[derive(Clone, Copy, Default, PartialEq)]
 enum Op {
     #[default]
@@ -66,6 +97,8 @@ enum Op {
     Counter,
     SharedGet,
     Time,
+    Branches,
+    Straight,
 }
 
 #[derive(Clone, Default)]
@@ -306,7 +339,7 @@ fn call(op: Op, metric: u32) {
     // SAFETY: pointers and lengths come from live slices; out-pointers are valid for writes.
     unsafe {
         match op {
-            Op::Nothing => {}
+            Op::Nothing | Op::Branches | Op::Straight => {}
             Op::HeaderMap => {
                 proxy_get_header_map_pairs(0, &mut data, &mut size);
             }
@@ -384,9 +417,14 @@ impl RootContext for Noop {
             Some("counter") => Op::Counter,
             Some("shared_get") => Op::SharedGet,
             Some("time") => Op::Time,
+            Some("branches") => Op::Branches,
+            Some("straight") => Op::Straight,
             _ => Op::Nothing,
         };
         self.n = field("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+        if matches!(self.op, Op::Branches | Op::Straight) && !synthetic::BUILT {
+            return false;
+        }
         let name = "bench.counter";
         // SAFETY: as in `call`.
         unsafe {
@@ -409,7 +447,13 @@ impl RootContext for Noop {
 
 impl HttpContext for Noop {
     fn on_http_request_headers(&mut self, _n: usize, _end: bool) -> Action {
-        if self.op != Op::Nothing {
+        // A value the compiler cannot see: each `if` goes the same way on every request.
+        let flags = std::hint::black_box(0x9E37_79B9_7F4A_7C15u64);
+        if self.op == Op::Branches {
+            std::hint::black_box(synthetic::branches(self.n, flags, u64::from(self.metric)));
+        } else if self.op == Op::Straight {
+            std::hint::black_box(synthetic::straight(self.n, flags, u64::from(self.metric)));
+        } else if self.op != Op::Nothing {
             for _ in 0..self.n {
                 call(self.op, self.metric);
             }
