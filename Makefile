@@ -3,6 +3,7 @@ SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/oauth_filter.wasm
 WASM_OPT := tools/binaryen/node_modules/.bin/wasm-opt
 HOT := tools/hot-functions.txt
+HINTS := tools/branch-hints.txt
 # Functions wasm-opt must not inline: the cold rest of the request path, which Rust keeps out
 # of line (`#[inline(never)]`) and wasm-opt would put back into its only caller, so that a hit
 # ran through functions of 10–15 KB (BENCHMARKS.md).
@@ -25,21 +26,23 @@ FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_an
 
 PREREQ := tools/prereq.sh
 
-build: ## the release .wasm (cargo at opt-level "s", the signature crates at 3, then wasm-opt -O3 from npm binaryen, the hit paths' functions first; ≤ 2 MiB)
+build: ## the release .wasm (cargo at opt-level "s", the signature crates at 3, then wasm-opt -O3 from npm binaryen, branch hints, the hit paths' functions first; ≤ 2 MiB)
 	@$(PREREQ) rust node
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p oauth-filter
 	@[ -x $(WASM_OPT) ] || (cd tools/binaryen && npm ci --silent --no-audit --no-fund)
 	@# cargo may put its own (unoptimized) output back: optimize only a .wasm not seen before
 	@# (or again when the functions' order changed). A new cargo output drops the last .opt, so
-	@# that a wasm-opt that failed is never followed by the build before it. The functions a
-	@# request runs through go first, in $(HOT)'s order (tools/order_functions.py);
-	@# $(WASM).named keeps the names.
-	@if cmp -s $(WASM) $(WASM).opt && [ $(WASM).opt -nt $(HOT) ]; then :; \
-	elif cmp -s $(WASM) $(WASM).in && [ $(WASM).opt -nt $(HOT) ]; then cp --remove-destination $(WASM).opt $(WASM); \
+	@# that a wasm-opt that failed is never followed by the build before it. Each `if` and
+	@# `br_if` the benchmarked paths run is hinted the way they take it ($(HINTS),
+	@# tools/branch_hints.py); the functions a request runs through go first, in $(HOT)'s order
+	@# (tools/order_functions.py); $(WASM).named keeps the names and no hints.
+	@if cmp -s $(WASM) $(WASM).opt && [ $(WASM).opt -nt $(HOT) ] && [ $(WASM).opt -nt $(HINTS) ]; then :; \
+	elif cmp -s $(WASM) $(WASM).in && [ $(WASM).opt -nt $(HOT) ] && [ $(WASM).opt -nt $(HINTS) ]; then cp --remove-destination $(WASM).opt $(WASM); \
 	else { cmp -s $(WASM) $(WASM).opt || { cp $(WASM) $(WASM).in && rm -f $(WASM).opt; }; } \
 	  && $(WASM_OPT) $(NO_INLINE:%='--no-inline=%') -O3 -g $(WASM_FEATURES) $(WASM).in -o $(WASM).named \
-	  && python3 tools/order_functions.py $(WASM).named $(HOT) $(WASM).opt \
+	  && python3 tools/branch_hints.py apply $(WASM).named $(WASM).hinted $(HINTS) \
+	  && python3 tools/order_functions.py $(WASM).hinted $(HOT) $(WASM).opt \
 	  && python3 tools/export_malloc.py $(WASM).opt \
 	  && cp --remove-destination $(WASM).opt $(WASM); fi
 	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"

@@ -71,8 +71,9 @@ def test_a_missing_prerequisite_is_named_with_its_install_line(tmp_path):
 @pytest.mark.xdist_group("load")  # seconds of wasm-dis and wasm-as: not beside the load tests
 def test_the_build_puts_the_functions_of_the_hit_paths_first(tmp_path):
     """`make build` orders the .wasm's functions by tools/hot-functions.txt: the shipped module is
-    the optimized one (kept with its names as .named) with the listed functions first and no
-    other change, and the list still names the functions the build has."""
+    the optimized one (kept with its names as .named) with its branch hints
+    (tools/branch-hints.txt), the listed functions first, and no other change; the list still
+    names the functions the build has."""
     sys.path.insert(0, str(ROOT / "tools"))
     import order_functions
     release = ROOT / "target" / "wasm32-wasip1" / "release"
@@ -90,11 +91,64 @@ def test_the_build_puts_the_functions_of_the_hit_paths_first(tmp_path):
     have = {order_functions.key(n.lstrip("$")) for n in before}
     stale = [n for n in listed if n not in have]
     assert len(stale) <= len(listed) // 10, f"run tools/hot_functions.py: {stale[:5]}"
-    # The shipped .wasm is exactly that order.
-    out = tmp_path / "ordered.wasm"
-    subprocess.run([sys.executable, str(ROOT / "tools" / "order_functions.py"), str(named), str(hot), str(out)], check=True)
+    # The shipped .wasm is exactly the hinted module in that order.
+    hinted, out = tmp_path / "hinted.wasm", tmp_path / "ordered.wasm"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "branch_hints.py"), "apply", str(named), str(hinted)], check=True)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "order_functions.py"), str(hinted), str(hot), str(out)], check=True)
     subprocess.run([sys.executable, str(ROOT / "tools" / "export_malloc.py"), str(out)], check=True)
     assert out.read_bytes() == (release / "oauth_filter.wasm").read_bytes()
+
+
+@pytest.mark.xdist_group("load")  # seconds of wasm-dis and wasm-as: not beside the load tests
+def test_the_build_hints_the_branches_the_request_path_runs(tmp_path):
+    """tools/branch-hints.txt still fits the build (a tenth of its functions stale at most: `run
+    tools/branch_hints.py record`), and the shipped .wasm carries the hints section V8 reads. A
+    hint lands on its own instruction, and a function whose text changed gets none."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import branch_hints
+    release = ROOT / "target" / "wasm32-wasip1" / "release"
+    used, listed = branch_hints.apply(release / "oauth_filter.wasm.named", tmp_path / "hinted.wasm")
+    assert listed > 50 and used >= listed - listed // 10, "run tools/branch_hints.py record"
+    assert b"\x19metadata.code.branch_hint" in (release / "oauth_filter.wasm").read_bytes()
+    wat = """(module
+ (import "env" "f" (func $f (param i32)))
+ (func $g (param $0 i32)
+  (block $b
+   (br_if $b
+    (local.get $0)
+   )
+   (if
+    (local.get $0)
+    (then
+     (call $f
+      (i32.const 1)
+     )
+    )
+   )
+  )
+ )
+)"""
+    lines = wat.split("\n")
+    (name, start, end), = branch_hints.functions(lines)
+    fp = branch_hints.fingerprint(lines, start, end)
+    text, used = branch_hints.annotate(lines, {("g", fp): "01"})
+    assert used == 1 and [l.strip() for l in text.split("\n")][4:9] == [
+        '(@metadata.code.branch_hint "\\00")', "(br_if $b", "(local.get $0)", ")", '(@metadata.code.branch_hint "\\01")']
+    text, used = branch_hints.annotate(lines, {("g", "0" * 16): "01"})
+    assert used == 0 and "branch_hint" not in text
+
+
+@pytest.mark.xdist_group("load")  # seconds of wasm-dis and wasm-as: not beside the load tests
+def test_branch_sites_counts_what_a_request_runs():
+    """tools/branch_sites.py: a first-seen token runs through more distinct branches than the
+    public route, one table row per path."""
+    ex = ROOT / "target" / "debug" / "examples" / "wasm_work"
+    subprocess.run(["cargo", "build", "-q", "-p", "test-harness", "--example", "wasm_work"], cwd=ROOT, check=True)
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "branch_sites.py"), "--example", str(ex), "public", "first:RS256"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    rows = {r[0]: r for r in ([c.strip() for c in line.strip("|").split("|")] for line in run.stdout.splitlines()[2:4])}
+    assert set(rows) == {"public", "first:RS256"}, run.stdout
+    assert 100 < int(rows["public"][1]) < int(rows["first:RS256"][1]), run.stdout
 
 
 @pytest.mark.xdist_group("load")  # seconds of wasm-dis and wasm-as: not beside the load tests
@@ -141,6 +195,16 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     assert run.returncode == 0, run.stderr
     rows = [line.split(" | ")[0].strip("| ") for line in run.stdout.splitlines()[2:]]
     assert rows == ["public", "repeated-HS256"], run.stdout
+    # tools/noop-filter's synthetic code, each side given its own configuration: built with
+    # the `synthetic` feature it runs, without it the configuration is refused.
+    bench.build_noop(synthetic=True)
+    env = {**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "300", "FILTER": str(bench.NOOP_SYNTHETIC),
+           "AGAINST": str(bench.NOOP_SYNTHETIC), "FILTER_CONFIG": '{"op": "branches", "n": 1}', "AGAINST_CONFIG": "{}"}
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and run.stdout.splitlines()[2].startswith("| public |"), run.stderr
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public"], cwd=ROOT, capture_output=True, text=True,
+                         env={**env, "FILTER": str(bench.NOOP)})
+    assert run.returncode != 0 and "configuration refused" in run.stderr, run.stderr
 
 
 @pytest.mark.xdist_group("load")  # two proxies under wrk: not beside the load tests
@@ -153,3 +217,12 @@ def test_bench_ab_compares_two_builds_loaded_together():
     lines = run.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["public", "HS256 repeated"], run.stdout
     assert all("b − a" in line and "µs per request" in line for line in lines), run.stdout
+    # Each side with a configuration of its own: tools/noop-filter's synthetic branches on B.
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bench
+    bench.build_noop(synthetic=True)
+    noop = str(bench.NOOP_SYNTHETIC)
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_ab.py"), noop, noop, "--paths", "public", "--config-a", "{}",
+                          "--config-b", '{"op": "branches", "n": 1}', "--repeats", "1", "--seconds", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.startswith("public: b − a"), run.stderr
