@@ -6,8 +6,9 @@
 //! CPU per request over the empty filter, divided by N). The calls go straight to the ABI,
 //! as the filter's own `src/host.rs` makes them.
 //!
-//! Built with the `synthetic` feature, with `{"op": "branches", "n": N}` or `{"op": "straight", "n": N}` it runs N × 500 statements
-//! of synthetic code on every request's headers instead (build.rs writes them, each with its
+//! Built with the `synthetic` feature, with `{"op": "branches", "n": N}` or
+//! `{"op": "straight", "n": N}` it runs N × 500 statements of synthetic code on every
+//! request's headers instead (build.rs writes them, each with its
 //! own constants): `branches` an `if` per statement, whose direction is the same on every
 //! request, `straight` the same arithmetic with no test. Against the empty filter in Envoy
 //! and in V8 alone, they price what a request pays for each distinct branch it runs in Envoy
@@ -83,6 +84,11 @@ mod synthetic {
     pub fn straight(_n: u32, _flags: u64, acc: u64) -> u64 {
         acc
     }
+}
+
+/// A value the compiler cannot see: each synthetic `if` goes the same way on every request.
+fn flags() -> u64 {
+    std::hint::black_box(0x9E37_79B9_7F4A_7C15)
 }
 
 #[derive(Clone, Copy, Default, PartialEq)]
@@ -447,12 +453,10 @@ impl RootContext for Noop {
 
 impl HttpContext for Noop {
     fn on_http_request_headers(&mut self, _n: usize, _end: bool) -> Action {
-        // A value the compiler cannot see: each `if` goes the same way on every request.
-        let flags = std::hint::black_box(0x9E37_79B9_7F4A_7C15u64);
         if self.op == Op::Branches {
-            std::hint::black_box(synthetic::branches(self.n, flags, u64::from(self.metric)));
+            std::hint::black_box(synthetic::branches(self.n, flags(), u64::from(self.metric)));
         } else if self.op == Op::Straight {
-            std::hint::black_box(synthetic::straight(self.n, flags, u64::from(self.metric)));
+            std::hint::black_box(synthetic::straight(self.n, flags(), u64::from(self.metric)));
         } else if self.op != Op::Nothing {
             for _ in 0..self.n {
                 call(self.op, self.metric);
