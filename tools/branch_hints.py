@@ -40,11 +40,10 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from order_functions import BIN, FEATURES, key  # noqa: E402
+from hot_functions import COVER_IMPORT, EXAMPLE, NAMED, cover_call, covered, through_text  # noqa: E402
+from order_functions import key  # noqa: E402
 
 HINTS = ROOT / "tools" / "branch-hints.txt"
-NAMED = ROOT / "target" / "wasm32-wasip1" / "release" / "oauth_filter.wasm.named"
-EXAMPLE = ROOT / "target" / "measure" / "examples" / "wasm_work"
 # The paths `make bench` measures, as wasm_work's COVER names them (first-seen EdDSA, whose
 # signature is curve arithmetic in the VM, would record millions of entries).
 PATHS = ["public", "client-credentials", "introspection", "HS256", "RS256", "ES256", "ES384", "EdDSA",
@@ -139,14 +138,14 @@ def instrument(lines):
     out = []
     for i, line in enumerate(lines):
         indent = " " * parts(line)[0]
-        out += [f"{indent}(call $__cover_enter (i32.const {m}))" for m in before.get(i, [])]
+        out += [cover_call(len(indent), m) for m in before.get(i, [])]
         out.append(line)
         if i == imported:
-            out.append(' (import "cover" "enter" (func $__cover_enter (param i32)))')
+            out.append(COVER_IMPORT)
         # After an arm's opening line its first statement, one level in; after a `br_if`'s
         # closing line the statement that follows it, at its level.
         inner = " " if parts(line)[2] in ("(then", "(else") else ""
-        out += [f"{indent}{inner}(call $__cover_enter (i32.const {m}))" for m in after.get(i, [])]
+        out += [cover_call(len(indent + inner), m) for m in after.get(i, [])]
     return "\n".join(out), table
 
 
@@ -171,16 +170,11 @@ def record(named=NAMED, example=EXAMPLE, paths=PATHS, out=HINTS):
         subprocess.run(["cargo", "build", "-q", "--profile", "measure", "-p", "test-harness", "--example", "wasm_work"],
                        cwd=ROOT, check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        wat, wasm = pathlib.Path(tmp) / "module.wat", pathlib.Path(tmp) / "marked.wasm"
-        subprocess.run([str(BIN / "wasm-dis"), str(named), "-o", str(wat)], check=True)
-        text, table = instrument(wat.read_text().split("\n"))
-        wat.write_text(text)
-        subprocess.run([str(BIN / "wasm-as"), *FEATURES, str(wat), "-o", str(wasm)], check=True)
+        wasm = pathlib.Path(tmp) / "marked.wasm"
+        table = through_text(named, wasm, lambda wat: instrument(wat.split("\n")))
         counts = collections.Counter()
         for path in paths:
-            env = {"PATH": "/usr/bin:/bin", "COVER": path, "COVER_ALL": "1", "OAUTH_FILTER_WASM": str(wasm)}
-            run = subprocess.run([str(example)], env=env, capture_output=True, text=True, check=True)
-            counts.update(int(n) for n in run.stdout.split())
+            counts.update(covered(example, wasm, path, every=True))
     lines = ["# Branch hints `make build` writes into the .wasm (tools/branch_hints.py record): per function",
              "# that a benchmarked path runs, its name without Rust's hash, a fingerprint of its text, and",
              "# one character per `if`/`br_if` in text order: 1 taken, 0 not, . no hint."]
@@ -230,12 +224,7 @@ def annotate(lines, table):
 
 def apply(src, dst, hints=HINTS):
     table = read(hints)
-    with tempfile.TemporaryDirectory() as tmp:
-        wat = pathlib.Path(tmp) / "module.wat"
-        subprocess.run([str(BIN / "wasm-dis"), str(src), "-o", str(wat)], check=True)
-        text, used = annotate(wat.read_text().split("\n"), table)
-        wat.write_text(text)
-        subprocess.run([str(BIN / "wasm-as"), *FEATURES, "-g", str(wat), "-o", str(dst)], check=True)
+    used = through_text(src, dst, lambda wat: annotate(wat.split("\n"), table), "-g")
     print(f"{dst}: hints for {used} of {len(table)} listed functions")
     return used, len(table)
 

@@ -29,8 +29,8 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from hot_functions import EXAMPLE, NAMED  # noqa: E402
-from order_functions import BIN, FEATURES, key  # noqa: E402
+from hot_functions import COVER_IMPORT, EXAMPLE, NAMED, cover_call, covered, through_text  # noqa: E402
+from order_functions import key  # noqa: E402
 
 PATHS = ["public", "client-credentials", "introspection", "HS256", "RS256", "ES256",
          "first:HS256", "first:RS256", "first:ES256"]
@@ -47,7 +47,7 @@ class Region:
 
 
 def instrument(wat):
-    """The module's text with the markers, its regions by marker index, its functions' names."""
+    """The module's text with the markers, and (its regions by marker index, its functions' names)."""
     lines = wat.split("\n")
     imported = max(i for i, line in enumerate(lines) if line.startswith(" (import "))
     out, regions, names = [], [], []
@@ -55,7 +55,7 @@ def instrument(wat):
 
     def marker(indent):
         regions.append(Region(len(names) - 1))
-        out.append(" " * indent + f"(call $__cover_enter (i32.const {len(regions) - 1}))")
+        out.append(cover_call(indent, len(regions) - 1))
         return len(regions) - 1
 
     in_function, i = False, 0
@@ -63,7 +63,7 @@ def instrument(wat):
         line = lines[i]
         out.append(line)
         if i == imported:
-            out.append(' (import "cover" "enter" (func $__cover_enter (param i32)))')
+            out.append(COVER_IMPORT)
         elif line.startswith(" (func $"):
             names.append(line.split(" ")[2].lstrip("$"))
             while i + 1 < len(lines) and lines[i + 1].startswith("  (local "):
@@ -97,25 +97,20 @@ def instrument(wat):
                     if text.startswith(OPENS_REGION):
                         current.append((indent + 1, marker(indent + 1)))
         i += 1
-    return "\n".join(out), regions, names
+    return "\n".join(out), (regions, names)
 
 
 def instrumented(named, tmp):
     """`named` built again with its markers: the module's path, its regions, its names."""
-    wat, wasm = pathlib.Path(tmp) / "module.wat", pathlib.Path(tmp) / "blocks.wasm"
-    subprocess.run([str(BIN / "wasm-dis"), str(named), "-o", str(wat)], check=True)
-    text, regions, names = instrument(wat.read_text())
-    wat.write_text(text)
-    subprocess.run([str(BIN / "wasm-as"), *FEATURES, str(wat), "-o", str(wasm)], check=True)
+    wasm = pathlib.Path(tmp) / "blocks.wasm"
+    regions, names = through_text(named, wasm, instrument)
     return wasm, regions, names
 
 
 def count(example, wasm, regions, path):
     """What one request of `path` runs: {"conditional", "sites" (by kind), "instructions",
     "functions", "by_function" ({name: (conditional sites, instructions)})}."""
-    env = {"PATH": "/usr/bin:/bin", "COVER": path, "COVER_ALL": "1", "OAUTH_FILTER_WASM": str(wasm)}
-    out = subprocess.run([str(example)], env=env, capture_output=True, text=True, check=True).stdout
-    entered = {int(n) for n in out.split()}
+    entered = set(covered(example, wasm, path, every=True))
     sites, by_function = collections.Counter(), collections.defaultdict(lambda: [0, 0])
     for r in entered:
         region = regions[r]

@@ -39,6 +39,34 @@ PATHS = [
 ]
 
 
+COVER_IMPORT = ' (import "cover" "enter" (func $__cover_enter (param i32)))'
+
+
+def cover_call(indent, index):
+    """The line reporting marker `index` to the harness, at `indent` spaces."""
+    return " " * indent + f"(call $__cover_enter (i32.const {index}))"
+
+
+def through_text(src, dst, edit, *flags):
+    """`src` built again as `dst` through Binaryen's text form, `edit(text)` returning the new
+    text and what else it found (returned)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wat = pathlib.Path(tmp) / "module.wat"
+        subprocess.run([str(BIN / "wasm-dis"), str(src), "-o", str(wat)], check=True)
+        text, found = edit(wat.read_text())
+        wat.write_text(text)
+        subprocess.run([str(BIN / "wasm-as"), *FEATURES, *flags, str(wat), "-o", str(dst)], check=True)
+    return found
+
+
+def covered(example, wasm, path, every=False):
+    """The markers one more request of `path` reports (wasm_work COVER=); with `every`, each
+    time it passes one (COVER_ALL=1), else each once, in the order first passed."""
+    env = {"PATH": "/usr/bin:/bin", "COVER": path, "OAUTH_FILTER_WASM": str(wasm), **({"COVER_ALL": "1"} if every else {})}
+    out = subprocess.run([str(example)], env=env, capture_output=True, text=True, check=True).stdout
+    return [int(n) for n in out.split()]
+
+
 def instrument(wat):
     """The module's text with a call to `cover.enter(i)` opening the i-th defined function,
     and the names by index. Binaryen prints each module field on a line of its own at one
@@ -50,12 +78,12 @@ def instrument(wat):
         line = lines[i]
         out.append(line)
         if i == imported:
-            out.append(' (import "cover" "enter" (func $__cover_enter (param i32)))')
+            out.append(COVER_IMPORT)
         if line.startswith(" (func $"):
             while i + 1 < len(lines) and lines[i + 1].startswith("  (local "):
                 i += 1
                 out.append(lines[i])
-            out.append(f"  (call $__cover_enter (i32.const {len(names)}))")
+            out.append(cover_call(2, len(names)))
             names.append(line.split(" ")[2].lstrip("$"))
         i += 1
     return "\n".join(out), names
@@ -64,19 +92,13 @@ def instrument(wat):
 def instrumented(named, tmp):
     """`named` built again with its functions calling `cover.enter`: the module's path, and
     the functions' names by index."""
-    wat, wasm = pathlib.Path(tmp) / "module.wat", pathlib.Path(tmp) / "covered.wasm"
-    subprocess.run([str(BIN / "wasm-dis"), str(named), "-o", str(wat)], check=True)
-    text, names = instrument(wat.read_text())
-    wat.write_text(text)
-    subprocess.run([str(BIN / "wasm-as"), *FEATURES, str(wat), "-o", str(wasm)], check=True)
-    return wasm, names
+    wasm = pathlib.Path(tmp) / "covered.wasm"
+    return wasm, through_text(named, wasm, instrument)
 
 
 def entered(example, wasm, names, path):
     """The functions (names without Rust's hash) one hit of `path` enters, in order."""
-    env = {"PATH": "/usr/bin:/bin", "COVER": path, "OAUTH_FILTER_WASM": str(wasm)}
-    out = subprocess.run([str(example)], env=env, capture_output=True, text=True, check=True).stdout
-    return [key(names[int(n)]) for n in out.split()]
+    return [key(names[n]) for n in covered(example, wasm, path)]
 
 
 def main():
