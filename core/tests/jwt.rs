@@ -257,3 +257,36 @@ fn short_hmac_secrets_as_janus_takes_them() {
     let legacy = rules(json!({"name": "jwt", "settings": {"secret": "secret"}}));
     assert!(legacy.verify(&token("HS256", b"secret", claims.clone()), NOW).is_ok());
 }
+
+/// The header of each token is read once per set of rules (`jwt::heads`): a token whose header
+/// was seen before gets the answer rules that never saw it give, whatever came before it.
+#[test]
+fn a_header_read_before_gives_the_same_answers() {
+    let secret: &[u8] = b"hs-secret-for-tests";
+    let typed = || rules(json!({"name": "jwt", "settings": all_settings(), "require_typ": "at+jwt"}));
+    let tokens = [
+        sign("RS256", None, claims(json!({"sub": "a"}))),
+        sign("RS256", None, claims(json!({"sub": "b"}))),
+        sign("RS256-other", None, claims(json!({"sub": "c"}))),
+        sign("ES256", Some("k"), claims(json!({}))),
+        sign("ES256", Some("k"), claims(json!({"exp": NOW - 100}))),
+        hs256_raw(secret, json!({"alg": "HS256"}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "HS256"}), json!({"exp": NOW - 5})),
+        hs256_raw(b"other-secret-value", json!({"alg": "HS256"}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "HS256", "zip": "DEF"}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "HS256", "crit": ["exp"]}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "none"}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "HS256", "typ": "at+jwt"}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "HS256", "typ": "JWT"}), json!({"exp": NOW + 5})),
+        hs256_raw(secret, json!({"alg": "HS256", "typ": "other"}), json!({"exp": NOW + 5})),
+    ];
+    for make in [all as fn() -> oauth_core::jwt::JwtRules, typed] {
+        let seen = make();
+        for round in 0..3 {
+            for t in &tokens {
+                let fresh = make().verify(t, NOW).map(|id| id.header_value("sub"));
+                assert_eq!(seen.verify(t, NOW).map(|id| id.header_value("sub")), fresh, "round {round}: {t}");
+            }
+        }
+    }
+}

@@ -163,7 +163,7 @@ fn jwks_has_every_public_key_and_no_private_part() {
     assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
     let rules = oauth_core::jwt::JwtRules { keys: parsed.keys, algs: oauth_core::jwt::AlgSet::all(), leeway_secs: 0,
         issuers: vec![], audiences: vec![], required_claims: vec![], max_token_bytes: 8192, require_typ: None,
-        cache: oauth_core::jwt::cache::VerifiedCache::new(0), max_lifetime: None, subjects: vec![], require_expiration: true };
+        cache: oauth_core::jwt::cache::VerifiedCache::new(0), heads: Default::default(), max_lifetime: None, subjects: vec![], require_expiration: true };
     for (id, secret) in [("my-id", "my-secret"), ("ec-client", "ec-secret"), ("ed-client", "ed-secret")] {
         let body = format!(r#"{{"grant_type":"client_credentials","client_id":"{id}","client_secret":"{secret}"}}"#);
         let t = token_of(&vm.send(post("/token", "application/json", &body)));

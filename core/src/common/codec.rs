@@ -158,6 +158,37 @@ pub fn three_parts(s: &str) -> Option<(&str, &str, &str)> {
     Some((s.get(..first)?, s.get(first + 1..second)?, s.get(second + 1..)?))
 }
 
+/// `str::trim`, the ASCII whitespace at the ends taken off byte by byte: a header value (every
+/// token's) has only that, and `str::trim` decodes each end character by character.
+pub fn trim(s: &str) -> &str {
+    let (start, end) = (ascii_start(s), ascii_end(s));
+    match s.get(start.min(end)..end) {
+        Some(t) if t.as_bytes().first().is_none_or(u8::is_ascii) && t.as_bytes().last().is_none_or(u8::is_ascii) => t,
+        _ => s.trim(), // perhaps Unicode whitespace at an end
+    }
+}
+
+/// `str::trim_start`, as `trim`.
+pub fn trim_start(s: &str) -> &str {
+    match s.get(ascii_start(s)..) {
+        Some(t) if t.as_bytes().first().is_none_or(u8::is_ascii) => t,
+        _ => s.trim_start(),
+    }
+}
+
+/// What `char::is_whitespace` holds for in ASCII: U+0009 to U+000D and the space.
+fn ascii_space(b: &u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+fn ascii_start(s: &str) -> usize {
+    s.bytes().position(|b| !ascii_space(&b)).unwrap_or(s.len())
+}
+
+fn ascii_end(s: &str) -> usize {
+    s.bytes().rposition(|b| !ascii_space(&b)).map_or(0, |at| at + 1)
+}
+
 /// Whether `bytes` hold an ASCII control character (0x00–0x1F, 0x7F), as
 /// `bytes.iter().any(u8::is_ascii_control)` says: `scan`'s answer.
 pub fn has_control(bytes: &[u8]) -> bool {
@@ -167,6 +198,17 @@ pub fn has_control(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trims_as_str_does() {
+        for s in [
+            "", " ", "\t\n\x0b\x0c\r ", "abc", "  a b  ", "\x0babc\x0b", "\u{a0}abc", "abc\u{3000}", " \u{2003} x \u{85}",
+            "é", " é ", "\u{a0}", " \u{a0} ", "x\u{1680}", "\x1fx\x7f", "Bearer  abc",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+            assert_eq!(trim_start(s), s.trim_start(), "{s:?}");
+        }
+    }
 
     #[test]
     fn three_parts_cuts_as_split_does() {

@@ -92,10 +92,18 @@ fn result_flag(fields: &[Field<'_>]) -> bool {
     }) == Some(true)
 }
 
-/// VerifySignatureResult → whether the signature was valid; None when unreadable.
+/// VerifySignatureResult → whether the signature was valid; None when unreadable. The answer
+/// to a good signature (`result: true`, no error) is read without decoding its fields: a
+/// first-seen token runs through less code.
 pub fn verify_result(answer: &[u8]) -> Option<bool> {
+    if answer == VALID {
+        return Some(true);
+    }
     Some(result_flag(&fields(answer)?))
 }
+
+/// A VerifySignatureResult holding only `result: true`, as proto3 encodes it.
+const VALID: [u8; 2] = [0x08, 0x01];
 
 /// SignResult → the signature when signing succeeded; None otherwise.
 pub fn sign_result(answer: &[u8]) -> Option<Vec<u8>> {

@@ -77,7 +77,8 @@ pub fn quick<'a>(cfg: &Config, policy: &Policy, req: &'a Request) -> Option<Quic
 /// Finds each server's token (its own sources, or the policy's). `quick`: a token already
 /// hashed, whose digest is reused when it is the very token found.
 pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request, quick: Option<&Quick>) -> Result<Presented<'a>, Denial> {
-    let mut tokens = Vec::new();
+    // Room for every server's token: growing the list made the allocator run twice.
+    let mut tokens = Vec::with_capacity(policy.servers.len());
     let mut missing = false;
     for &i in &policy.servers {
         let sources = cfg.servers.get(i).and_then(|s| s.token_sources.as_deref()).unwrap_or(&policy.sources);

@@ -62,7 +62,7 @@ fn candidates<'a>(source: &TokenSource, req: &'a Request, out: &mut dyn FnMut(Co
             for raw in req.header_values(name) {
                 let (scan, value) = codec::scan(raw);
                 let Some(value) = value else { return Err(Denial::Malformed) };
-                let value = value.trim();
+                let value = codec::trim(value);
                 // Envoy joins repeated headers with a comma: two Authorization headers arrive as
                 // "Bearer a,Bearer b". No token has a comma (RFC 6750's b64token): two of them.
                 if scan.comma {
@@ -72,7 +72,7 @@ fn candidates<'a>(source: &TokenSource, req: &'a Request, out: &mut dyn FnMut(Co
                     None => Some(value),
                     Some(p) => strip_prefix_ci(value.as_bytes(), p.as_bytes())
                         .and_then(|rest| value.get(value.len() - rest.len()..))
-                        .map(str::trim_start),
+                        .map(codec::trim_start),
                 };
                 if let Some(t) = token.filter(|t| !t.is_empty()) {
                     // The token is part of the value: clean if the value is (a control

@@ -4,6 +4,7 @@ pub mod alg;
 pub mod cache;
 pub mod eddsa;
 pub mod header;
+pub mod heads;
 pub mod hmac;
 pub mod hosted;
 pub mod keys;

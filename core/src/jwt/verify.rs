@@ -5,6 +5,7 @@
 use super::alg::{Alg, AlgSet};
 use super::cache::VerifiedCache;
 use super::header;
+use super::heads::{Head, Heads};
 use super::hosted;
 use crate::crypto::CryptoHost;
 use super::keys::{Material, VerifyKey};
@@ -12,6 +13,7 @@ use crate::{Denial, Identity};
 use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 
@@ -28,6 +30,8 @@ pub struct JwtRules {
     pub require_typ: Option<String>,
     /// Tokens already verified (a repeated token skips the signature check).
     pub cache: VerifiedCache,
+    /// Headers already read and checked (a first-seen token of a known header skips that).
+    pub heads: Heads,
     /// The longest `exp - iat` accepted (jwt_authn `max_lifetime`).
     pub max_lifetime: Option<u64>,
     /// `sub` must match one of these, when any (jwt_authn `subjects`).
@@ -103,7 +107,43 @@ impl JwtRules {
             return Err(Denial::TokenTooLarge);
         }
         let jws = header::Jws::cut(token)?;
-        let head = header::parse(&jws)?;
+        let head = match self.heads.get(jws.head) {
+            Some(head) => head,
+            None => {
+                let head = Rc::new(self.read_head(&jws)?);
+                self.heads.put(jws.head, &head);
+                head
+            }
+        };
+        let alg = head.alg;
+        let mut outcome = Err(Denial::NoMatchingKey);
+        for key in candidates(self.keys.iter().chain(fetched), alg, head.kid.as_deref()) {
+            let hosted = match (host, &key.spki) {
+                (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, &jws, now, self.leeway_secs),
+                _ => None,
+            };
+            outcome = match (hosted, &key.material) {
+                (Some(r), _) => r,
+                (None, Material::EdDSA(ed)) => super::eddsa::verify(ed, &jws, now, self.leeway_secs),
+                // HMAC in one pass: jwt-simple's own check decodes the header and the payload
+                // again (constant-time base64) and reads the claims through serde's `flatten`,
+                // which made a first-seen HS256 token cost the filter twice what it does here.
+                (None, Material::Hmac(secret)) => super::hmac::verify(&secret.prepared, &jws, now, self.leeway_secs),
+                (None, _) => self.verify_in_vm(key, token, now),
+            };
+            if !matches!(outcome, Err(Denial::BadSignature)) {
+                break;
+            }
+        }
+        let identity = outcome?;
+        self.check_claims(&identity, now)?;
+        Ok(identity)
+    }
+
+    /// The checks on a token's JOSE header (`alg` allowed and not `none`, no `crit`, no `zip`,
+    /// the `typ` wanted): what they make of it, or the refusal.
+    fn read_head(&self, jws: &header::Jws) -> Result<Head, Denial> {
+        let head = header::parse(jws)?;
         if head.alg.eq_ignore_ascii_case("none") {
             return Err(Denial::AlgNone);
         }
@@ -131,28 +171,7 @@ impl JwtRules {
                 return Err(Denial::Malformed);
             }
         }
-        let mut outcome = Err(Denial::NoMatchingKey);
-        for key in candidates(self.keys.iter().chain(fetched), alg, head.kid.as_deref()) {
-            let hosted = match (host, &key.spki) {
-                (Some(h), Some(spki)) if h.algs().contains(alg) => hosted::verify(h, alg, spki, &jws, now, self.leeway_secs),
-                _ => None,
-            };
-            outcome = match (hosted, &key.material) {
-                (Some(r), _) => r,
-                (None, Material::EdDSA(ed)) => super::eddsa::verify(ed, &jws, now, self.leeway_secs),
-                // HMAC in one pass: jwt-simple's own check decodes the header and the payload
-                // again (constant-time base64) and reads the claims through serde's `flatten`,
-                // which made a first-seen HS256 token cost the filter twice what it does here.
-                (None, Material::Hmac(secret)) => super::hmac::verify(&secret.prepared, &jws, now, self.leeway_secs),
-                (None, _) => self.verify_in_vm(key, token, now),
-            };
-            if !matches!(outcome, Err(Denial::BadSignature)) {
-                break;
-            }
-        }
-        let identity = outcome?;
-        self.check_claims(&identity, now)?;
-        Ok(identity)
+        Ok(Head { alg, kid: head.kid })
     }
 
     /// A signature the host does not check, by jwt-simple in the VM. Out of line (also from

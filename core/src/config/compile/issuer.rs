@@ -70,6 +70,7 @@ pub fn compile(path: &str, raw: RawIssuer) -> Res<TokenIssuer> {
         max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         require_typ: None,
         cache: crate::jwt::cache::VerifiedCache::new(0),
+        heads: Default::default(),
         max_lifetime: None,
         subjects: Vec::new(),
         require_expiration: true,

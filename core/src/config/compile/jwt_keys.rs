@@ -67,6 +67,7 @@ pub fn jwt_rules(path: &str, mut raw: RawJwtStrategy, has_remote: bool) -> Res<J
         max_token_bytes,
         require_typ,
         cache: crate::jwt::cache::VerifiedCache::new(cache_size),
+        heads: Default::default(),
     })
 }
 
