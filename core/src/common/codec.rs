@@ -189,6 +189,13 @@ fn ascii_end(s: &str) -> usize {
     s.bytes().rposition(|b| !ascii_space(&b)).map_or(0, |at| at + 1)
 }
 
+/// Whether `bytes` are ASCII with no comma and no control character, in one pass: a header
+/// value holding one token and nothing that needs a closer look.
+pub fn plain(bytes: &[u8]) -> bool {
+    let (scan, ascii) = words(bytes);
+    ascii && !scan.comma && !scan.control
+}
+
 /// Whether `bytes` hold an ASCII control character (0x00–0x1F, 0x7F), as
 /// `bytes.iter().any(u8::is_ascii_control)` says: `scan`'s answer.
 pub fn has_control(bytes: &[u8]) -> bool {

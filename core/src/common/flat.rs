@@ -73,7 +73,16 @@ impl Reader<'_> {
         (self.next()? == want).then_some(())
     }
 
+    /// Whitespace skipped: one test where there is none (an issuer's JSON has none), the loop
+    /// out of line.
     fn ws(&mut self) {
+        if matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.skip_ws();
+        }
+    }
+
+    #[inline(never)]
+    fn skip_ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }

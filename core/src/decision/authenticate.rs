@@ -54,29 +54,52 @@ pub struct Authenticated {
 pub struct Quick<'a> {
     pub token: &'a [u8],
     pub digest: TokenDigest,
+    /// The header's whole value, and the source it is read for.
+    value: &'a [u8],
+    source: &'a TokenSource,
+    server: usize,
 }
 
-pub fn quick<'a>(cfg: &Config, policy: &Policy, req: &'a Request) -> Option<Quick<'a>> {
+impl<'a> Quick<'a> {
+    /// The token as `present` finds it, when the header's value leaves nothing to read
+    /// closer: ASCII, no comma, no control character. Its only whitespace is then the space,
+    /// which `extract` trims as `extract::header_token` does, and the one value of the policy's
+    /// one header source (with no query to read) is all `extract` reads: the same token. None
+    /// when the value needs `extract`'s reading.
+    fn presented(&self) -> Option<Found<'a>> {
+        if !crate::common::codec::plain(self.value) {
+            return None;
+        }
+        let token = std::str::from_utf8(self.token).ok()?;
+        Some(Found { token: std::borrow::Cow::Borrowed(token), source: self.source })
+    }
+}
+
+pub fn quick<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request) -> Option<Quick<'a>> {
     let [server] = policy.servers.as_slice() else { return None };
     let sources = cfg.servers.get(*server)?.token_sources.as_deref().unwrap_or(&policy.sources);
     let mut header = None;
     for source in sources {
         match source {
-            TokenSource::Header { name, prefix } if header.is_none() => header = Some((name, prefix)),
+            TokenSource::Header { name, prefix } if header.is_none() => header = Some((source, name, prefix)),
             // Introspecting policies also read `?access_token=`: nothing to read without a query.
             TokenSource::Query(_) if !req.headers.first(":path").is_some_and(|p| p.contains(&b'?')) => {}
             _ => return None,
         }
     }
-    let (name, prefix) = header?;
+    let (source, name, prefix) = header?;
     let value = req.headers.only(name)?;
     let token = extract::header_token(value, prefix.as_deref())?;
-    Some(Quick { token, digest: digest(token) })
+    Some(Quick { token, digest: digest(token), value, source, server: *server })
 }
 
 /// Finds each server's token (its own sources, or the policy's). `quick`: a token already
-/// hashed, whose digest is reused when it is the very token found.
-pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request, quick: Option<&Quick>) -> Result<Presented<'a>, Denial> {
+/// located and hashed: taken as it is when its header's value is plain (`Quick::presented`),
+/// else its digest is reused when it is the very token found.
+pub fn present<'a>(cfg: &'a Config, policy: &'a Policy, req: &'a Request, quick: Option<&Quick<'a>>) -> Result<Presented<'a>, Denial> {
+    if let Some((q, found)) = quick.and_then(|q| Some((q, q.presented()?))) {
+        return Ok(Presented { tokens: vec![(q.server, found, q.digest)], missing: false });
+    }
     // Room for every server's token: growing the list made the allocator run twice.
     let mut tokens = Vec::with_capacity(policy.servers.len());
     let mut missing = false;

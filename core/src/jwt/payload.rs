@@ -29,6 +29,33 @@ const REGISTERED_TAGS: [u64; 8] = {
     tags
 };
 
+/// A multiplier sending the eight registered tags to eight different slots (its top three
+/// bits), found by a search: a name is then one multiplication and one comparison from its
+/// index, where a scan compared it with each tag (`each_registered_name_has_a_slot_of_its_own`).
+const SPREAD: u64 = 0xed2f_89d9_4a2f_20ab;
+
+const fn slot(tag: u64) -> usize {
+    (tag.wrapping_mul(SPREAD) >> 61) as usize
+}
+
+/// Per slot: the registered tag there and its index in REGISTERED.
+#[allow(clippy::indexing_slicing)]
+const BY_SLOT: [(u64, usize); 8] = {
+    let mut by_slot = [(0, 0); 8];
+    let mut i = 0;
+    while i < 8 {
+        by_slot[slot(REGISTERED_TAGS[i])] = (REGISTERED_TAGS[i], i);
+        i += 1;
+    }
+    by_slot
+};
+
+/// The index in REGISTERED of the name whose tag is `tag`, if it is one of them.
+fn registered_index(tag: u64) -> Option<usize> {
+    let (t, i) = BY_SLOT.get(slot(tag)).copied()?;
+    (t == tag).then_some(i)
+}
+
 /// The claims of a payload as the filter keeps them, or None where jwt-simple refuses it: the
 /// same claims as `Identity::from_jwt` of jwt-simple's reading (whole seconds, a null
 /// `iss`/`sub`/`jti`/`nonce` absent, an `aud` array sorted without repeats). The payload is
@@ -83,8 +110,7 @@ impl Admitted {
     fn admit(&mut self, key: Span, text: &str, value: Held) -> Result<(), &'static str> {
         let name = key.of(text).ok_or("a name outside the payload")?;
         let t = claims::tag(name.as_bytes());
-        let registered_at = REGISTERED_TAGS.iter().position(|r| *r == t);
-        let Some((i, name)) = registered_at.and_then(|i| Some((i, *REGISTERED.get(i)?))) else {
+        let Some(i) = registered_index(t) else {
             self.members.push(Member::named(key, t, value));
             return Ok(());
         };
@@ -94,10 +120,10 @@ impl Admitted {
         self.seen |= 1 << i;
         let value = match value {
             // A string: right for every registered claim but the times.
-            Held::Text(..) if i < 3 => return Err("a registered claim of the wrong type"),
+            Held::Text(..) if i < TIMES_END => return Err("a registered claim of the wrong type"),
             Held::Text(..) => value,
             Held::Value(mut v) => {
-                if !registered(name, &mut v) {
+                if !registered(i, &mut v) {
                     return Err("a registered claim of the wrong type");
                 }
                 if v.is_null() {
@@ -228,12 +254,13 @@ impl<'de> Visitor<'de> for Member1<'_> {
     }
 }
 
-/// A registered claim checked and normalized in place (false: refused). A null `iss`, `sub`,
-/// `jti` or `nonce` stays null here and is left out by the caller.
-fn registered(name: &str, v: &mut Value) -> bool {
-    match name {
-        "iat" | "exp" | "nbf" => whole_seconds(v).is_some(),
-        "aud" => match v {
+/// The registered claim at `index` in REGISTERED checked and normalized in place (false:
+/// refused). A null `iss`, `sub`, `jti` or `nonce` stays null here and is left out by the
+/// caller.
+fn registered(index: usize, v: &mut Value) -> bool {
+    match index {
+        0..TIMES_END => whole_seconds(v).is_some(),
+        AUD => match v {
             Value::String(_) => true,
             Value::Array(items) if items.iter().all(Value::is_string) => {
                 items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -245,6 +272,10 @@ fn registered(name: &str, v: &mut Value) -> bool {
         _ => matches!(v, Value::String(_) | Value::Null),
     }
 }
+
+/// In REGISTERED: the times come first (`iat`, `exp`, `nbf`), then `aud` is at 5.
+const TIMES_END: usize = 3;
+const AUD: usize = 5;
 
 /// A time claim: a non-negative number, kept as whole seconds as jwt-simple keeps them (a
 /// fraction cut; beyond u32::MAX seconds, in the year 2106, held at u32::MAX); anything else
@@ -264,6 +295,17 @@ fn whole_seconds(v: &mut Value) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_registered_name_has_a_slot_of_its_own() {
+        for (i, name) in super::REGISTERED.iter().enumerate() {
+            assert_eq!(super::registered_index(crate::common::claims::tag(name.as_bytes())), Some(i), "{name}");
+        }
+        assert_eq!((super::REGISTERED[super::AUD], &super::REGISTERED[..super::TIMES_END]), ("aud", &["iat", "exp", "nbf"][..]));
+        for other in ["", "iad", "ia", "iatt", "nonces", "scope", "sub2", "Sub", "aud\0"] {
+            assert_eq!(super::registered_index(crate::common::claims::tag(other.as_bytes())), None, "{other}");
+        }
+    }
+
     #[test]
     fn each_registered_tag_is_its_name_s() {
         for (name, t) in super::REGISTERED.iter().zip(super::REGISTERED_TAGS) {
