@@ -59,13 +59,21 @@ def test_one_introspection_for_concurrent_requests_on_both_workers(setup):
     idp, envoy = setup
     token = idp.token("orders:read", resource="urn:opaque")
     before = idp.requests("/token/introspection")
+    started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(lambda _: get(envoy, token).status, range(32)))
+    elapsed = time.monotonic() - started
     assert statuses == [200] * 32
-    assert idp.requests("/token/introspection") - before == 1
+    # One call per cache lifetime: the answer is kept `ttl` (2) whole seconds from the second it
+    # came, at least one second. Within a second every request is served by the one call; a
+    # burst slowed past that (a loaded CI machine) may see the answer expire and one call more
+    # per second it lasted, never one per request.
+    calls = idp.requests("/token/introspection") - before
+    most = 1 if elapsed < 1 else 1 + int(elapsed) + 1
+    assert 1 <= calls <= most, (calls, elapsed)
     # Every request looked once: a hit, or a miss (no answer yet: it called or waited).
     stats = envoy.stats_once(lambda s: s.get("wasmcustom.oauth_filter.requests_allowed") == 32)
-    assert stats["wasmcustom.oauth_filter.introspection.calls"] == 1
+    assert stats["wasmcustom.oauth_filter.introspection.calls"] == calls
     assert stats["wasmcustom.oauth_filter.introspection.cache_hits"] + stats["wasmcustom.oauth_filter.introspection.cache_misses"] == 32
     assert stats["wasmcustom.oauth_filter.requests_allowed"] == 32
 
