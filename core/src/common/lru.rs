@@ -63,7 +63,11 @@ impl<V> TwoGen<V> {
         }
         self.old.remove(&key);
         if self.new.len() >= self.capacity.div_ceil(2) && !self.new.contains_key(&key) {
-            self.old = std::mem::take(&mut self.new);
+            // The older generation's table, emptied, takes the inserts from now on: it already
+            // has room for half the capacity, so the newer one never grows (rehashing every
+            // entry at each doubling) nor is freed and allocated again.
+            std::mem::swap(&mut self.old, &mut self.new);
+            self.new.clear();
         }
         self.new.insert(key, value);
     }
