@@ -185,16 +185,23 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     subprocess.run(["cargo", "build", "-q", "-p", "test-harness", "--example", "twins"], cwd=ROOT, check=True)
     jwt = bench.jwt_config()
     token = bench.token("HS256")
+    rs256 = bench.token("RS256")
     scenarios = [{"name": "public", "config": bench.PUBLIC_CONFIG, "warm": [], "token": None},
-                 {"name": "repeated-HS256", "config": jwt, "warm": [token], "token": token}]
+                 {"name": "repeated-HS256", "config": jwt, "warm": [token], "token": token},
+                 {"name": "repeated-RS256", "config": jwt, "warm": [rs256], "token": rs256}]
     (tmp_path / "scenarios.json").write_text(json.dumps({"now": int(time.time()), "scenarios": scenarios}))
     subprocess.run([str(ROOT / "target" / "debug" / "examples" / "twins"), str(tmp_path / "scenarios.json"), str(tmp_path)],
                    cwd=ROOT, check=True, capture_output=True)
-    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public", "repeated-HS256"], cwd=ROOT, capture_output=True,
-                         text=True, env={**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "300"})
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public", "repeated-HS256", "repeated-RS256"], cwd=ROOT,
+                         capture_output=True, text=True,
+                         env={**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "300", "LOG_LEVEL": "2"})
     assert run.returncode == 0, run.stderr
     rows = [line.split(" | ")[0].strip("| ") for line in run.stdout.splitlines()[2:]]
-    assert rows == ["public", "repeated-HS256"], run.stdout
+    assert rows == ["public", "repeated-HS256", "repeated-RS256"], run.stdout
+    # Node's `verify_signature` passed the filter's probe: RSA and ECDSA go to the host, as in
+    # Envoy (each VM logs the algorithms its host checks).
+    crypto = [line for line in run.stderr.splitlines() if line.startswith("host crypto:")]
+    assert crypto and all({"RS256", "ES256", "ES384"} <= set(line.split()) for line in crypto), run.stderr
     # tools/noop-filter's synthetic code, each side given its own configuration: built with
     # the `synthetic` feature it runs, without it the configuration is refused.
     bench.build_noop(synthetic=True)
