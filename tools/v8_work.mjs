@@ -22,6 +22,7 @@ const FILTER = process.env.FILTER ?? ROOT + "target/wasm32-wasip1/release/oauth_
 const TWIN = ROOT + "target/noop/wasm32-wasip1/release/noop_filter.wasm";
 const TWINS = process.env.TWINS ? process.env.TWINS.replace(/\/?$/, "/") : ROOT + "target/twins/";
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 const LOG_LEVEL = Number(process.env.LOG_LEVEL ?? 3);
 
 /** One VM: the module, its memory, and a host that answers every call at once. */
@@ -97,7 +98,7 @@ class Vm {
       },
       proxy_get_property: () => 1,
       proxy_call_foreign_function(name, nameSize, args, argsSize, dataPtr, sizePtr) {
-        const called = new TextDecoder().decode(new Uint8Array(vm.x.memory.buffer, name, nameSize));
+        const called = dec.decode(new Uint8Array(vm.x.memory.buffer, name, nameSize));
         if (called !== "verify_signature") return 1;
         // While configuring, the filter's probe asks for known good and bad signatures:
         // checked for real (Node's crypto), so the algorithms Envoy checks are the host's here
@@ -108,7 +109,7 @@ class Vm {
       },
       proxy_get_shared_data: () => 1,
       proxy_log(level, ptr, len) {
-        if (level >= LOG_LEVEL) process.stderr.write(new TextDecoder().decode(new Uint8Array(vm.x.memory.buffer, ptr, len)) + "\n");
+        if (level >= LOG_LEVEL) process.stderr.write(dec.decode(new Uint8Array(vm.x.memory.buffer, ptr, len)) + "\n");
         return 0;
       },
     };
@@ -174,7 +175,7 @@ function verifies(message) {
   }
   try {
     const key = createPublicKey({ key: Buffer.from(fields[2]), format: "der", type: "spki" });
-    const hash = new TextDecoder().decode(fields[1]);
+    const hash = dec.decode(fields[1]);
     return verify(hash, fields[4], key.asymmetricKeyType === "ec" ? { key, dsaEncoding: "der" } : key, fields[3]);
   } catch {
     return false;
