@@ -32,9 +32,55 @@ fn compiled() -> &'static (Engine, Module) {
             config.consume_fuel(true);
         }
         let engine = Engine::new(&config).unwrap_or_else(|e| panic!("engine: {e}"));
-        let module = Module::new(&engine, bytes).unwrap_or_else(|e| panic!("module: {e}"));
+        let module = match std::env::var_os("OAUTH_FILTER_PERFMAP") {
+            None => compiled_once(&engine, &bytes),
+            Some(_) => Module::new(&engine, &bytes).unwrap_or_else(|e| panic!("module: {e}")),
+        };
         (engine, module)
     })
+}
+
+/// The module compiled by Cranelift once for every test process: kept under
+/// target/harness-modules/, named by a hash of the .wasm and of what the engine compiles for
+/// (wasmtime's version and configuration), and loaded from there by the next process. Each
+/// harness test file is a process of its own, and compiling the filter is most of its time.
+fn compiled_once(engine: &Engine, bytes: &[u8]) -> Module {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/harness-modules"));
+    let path = dir.join(format!("{:016x}.cwasm", hasher.finish()));
+    // SAFETY: the file is one this function wrote with `Module::serialize` for an engine with
+    // the same compatibility hash (its name says so); wasmtime checks its header again.
+    if let Ok(module) = unsafe { Module::deserialize_file(engine, &path) } {
+        return module;
+    }
+    let module = Module::new(engine, bytes).unwrap_or_else(|e| panic!("module: {e}"));
+    // Written whole under another name, then renamed: a process reading it never sees a part.
+    // A failure to keep it only costs the next process a compilation.
+    if let (Ok(()), Ok(serialized)) = (std::fs::create_dir_all(&dir), module.serialize()) {
+        let partial = dir.join(format!("{}.partial", std::process::id()));
+        if std::fs::write(&partial, serialized).is_ok() && std::fs::rename(&partial, &path).is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        forget_old(&dir, 4);
+    }
+    module
+}
+
+/// Leaves the `keep` newest compiled modules under `dir` (each build of the .wasm adds one).
+fn forget_old(dir: &std::path::Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut modules: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    modules.sort();
+    for (_, old) in modules.iter().rev().skip(keep) {
+        let _ = std::fs::remove_file(old);
+    }
 }
 
 fn counts_fuel() -> bool {
