@@ -194,12 +194,13 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
                    cwd=ROOT, check=True, capture_output=True)
     run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public", "repeated-HS256", "repeated-RS256"], cwd=ROOT,
                          capture_output=True, text=True,
-                         env={**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "300", "LOG_LEVEL": "2"})
+                         env={**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "300", "LOG_LEVEL": "2", "HOST_WORK": "1"})
     assert run.returncode == 0, run.stderr
     rows = [line.split(" | ")[0].strip("| ") for line in run.stdout.splitlines()[2:]]
     assert rows == ["public", "repeated-HS256", "repeated-RS256"], run.stdout
     # Node's `verify_signature` passed the filter's probe: RSA and ECDSA go to the host, as in
-    # Envoy (each VM logs the algorithms its host checks).
+    # Envoy (each VM logs the algorithms its host checks); with HOST_WORK=1 each later call also
+    # checks a real RSA signature, and a failed check would fail the RS256 token's first request.
     crypto = [line for line in run.stderr.splitlines() if line.startswith("host crypto:")]
     assert crypto and all({"RS256", "ES256", "ES384"} <= set(line.split()) for line in crypto), run.stderr
     # tools/noop-filter's synthetic code, each side given its own configuration: built with

@@ -14,8 +14,11 @@
 // their configurations instead of the path's (JSON, e.g. `tools/noop-filter`'s synthetic code).
 // `CODE_EVICT=<n>`: n other functions run after each request (below). `LOG_LEVEL=<n>`: the
 // filter's log lines from that level up (proxy-wasm's: 2 info, 3 warn, the default).
+// `HOST_WORK=1`: each `verify_signature` after configuration also checks a real RSA-2048
+// signature with Node's crypto, for filter and twin alike, as Envoy's host does between the
+// filter's code before the call and after it (the host's work evicts the filter's from the caches).
 import { readFileSync, readdirSync } from "node:fs";
-import { createPublicKey, randomFillSync, verify } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomFillSync, sign, verify } from "node:crypto";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const FILTER = process.env.FILTER ?? ROOT + "target/wasm32-wasip1/release/oauth_filter.wasm";
@@ -105,6 +108,7 @@ class Vm {
         // too. Afterwards every signature is answered good at once: the host's work is not
         // the filter's, and the twin's recorded arguments are no real signature.
         const good = vm.ready || verifies(new Uint8Array(vm.x.memory.buffer, args, argsSize).slice());
+        if (vm.ready && hostWork && !verify("sha256", hostWork.text, hostWork.key, hostWork.signature)) return 1;
         return vm.give(new Uint8Array([8, good ? 1 : 0]), dataPtr, sizePtr);
       },
       proxy_get_shared_data: () => 1,
@@ -154,6 +158,13 @@ class Vm {
     return action;
   }
 }
+
+// `HOST_WORK=1`: a key and a signature for the host's work at each `verify_signature`.
+const hostWork = process.env.HOST_WORK === "1" ? (() => {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const text = randomFillSync(Buffer.alloc(400));
+  return { key: publicKey, text, signature: sign("sha256", text, privateKey) };
+})() : null;
 
 /** Envoy's `verify_signature` on its protobuf arguments (hash_function=1, public_key=2 as
  * DER, signature=3, text=4; the filter's `crypto::proto`), with Node's crypto. */
