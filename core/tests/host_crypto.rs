@@ -151,6 +151,25 @@ fn claims_are_still_checked_after_the_host_says_valid() {
 }
 
 #[test]
+fn a_signature_the_host_refuses_is_refused_as_such_whatever_the_payload() {
+    // The signature's answer comes first: an expired or unreadable payload under a signature
+    // the host refuses is a bad signature, and is read only once the host says valid.
+    let r = all();
+    let no = Constant(Verdict::Invalid);
+    let t = sign("ES256", None, claims(json!({})));
+    assert_eq!(r.verify_with_keys(&t, NOW + 601, &[], Some(&no)).unwrap_err(), Denial::BadSignature, "expired");
+    let (head, rest) = t.split_once('.').unwrap();
+    let signature = rest.rsplit('.').next().unwrap();
+    for payload in ["bm90IGpzb24", "e30", "!!"] {
+        let odd = format!("{head}.{payload}.{signature}");
+        assert_eq!(r.verify_with_keys(&odd, NOW, &[], Some(&no)).unwrap_err(), Denial::BadSignature, "{payload}");
+        let yes = Constant(Verdict::Valid);
+        let read = r.verify_with_keys(&odd, NOW, &[], Some(&yes));
+        assert_ne!(read.as_ref().err(), Some(&Denial::BadSignature), "{payload}: read once the host says valid");
+    }
+}
+
+#[test]
 fn signing_through_the_host_converts_der_to_jws() {
     struct Signer;
     impl CryptoHost for Signer {
