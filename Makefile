@@ -16,7 +16,7 @@ REGISTRY ?=
 TAG ?= 0.1.0
 
 FUZZ_SECONDS ?= 60
-# `FUZZ_BUILD=--dev`: the targets unoptimized (built in half the time; a tenth of the inputs a second;
+# `FUZZ_BUILD=--dev`: the targets unoptimized (built in half the time; a fourteenth of the inputs a second;
 # what CI's few seconds a target need).
 FUZZ_BUILD ?=
 # The e2e suite in this many pytest-xdist workers (each on its own ports and Envoy base ids);
