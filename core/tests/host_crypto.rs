@@ -153,7 +153,7 @@ fn claims_are_still_checked_after_the_host_says_valid() {
 #[test]
 fn a_signature_the_host_refuses_is_refused_as_such_whatever_the_payload() {
     // The signature's answer comes first: an expired or unreadable payload under a signature
-    // the host refuses is a bad signature, and is read only once the host says valid.
+    // the host refuses is a bad signature; once the host says valid, the payload's own answer.
     let r = all();
     let no = Constant(Verdict::Invalid);
     let t = sign("ES256", None, claims(json!({})));
