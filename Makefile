@@ -29,7 +29,7 @@ FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_an
 
 PREREQ := tools/prereq.sh
 
-build: ## the release .wasm (cargo at opt-level "s", the signature crates at 3, then wasm-opt -O3 from npm binaryen, branch hints, the hit paths' functions first; ≤ 2 MiB)
+build: ## the release .wasm (cargo at opt-level "s", the signature crates at 3, then wasm-opt -O3 from npm binaryen, branch hints, the functions of the hit paths and of a first-seen token first; ≤ 2 MiB)
 	@$(PREREQ) rust node
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p oauth-filter

@@ -12,7 +12,9 @@ median [min–max] of the repeats. A build against a copy of itself shows the me
 B may be the same build as A with other settings: --settings-b is merged into B's token
 strategy settings (a JWT path's), so a setting's price is measured the same way. --config-a
 and --config-b replace a side's whole plugin configuration (e.g. `tools/noop-filter`'s
-synthetic code: BENCHMARKS.md, "What a branch costs in Envoy").
+synthetic code: BENCHMARKS.md, "What a branch costs in Envoy"), given as JSON or as @file: a
+twin's recording (target/twins/<path>.twin, a string configuration) is read whole from its
+file.
 
 Paths: '<alg> repeated', '<alg> first-seen' (its 4 000 kept tokens cycled), 'public'."""
 import argparse
@@ -36,6 +38,13 @@ def with_settings(cfg, settings):
     for server in cfg.get("oauth_servers", {}).values():
         server["token_strategy"]["settings"].update(settings)
     return cfg
+
+
+def config(arg):
+    """A --config-a/-b value: JSON, or @path: that file's text (a twin's recording) as it is."""
+    if arg.startswith("@"):
+        return pathlib.Path(arg[1:]).read_text()
+    return json.loads(arg)
 
 
 def main():
@@ -66,8 +75,8 @@ def main():
                 kw = {"header": tokens["repeated"]}
             else:
                 kw = {"script": bench.fresh_script(tmp, alg, tokens["fresh"])}
-        cfg_a = json.loads(args.config_a) if args.config_a else cfg
-        cfg_b = json.loads(args.config_b) if args.config_b else with_settings(cfg, json.loads(args.settings_b))
+        cfg_a = config(args.config_a) if args.config_a else cfg
+        cfg_b = config(args.config_b) if args.config_b else with_settings(cfg, json.loads(args.settings_b))
         proxies = [bench.Proxy(name, bench.wasm_filter(c, wasm), args.concurrency, tmp, idp.server_address[1], next(BASE_IDS))
                    for name, wasm, c in (("a", args.a, cfg_a), ("b", args.b, cfg_b))]
         diffs = []
