@@ -24,7 +24,7 @@ pub enum Material {
     ES256(ES256PublicKey),
     ES384(ES384PublicKey),
     /// Checked by `eddsa` (curve25519-dalek), never by jwt-simple.
-    EdDSA(Box<ed25519_dalek::VerifyingKey>),
+    EdDSA(Box<super::eddsa::PublicKey>),
 }
 
 /// An RSA key as its check needs it: the public key, the digest and the padding (PKCS#1 v1.5
@@ -87,6 +87,15 @@ impl VerifyKey {
         VerifyKey { kid, alg, material, spki }
     }
 
+    /// The key as one kept to check many tokens with: an EdDSA key gets its table
+    /// (`eddsa::PublicKey::keep`).
+    pub fn kept(mut self) -> VerifyKey {
+        if let Material::EdDSA(k) = &mut self.material {
+            k.keep();
+        }
+        self
+    }
+
     /// An HMAC key whose secret is shorter than jwt-simple and RFC 7518 want (Janus takes them).
     pub fn is_short_hmac(&self) -> bool {
         matches!(&self.material, Material::Hmac(s) if s.len < MIN_HMAC_SECRET)
@@ -132,7 +141,12 @@ fn from_pem(alg: Alg, pem: &str) -> Result<Material, String> {
         Alg::PS512 => Material::PS512(PS512PublicKey::from_pem(pem).map_err(bad)?),
         Alg::ES256 => Material::ES256(ES256PublicKey::from_pem(pem).map_err(bad)?),
         Alg::ES384 => Material::ES384(ES384PublicKey::from_pem(pem).map_err(bad)?),
-        Alg::EdDSA => Material::EdDSA(Box::new(super::eddsa::public_from_pem(pem).ok_or_else(|| format!("not a valid {} public key", alg.name()))?)),
+        Alg::EdDSA => {
+            let key = super::eddsa::public_from_pem(pem).ok_or_else(|| format!("not a valid {} public key", alg.name()))?;
+            let mut key = super::eddsa::PublicKey::new(key);
+            key.keep();
+            Material::EdDSA(Box::new(key))
+        }
         Alg::HS256 | Alg::HS384 | Alg::HS512 => return Err("HMAC keys are not PEM".into()),
     })
 }
@@ -167,7 +181,7 @@ pub fn parse_jwks(doc: &Value) -> Result<JwksParse, String> {
     let mut out = JwksParse::default();
     for (i, member) in members.iter().enumerate() {
         match parse_jwk(member) {
-            Ok(mut keys) => out.keys.append(&mut keys),
+            Ok(keys) => out.keys.extend(keys.into_iter().map(VerifyKey::kept)),
             Err(reason) => out.skipped.push((i, reason)),
         }
     }
@@ -264,7 +278,7 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
             }
             let x = b64(jwk, "x")?;
             let key = super::eddsa::key(&x).ok_or("not a valid Ed25519 key")?;
-            Ok(one(Alg::EdDSA, Material::EdDSA(Box::new(key))))
+            Ok(one(Alg::EdDSA, Material::EdDSA(Box::new(super::eddsa::PublicKey::new(key)))))
         }
         other => Err(format!("unsupported kty `{other}`")),
     }

@@ -199,7 +199,7 @@ fn server(path: &str, name: String, mut raw: RawServer, token_issuer: Option<&To
                 notices.push(format!("warning: oauth server {name}: an HMAC secret is shorter than 12 bytes (accepted as Janus does); use a longer one"));
             }
             if let Some(i) = issuer {
-                rules.keys.extend(i.keys.iter().map(|k| k.verify_key()));
+                rules.keys.extend(i.keys.iter().map(|k| k.verify_key().kept()));
                 if rules.issuers.is_empty() {
                     rules.issuers.push(i.issuer.clone());
                 }

@@ -126,7 +126,7 @@ impl SigningKey {
         match &self.pair {
             KeyPair::RS256(k) => VerifyKey::new(kid, Alg::RS256, Material::RS256(k.public_key())),
             KeyPair::ES256(k) => VerifyKey::new(kid, Alg::ES256, Material::ES256(k.public_key())),
-            KeyPair::EdDSA(k) => VerifyKey::new(kid, Alg::EdDSA, Material::EdDSA(Box::new(*k.public()))),
+            KeyPair::EdDSA(k) => VerifyKey::new(kid, Alg::EdDSA, Material::EdDSA(Box::new(crate::jwt::eddsa::PublicKey::new(*k.public())))),
         }
     }
 }
