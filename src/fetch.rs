@@ -11,6 +11,7 @@ use crate::worker::Worker;
 use oauth_core::idp::client_credentials::TokenState;
 use oauth_core::idp::lease::{self, Leased, Refresh, Stage, Step};
 use oauth_core::idp::remote::{self, FetchState};
+use oauth_core::jwt::keys;
 use oauth_core::Config;
 
 fn jobs(cfg: &Config) -> Vec<Job> {
@@ -199,10 +200,11 @@ fn sync_keys(w: &mut Worker, i: usize) {
     if st.version > local.version {
         if let Some((version, doc)) = host::get_shared(&src.doc_key()).as_ref().and_then(|(b, _)| remote::decode_doc(b)) {
             match remote::jwks_from_bytes(doc, src.max_bytes) {
-                Ok(parsed) => {
+                Ok(mut parsed) => {
                     for (index, why) in &parsed.skipped {
                         log::warn!("oauth server {}: JWKS key {index} skipped: {why}", server.name);
                     }
+                    keys::keep_all(&mut parsed.keys, &mut local.keys);
                     local.keys = parsed.keys;
                     local.version = version;
                     log::info!("oauth server {}: {} keys (version {version})", server.name, local.keys.len());

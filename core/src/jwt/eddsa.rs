@@ -37,6 +37,18 @@ impl PublicKey {
         }
     }
 
+    /// Keeps the key with the table `old` (the same key, kept before) had.
+    pub fn keep_from(&mut self, old: &mut PublicKey) {
+        if self.minus_a.is_none() && old.key == self.key {
+            self.minus_a = old.minus_a.take();
+        }
+        self.keep();
+    }
+
+    pub fn has_table(&self) -> bool {
+        self.minus_a.is_some()
+    }
+
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.key
     }

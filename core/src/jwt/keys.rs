@@ -164,6 +164,23 @@ fn rsa(alg: Alg, n: &[u8], e: &[u8]) -> Result<Material, String> {
     })
 }
 
+/// A key set made ready to check many tokens with, replacing `before` (empty for a new set):
+/// each EdDSA key gets its table, taken from the same key in `before` when it is there, so a
+/// refetched key set that still holds it builds no table again.
+pub fn keep_all(keys: &mut [VerifyKey], before: &mut [VerifyKey]) {
+    for key in keys {
+        let Material::EdDSA(k) = &mut key.material else { continue };
+        let same = before.iter_mut().find_map(|b| match &mut b.material {
+            Material::EdDSA(old) if old.verifying_key() == k.verifying_key() => Some(old),
+            _ => None,
+        });
+        match same {
+            Some(old) => k.keep_from(old),
+            None => k.keep(),
+        }
+    }
+}
+
 /// The outcome of reading a JWKS: the usable keys, and one reason per skipped member.
 #[derive(Debug, Default)]
 pub struct JwksParse {
@@ -181,7 +198,7 @@ pub fn parse_jwks(doc: &Value) -> Result<JwksParse, String> {
     let mut out = JwksParse::default();
     for (i, member) in members.iter().enumerate() {
         match parse_jwk(member) {
-            Ok(keys) => out.keys.extend(keys.into_iter().map(VerifyKey::kept)),
+            Ok(mut keys) => out.keys.append(&mut keys),
             Err(reason) => out.skipped.push((i, reason)),
         }
     }
@@ -286,6 +303,31 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
 
 #[cfg(test)]
 mod tests {
+    fn okp(x: &str, kid: &str) -> Vec<VerifyKey> {
+        parse_jwk(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid})).unwrap_or_default()
+    }
+
+    fn table_of(key: &VerifyKey) -> Option<bool> {
+        match &key.material {
+            Material::EdDSA(k) => Some(k.has_table()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_refetched_eddsa_key_keeps_its_table() {
+        // RFC 8032's TEST 1 and TEST 2 public keys.
+        let (one, two) = ("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw");
+        let mut first = okp(one, "a");
+        assert_eq!(first.first().and_then(table_of), Some(false), "a JWK alone is read without a table");
+        keep_all(&mut first, &mut []);
+        assert_eq!(first.first().and_then(table_of), Some(true));
+        let mut again: Vec<VerifyKey> = okp(one, "a").into_iter().chain(okp(two, "b")).collect();
+        keep_all(&mut again, &mut first);
+        assert_eq!(again.iter().map(table_of).collect::<Vec<_>>(), [Some(true), Some(true)]);
+        assert_eq!(first.first().and_then(table_of), Some(false), "the table moved, not built again");
+    }
+
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;

@@ -93,7 +93,7 @@ fn jwt_keys(path: &str, settings: Value) -> Res<Vec<VerifyKey>> {
             if let Some((i, reason)) = parsed.skipped.first() {
                 return err(format!("{path}.keys[{i}]"), reason.clone());
             }
-            Ok(parsed.keys)
+            Ok(parsed.keys.into_iter().map(VerifyKey::kept).collect())
         }
         Value::Object(map) if map.contains_key("secret") => {
             if let Some(k) = map.keys().find(|k| *k != "secret") {
