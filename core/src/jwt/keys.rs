@@ -303,6 +303,10 @@ pub fn parse_jwk(member: &Value) -> Result<Vec<VerifyKey>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
     fn okp(x: &str, kid: &str) -> Vec<VerifyKey> {
         parse_jwk(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid})).unwrap_or_default()
     }
@@ -327,10 +331,6 @@ mod tests {
         assert_eq!(again.iter().map(table_of).collect::<Vec<_>>(), [Some(true), Some(true)]);
         assert_eq!(first.first().and_then(table_of), Some(false), "the table moved, not built again");
     }
-
-    use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
 
     #[test]
     fn ec_coordinates_must_have_the_curves_size() {
