@@ -45,6 +45,7 @@ impl PublicKey {
         self.keep();
     }
 
+    #[cfg(test)]
     pub fn has_table(&self) -> bool {
         self.minus_a.is_some()
     }

@@ -119,7 +119,7 @@ impl VerifyKey {
             }
             from_pem(alg, key.trim())?
         };
-        Ok(VerifyKey::new(kid, alg, material))
+        Ok(VerifyKey::new(kid, alg, material).kept())
     }
 }
 
@@ -143,9 +143,7 @@ fn from_pem(alg: Alg, pem: &str) -> Result<Material, String> {
         Alg::ES384 => Material::ES384(ES384PublicKey::from_pem(pem).map_err(bad)?),
         Alg::EdDSA => {
             let key = super::eddsa::public_from_pem(pem).ok_or_else(|| format!("not a valid {} public key", alg.name()))?;
-            let mut key = super::eddsa::PublicKey::new(key);
-            key.keep();
-            Material::EdDSA(Box::new(key))
+            Material::EdDSA(Box::new(super::eddsa::PublicKey::new(key)))
         }
         Alg::HS256 | Alg::HS384 | Alg::HS512 => return Err("HMAC keys are not PEM".into()),
     })
