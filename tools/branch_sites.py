@@ -17,7 +17,7 @@ parenthesis of a node spanning lines on a line of its own; a region is the lines
 marker to the next marker at its level or above. A region is counted whole once entered
 (a `br_if` that leaves it early still counts the lines after it).
 
-  tools/branch_sites.py [--top N] [path …]   (paths as wasm_work's COVER: HS256, RS256, ES256,
+  tools/branch_sites.py [--top N] [--beyond PATH] [path …]   (paths as wasm_work's COVER: HS256, RS256, ES256,
                                               introspection, client-credentials, public,
                                               first:RS256, first:HS256, …; default: all these)"""
 import argparse
@@ -117,7 +117,7 @@ def count(example, wasm, regions, path):
         sites.update(region.sites)
         by_function[region.function][0] += sum(region.sites[k] for k in CONDITIONAL)
         by_function[region.function][1] += region.instructions
-    return {"conditional": sum(sites[k] for k in CONDITIONAL), "sites": sites,
+    return {"conditional": sum(sites[k] for k in CONDITIONAL), "sites": sites, "entered": entered,
             "instructions": sum(v[1] for v in by_function.values()), "functions": len(by_function),
             "by_function": by_function}
 
@@ -126,6 +126,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("paths", nargs="*", default=PATHS)
     ap.add_argument("--top", type=int, default=0, help="also each path's N functions with the most conditional sites")
+    ap.add_argument("--beyond", metavar="PATH", help="also each path's sites beyond those one request of PATH runs, "
+                    "by function (what a cut on that path can take out; e.g. --beyond RS256 first:RS256)")
     ap.add_argument("--example", default=str(EXAMPLE), help="the built wasm_work example")
     args = ap.parse_args()
     if not NAMED.exists():
@@ -147,6 +149,30 @@ def main():
             tops += [f"{path}: {n} conditional, {ins} instructions: {key(names[f])}" for f, (n, ins) in ranked]
         if tops:
             print("\n" + "\n".join(tops))
+        if args.beyond:
+            print("\n" + "\n".join(beyond(args.example, wasm, regions, names, args.paths, args.beyond)))
+
+
+def beyond(example, wasm, regions, names, paths, base):
+    """For each path, the regions it enters that one request of `base` does not, summed by
+    function: all branch sites, the conditional ones, instructions; most sites first."""
+    seen = count(example, wasm, regions, base)["entered"]
+    out = []
+    for path in paths:
+        extra = count(example, wasm, regions, path)["entered"] - seen
+        by_function = collections.defaultdict(collections.Counter)
+        for r in extra:
+            region = regions[r]
+            by_function[region.function].update(region.sites)
+            by_function[region.function]["instructions"] += region.instructions
+        total = sum(sum(v for k, v in c.items() if k != "instructions") for c in by_function.values())
+        out.append(f"{path} beyond {base}: {total} branch sites in {len(by_function)} functions")
+        ranked = sorted(by_function.items(), key=lambda kv: -sum(v for k, v in kv[1].items() if k != "instructions"))
+        for f, c in ranked:
+            sites = sum(v for k, v in c.items() if k != "instructions")
+            conditional = sum(c[k] for k in CONDITIONAL)
+            out.append(f"  {sites} sites ({conditional} conditional, {c['instructions']} instructions): {key(names[f])}")
+    return out
 
 
 if __name__ == "__main__":
