@@ -139,9 +139,10 @@ def main():
         wasm, regions, names = instrumented(NAMED, tmp)
         print("| path | branch sites | conditional (`if`, `br_if`, `br_table`) | calls | loops | instructions | functions |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
-        tops = []
+        tops, entered = [], {}
         for path in args.paths:
             c = count(args.example, wasm, regions, path)
+            entered[path] = c["entered"]
             s = c["sites"]
             print(f"| {path} | {sum(s.values())} | {c['conditional']} | {s['(call']  + s['(call_indirect']} | {s['(loop']} "
                   f"| {c['instructions']} | {c['functions']} |", flush=True)
@@ -150,28 +151,24 @@ def main():
         if tops:
             print("\n" + "\n".join(tops))
         if args.beyond:
-            print("\n" + "\n".join(beyond(args.example, wasm, regions, names, args.paths, args.beyond)))
+            seen = entered.get(args.beyond) or count(args.example, wasm, regions, args.beyond)["entered"]
+            print("\n" + "\n".join(beyond(regions, names, entered, args.beyond, seen)))
 
 
-def beyond(example, wasm, regions, names, paths, base):
-    """For each path, the regions it enters that one request of `base` does not, summed by
-    function: all branch sites, the conditional ones, instructions; most sites first."""
-    seen = count(example, wasm, regions, base)["entered"]
+def beyond(regions, names, entered, base, seen):
+    """For each path (its regions `entered`), those that one request of `base` (`seen`) does
+    not enter, summed by function: all branch sites, the conditional ones, instructions; most
+    sites first."""
     out = []
-    for path in paths:
-        extra = count(example, wasm, regions, path)["entered"] - seen
-        by_function = collections.defaultdict(collections.Counter)
-        for r in extra:
-            region = regions[r]
-            by_function[region.function].update(region.sites)
-            by_function[region.function]["instructions"] += region.instructions
-        total = sum(sum(v for k, v in c.items() if k != "instructions") for c in by_function.values())
-        out.append(f"{path} beyond {base}: {total} branch sites in {len(by_function)} functions")
-        ranked = sorted(by_function.items(), key=lambda kv: -sum(v for k, v in kv[1].items() if k != "instructions"))
-        for f, c in ranked:
-            sites = sum(v for k, v in c.items() if k != "instructions")
+    for path, regions_entered in entered.items():
+        sites, instructions = collections.defaultdict(collections.Counter), collections.Counter()
+        for r in regions_entered - seen:
+            sites[regions[r].function].update(regions[r].sites)
+            instructions[regions[r].function] += regions[r].instructions
+        out.append(f"{path} beyond {base}: {sum(sum(c.values()) for c in sites.values())} branch sites in {len(sites)} functions")
+        for f, c in sorted(sites.items(), key=lambda kv: -sum(kv[1].values())):
             conditional = sum(c[k] for k in CONDITIONAL)
-            out.append(f"  {sites} sites ({conditional} conditional, {c['instructions']} instructions): {key(names[f])}")
+            out.append(f"  {sum(c.values())} sites ({conditional} conditional, {instructions[f]} instructions): {key(names[f])}")
     return out
 
 
