@@ -17,7 +17,7 @@ parenthesis of a node spanning lines on a line of its own; a region is the lines
 marker to the next marker at its level or above. A region is counted whole once entered
 (a `br_if` that leaves it early still counts the lines after it).
 
-  tools/branch_sites.py [--top N] [--beyond PATH] [path …]   (paths as wasm_work's COVER: HS256, RS256, ES256,
+  tools/branch_sites.py [--top N] [--beyond PATH] [--show NAME] [path …]   (paths as wasm_work's COVER: HS256, RS256, ES256,
                                               introspection, client-credentials, public,
                                               first:RS256, first:HS256, …; default: all these)"""
 import argparse
@@ -44,6 +44,7 @@ class Region:
         self.function = function
         self.instructions = 0
         self.sites = collections.Counter()
+        self.lines = []
 
 
 def instrument(wat):
@@ -89,6 +90,7 @@ def instrument(wat):
                     current.pop()
                 region = regions[current[-1][1]]
                 region.instructions += 1
+                region.lines.append(line)
                 op = text.split(" ")[0].rstrip(")")
                 if op in BRANCH_SITES:
                     region.sites[op] += 1
@@ -128,6 +130,8 @@ def main():
     ap.add_argument("--top", type=int, default=0, help="also each path's N functions with the most conditional sites")
     ap.add_argument("--beyond", metavar="PATH", help="also each path's sites beyond those one request of PATH runs, "
                     "by function (what a cut on that path can take out; e.g. --beyond RS256 first:RS256)")
+    ap.add_argument("--show", metavar="NAME", help="also the branch sites and calls, in order, of the regions each path "
+                    "enters in the functions whose name holds NAME (beyond --beyond's path when given)")
     ap.add_argument("--example", default=str(EXAMPLE), help="the built wasm_work example")
     args = ap.parse_args()
     if not NAMED.exists():
@@ -153,6 +157,15 @@ def main():
         if args.beyond:
             seen = entered.get(args.beyond) or count(args.example, wasm, regions, args.beyond)["entered"]
             print("\n" + "\n".join(beyond(regions, names, entered, args.beyond, seen)))
+        if args.show:
+            seen = entered.get(args.beyond) or count(args.example, wasm, regions, args.beyond)["entered"] if args.beyond else set()
+            for path, regions_entered in entered.items():
+                print(f"\n{path}: the regions entered in functions named *{args.show}*" + (f" beyond {args.beyond}" if seen else ""))
+                for r in sorted(regions_entered - seen):
+                    if args.show in names[regions[r].function]:
+                        for line in regions[r].lines:
+                            if line.lstrip(" ").split(" ")[0].rstrip(")") in BRANCH_SITES:
+                                print(f"  {r}: {line.strip()[:160]}")
 
 
 def beyond(regions, names, entered, base, seen):

@@ -316,3 +316,33 @@ fn a_token_let_through_from_the_query_is_read_whole_when_it_comes_in_the_header(
     let both = req("/x?access_token=opaque-3", &[("authorization", "Bearer opaque-3")]);
     assert!(matches!(decide(&cfg, &both, &Now::fixed(NOW), &fake), Decision::Deny { denial: Denial::MultipleTokens, .. }));
 }
+
+#[test]
+fn a_server_one_policy_uses_alone_keeps_its_tokens_in_that_policy_s_verdicts_only() {
+    let server = json!({"token_strategy": {"name": "jwt", "jwks_uri": {"uri": "http://idp.test/jwks", "cluster": "idp"}}});
+    let cfg = config(json!({
+        "oauth_servers": {"alone": server, "shared": server, "paired": server},
+        "policies": {
+            "a": {"oauth_server": "alone"},
+            "b": {"oauth_server": "shared"}, "c": {"oauth_server": "shared"},
+            "d": {"oauth_servers": ["paired", "shared"]},
+        },
+        "routes": [{"path_prefix": "/b", "policy": "b"}, {"path_prefix": "/c", "policy": "c"}],
+        "default_policy": "a"
+    }));
+    let cached = |name: &str| match cfg.servers.iter().find(|s| s.name == name).map(|s| &s.strategy) {
+        Some(oauth_core::config::Strategy::Jwt(r)) => r.cache.is_on(),
+        _ => panic!("{name}"),
+    };
+    assert_eq!((cached("alone"), cached("shared"), cached("paired")), (false, true, true));
+    // A token checked under one policy of a shared server is not checked again under the other
+    // while the keys keep their version (here: they are gone, and the token still passes).
+    let t = sign("HS256", None, claims(json!({"sub": "a"})));
+    let fake = Fake { fetched: Some(hs_key()), keys_version: Cell::new(1), ..Fake::default() };
+    assert_eq!(header(&decide(&cfg, &req("/b", &[("authorization", &bearer(&t))]), &Now::fixed(NOW), &fake), "x-credential-sub").as_deref(), Some("a"));
+    let no_keys = Fake { fetched: Some(Vec::new()), keys_version: Cell::new(1), ..Fake::default() };
+    assert_eq!(header(&decide(&cfg, &req("/c", &[("authorization", &bearer(&t))]), &Now::fixed(NOW), &no_keys), "x-credential-sub").as_deref(), Some("a"));
+    // A token of the server used alone: its policy's verdict answers it again.
+    assert_eq!(header(&decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), &Now::fixed(NOW), &fake), "x-credential-sub").as_deref(), Some("a"));
+    assert_eq!(header(&decide(&cfg, &req("/", &[("authorization", &bearer(&t))]), &Now::fixed(NOW), &no_keys), "x-credential-sub").as_deref(), Some("a"));
+}

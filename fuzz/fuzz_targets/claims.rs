@@ -12,6 +12,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let theirs = serde_json::from_slice::<JWTClaims<Map<String, Value>>>(data).ok().map(Identity::from_jwt);
     let ours = payload::read(data);
     assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(data));
+    if let Some(id) = &ours {
+        use oauth_core::common::claims::Time;
+        for t in [Time::Iat, Time::Exp, Time::Nbf] {
+            assert_eq!(id.claims.secs(t), id.claims.get(t.name()).and_then(Value::as_u64), "{}", t.name());
+        }
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         use base64::Engine;
         let want = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok();

@@ -14,7 +14,29 @@ pub struct Claims(Repr);
 #[derive(Clone)]
 enum Repr {
     Map(Map<String, Value>),
-    Read { text: String, members: Vec<Member> },
+    /// `times`: the members `iat`, `exp` and `nbf` in whole seconds, as read with the rest.
+    Read { text: String, members: Vec<Member>, times: Times },
+}
+
+/// `iat`, `exp`, `nbf`, in this order: each in whole seconds, when present.
+pub(crate) type Times = [Option<u64>; 3];
+
+/// A time claim: `Claims::secs` of a payload reads it where the payload's reading put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Time {
+    Iat = 0,
+    Exp = 1,
+    Nbf = 2,
+}
+
+impl Time {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Time::Iat => "iat",
+            Time::Exp => "exp",
+            Time::Nbf => "nbf",
+        }
+    }
 }
 
 impl Default for Repr {
@@ -112,15 +134,24 @@ impl Claims {
     }
 
     /// Claims read from `text` by `jwt::payload`.
-    pub(crate) fn read(text: String, members: Vec<Member>) -> Claims {
-        Claims(Repr::Read { text, members })
+    pub(crate) fn read(text: String, members: Vec<Member>, times: Times) -> Claims {
+        Claims(Repr::Read { text, members, times })
+    }
+
+    /// The time claim `t` in whole seconds, when it is a number of them (`get(t.name())` as
+    /// a u64), without a lookup in a payload's members.
+    pub fn secs(&self, t: Time) -> Option<u64> {
+        match &self.0 {
+            Repr::Map(m) => m.get(t.name()).and_then(Value::as_u64),
+            Repr::Read { times, .. } => times.get(t as usize).copied().flatten(),
+        }
     }
 
     /// The member named `name` (the last one of that name).
     pub fn get(&self, name: &str) -> Option<&Value> {
         match &self.0 {
             Repr::Map(m) => m.get(name),
-            Repr::Read { text, members } => find(text, members, name)?.value.value(text),
+            Repr::Read { text, members, .. } => find(text, members, name)?.value.value(text),
         }
     }
 
@@ -145,7 +176,7 @@ impl Claims {
     fn lookup_tagged(&self, name: &str, t: u64) -> Option<Claim<'_>> {
         match &self.0 {
             Repr::Map(m) => m.get(name).map(Claim::Value),
-            Repr::Read { text, members } => match &find_tagged(text, members, name, t)?.value {
+            Repr::Read { text, members, .. } => match &find_tagged(text, members, name, t)?.value {
                 Held::Text(at, len, _) => slice(text, *at, *len).map(Claim::Text),
                 Held::Value(v) => Some(Claim::Value(v)),
             },
@@ -163,7 +194,7 @@ impl Claims {
     pub fn into_map(self) -> Map<String, Value> {
         match self.0 {
             Repr::Map(m) => m,
-            Repr::Read { text, members } => {
+            Repr::Read { text, members, .. } => {
                 let mut map = Map::new();
                 for m in members {
                     let (Some(k), Some(v)) = (m.key.of(&text), m.value.value(&text)) else { continue };
@@ -242,7 +273,7 @@ mod tests {
             Member::named(Span::Own("a".into()), tag(b"a"), Held::Text(14, 1, OnceCell::new())),
             Member::named(Span::At(18, 1), tag(b"n"), Held::Value(Value::from(1))),
         ];
-        let c = Claims::read(text, members);
+        let c = Claims::read(text, members, [None; 3]);
         assert_eq!(c.text("a"), Some("y"));
         assert_eq!(c.get("a"), Some(&Value::from("y")));
         assert_eq!(c.get("n"), Some(&Value::from(1)));

@@ -25,32 +25,48 @@ pub fn slice(text: &str, at: u32, len: u32) -> Option<&str> {
 
 /// The members of `text` in order, or None when it is not a flat object this reads.
 pub fn members(text: &str) -> Option<Vec<Pair>> {
-    let mut r = Reader { b: text.as_bytes(), at: 0 };
     let mut out = Vec::with_capacity(8);
+    each(text, |key, value| {
+        out.push((key, value));
+        Ok::<(), ()>(())
+    })
+    .ok()?;
+    Some(out)
+}
+
+/// Each member of `text` in order, given to `member` as it is read: Err(None) when `text` is
+/// not a flat object this reads (what `member` took of it is then to be dropped), Err(Some)
+/// with what `member` answered when it refused one (the reading stops there).
+pub fn each<E>(text: &str, mut member: impl FnMut((u32, u32), Flat) -> Result<(), E>) -> Result<(), Option<E>> {
+    let mut r = Reader { b: text.as_bytes(), at: 0 };
     r.ws();
-    r.eat(b'{')?;
+    r.eat(b'{').ok_or(None)?;
     r.ws();
     if r.peek() == Some(b'}') {
         r.at += 1;
     } else {
         loop {
-            r.eat(b'"')?;
-            let key = r.string()?;
+            r.eat(b'"').ok_or(None)?;
+            let key = r.string().ok_or(None)?;
             r.ws();
-            r.eat(b':')?;
+            r.eat(b':').ok_or(None)?;
             r.ws();
-            let value = r.value()?;
-            out.push((key, value));
+            let value = r.value().ok_or(None)?;
+            member(key, value).map_err(Some)?;
             r.ws();
-            match r.next()? {
-                b',' => r.ws(),
-                b'}' => break,
-                _ => return None,
+            match r.next() {
+                Some(b',') => r.ws(),
+                Some(b'}') => break,
+                _ => return Err(None),
             }
         }
     }
     r.ws();
-    (r.at == r.b.len()).then_some(out)
+    if r.at == r.b.len() {
+        Ok(())
+    } else {
+        Err(None)
+    }
 }
 
 struct Reader<'a> {

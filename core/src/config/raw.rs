@@ -286,7 +286,8 @@ pub struct RawJwtStrategy {
     pub max_jwks_bytes: Option<usize>,
     /// Required JOSE `typ`, e.g. "at+jwt" for RFC 9068 access tokens.
     pub require_typ: Option<String>,
-    /// How many verified tokens each worker remembers (0 = none); default 1024.
+    /// How many verified tokens each worker remembers (0 = none), in the server's cache and the
+    /// verdicts of the policies using it (only the verdicts when one policy uses it alone); default 1024.
     pub verified_cache_size: Option<usize>,
     /// Trust the tokens of this filter's own `token_issuer`.
     #[serde(default)]

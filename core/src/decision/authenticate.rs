@@ -244,7 +244,7 @@ fn check_one(cfg: &Config, index: usize, token: &str, digest: &TokenDigest, aske
 
 /// The last second a token with these claims may be used: `exp` plus leeway, or forever.
 fn exp_until(id: &Identity, leeway: u64) -> u64 {
-    id.claims.get("exp").and_then(Value::as_u64).map_or(u64::MAX, |e| e.saturating_add(leeway))
+    id.claims.secs(crate::common::claims::Time::Exp).map_or(u64::MAX, |e| e.saturating_add(leeway))
 }
 
 /// Which servers to try first for a token (any-of): those whose `issuers` name the token's

@@ -172,18 +172,20 @@ impl Decider<'_> {
                 if let Err(b) = self.bound_all(&presented, (a.server, &binding), &a.others) {
                     return self.unbound(b, edits);
                 }
-                if !crate::decision::rules::has_scopes(&a.identity, &policy.required_scopes, policy.claim_rules.any_scope) {
+                let scopes = a.identity.scopes();
+                if !crate::decision::rules::has_scopes(scopes.as_deref(), &policy.required_scopes, policy.claim_rules.any_scope) {
                     return self.refuse(Denial::InsufficientScope);
                 }
                 if let Err(d) = policy.claim_rules.check(&a.identity) {
                     return self.refuse(d);
                 }
-                let headers = upstream::render(cfg, policy, &a.identity);
+                let headers = upstream::render(cfg, policy, &a.identity, scopes);
                 if let Some(d) = single(&presented) {
                     let keys_version = state.keys_version(a.server);
                     let from_header = presented.tokens.iter().all(|(_, f, _)| matches!(f.source, TokenSource::Header { .. }));
                     let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others, from_header };
                     policy.verdicts.insert(*d, verdict);
+                    policy.verdicts.keep(a.identity);
                 }
                 edits.identity = Some(headers);
                 self.allowed(&presented, edits)

@@ -161,11 +161,12 @@ fn nested<'a>(id: &'a Identity, path: &str) -> Option<&'a Value> {
 }
 
 /// Whether the token grants the required scopes (`scope` or `scp`): all of them, or any one with `any`.
-pub fn has_scopes(id: &Identity, required: &[String], any: bool) -> bool {
+/// Whether the `granted` scopes (`Identity::scopes`) hold the `required` ones (`any`: one of them).
+pub fn has_scopes(granted: Option<&str>, required: &[String], any: bool) -> bool {
     if required.is_empty() {
         return true;
     }
-    let granted = id.scopes().unwrap_or_default();
+    let granted = granted.unwrap_or_default();
     let has = |r: &String| granted.split_whitespace().any(|g| g == r);
     if any {
         required.iter().any(has)

@@ -120,7 +120,8 @@ fn may_be_spoofable(cfg: &Config, raw: &[u8]) -> bool {
 /// What an authenticated token yields under `policy`: its credential claims, the policy's
 /// mapped claims, the consumer it maps to, the verified payload (`forward_payload_header`) and
 /// the filter-state entries (`filter_state`).
-pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
+/// `scopes`: the identity's (`Identity::scopes`), read once for the policy's check and here.
+pub fn render(cfg: &Config, policy: &Policy, id: &Identity, scopes: Option<String>) -> Rc<Rendered> {
     // Room for every credential header at once: a first-seen token's headers are kept with
     // its verdict, and growing the list made the allocator copy it.
     let mut headers = Vec::with_capacity(CREDENTIAL_CLAIMS.len() + 1 + policy.claim_headers.len());
@@ -132,7 +133,8 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
     for (header, claim) in CREDENTIAL_CLAIMS {
         put(header.into(), id.header_value_of(&claim));
     }
-    put("x-credential-scope".into(), id.scopes());
+    let mut state_scopes = policy.filter_state.as_ref().and(scopes.clone());
+    put("x-credential-scope".into(), scopes);
     for (header, claim) in &policy.claim_headers {
         put(header.clone().into(), id.header_value(claim));
     }
@@ -145,7 +147,7 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
     let mut state = Vec::new();
     if let Some(extra) = &policy.filter_state {
         for (key, claim) in STATE_CLAIMS {
-            let value = if claim == "scope" { id.scopes() } else { id.header_value(claim) };
+            let value = if claim == "scope" { state_scopes.take() } else { id.header_value(claim) };
             if let Some(v) = value {
                 state.push((key.to_string(), v));
             }
@@ -162,6 +164,9 @@ pub fn render(cfg: &Config, policy: &Policy, id: &Identity) -> Rc<Rendered> {
 /// The consumer the identity maps to (`consumer_by`): username → a consumer's `username`,
 /// client_id → a consumer's `custom_id`.
 fn consumer_of<'a>(cfg: &'a Config, policy: &Policy, id: &Identity) -> Option<&'a Consumer> {
+    if cfg.consumers.is_empty() {
+        return None; // no claim to look up
+    }
     match policy.consumer_by {
         ConsumerBy::Username => {
             let u = id.claims.get("username").and_then(Value::as_str)?;

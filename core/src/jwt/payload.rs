@@ -6,7 +6,7 @@
 //! as jwt-simple's reading is checked in core/tests/claims_reading.rs and by the `claims`
 //! fuzz target.
 
-use crate::common::claims::{self, Claims, Held, Member, Span};
+use crate::common::claims::{self, Claims, Held, Member, Span, Times};
 use crate::common::flat::{self, Flat};
 use crate::Identity;
 use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
@@ -72,29 +72,19 @@ pub fn read_owned(bytes: Vec<u8>) -> Option<Identity> {
 }
 
 fn read_text(text: String) -> Option<Identity> {
-    let members = match flat::members(&text) {
-        // A flat object (most payloads): read without serde, the same members.
-        Some(pairs) => {
-            let mut admitted = Admitted { members: Vec::with_capacity(pairs.len()), seen: 0 };
-            for ((at, len), value) in pairs {
-                let value = match value {
-                    Flat::Text(at, len) => Held::Text(at, len, OnceCell::new()),
-                    Flat::Whole(n) => Held::Value(Value::from(n)),
-                    Flat::Bool(b) => Held::Value(Value::Bool(b)),
-                    Flat::Null => Held::Value(Value::Null),
-                };
-                admitted.admit(Span::At(at, len), &text, value).ok()?;
-            }
-            admitted.members
-        }
-        None => {
+    // A flat object (most payloads): read without serde, each member admitted as it is read.
+    let mut admitted = Admitted { members: Vec::with_capacity(16), seen: 0, times: [None; 3] };
+    let (members, times) = match flat::each(&text, |key, value| admitted.admit_flat(key, &text, value)) {
+        Ok(()) => (admitted.members, admitted.times),
+        Err(Some(_refused)) => return None,
+        Err(None) => {
             let mut de = serde_json::Deserializer::from_str(&text);
-            let members = Object { base: &text }.deserialize(&mut de).ok()?;
+            let read = Object { base: &text }.deserialize(&mut de).ok()?;
             de.end().ok()?;
-            members
+            read
         }
     };
-    Some(Identity::of(Claims::read(text, members)))
+    Some(Identity::of(Claims::read(text, members, times)))
 }
 
 /// The members read so far, the registered claims checked and normalized: a registered claim
@@ -103,28 +93,31 @@ fn read_text(text: String) -> Option<Identity> {
 struct Admitted {
     members: Vec<Member>,
     seen: u8,
+    /// `iat`, `exp`, `nbf` as kept (`Claims::secs`).
+    times: Times,
 }
+
+const WRONG_TYPE: &str = "a registered claim of the wrong type";
 
 impl Admitted {
     /// The member named `key` (in `text`) with `value`.
     fn admit(&mut self, key: Span, text: &str, value: Held) -> Result<(), &'static str> {
         let name = key.of(text).ok_or("a name outside the payload")?;
         let t = claims::tag(name.as_bytes());
-        let Some(i) = registered_index(t) else {
+        let Some(i) = self.registered(t)? else {
             self.members.push(Member::named(key, t, value));
             return Ok(());
         };
-        if self.seen & (1 << i) != 0 {
-            return Err("a registered claim given twice");
-        }
-        self.seen |= 1 << i;
         let value = match value {
             // A string: right for every registered claim but the times.
-            Held::Text(..) if i < TIMES_END => return Err("a registered claim of the wrong type"),
+            Held::Text(..) if i < TIMES_END => return Err(WRONG_TYPE),
             Held::Text(..) => value,
             Held::Value(mut v) => {
                 if !registered(i, &mut v) {
-                    return Err("a registered claim of the wrong type");
+                    return Err(WRONG_TYPE);
+                }
+                if let Some(at) = self.times.get_mut(i) {
+                    *at = v.as_u64();
                 }
                 if v.is_null() {
                     return Ok(());
@@ -134,6 +127,45 @@ impl Admitted {
         };
         self.members.push(Member::named(key, t, value));
         Ok(())
+    }
+
+    /// `admit` of a member of a flat object, its value as `flat` read it: the same checks as
+    /// `registered` makes on the JSON value, made on the four kinds a flat member can be.
+    fn admit_flat(&mut self, (at, len): (u32, u32), text: &str, value: Flat) -> Result<(), &'static str> {
+        let name = flat::slice(text, at, len).ok_or("a name outside the payload")?;
+        let t = claims::tag(name.as_bytes());
+        let value = match (self.registered(t)?, value) {
+            // The times: whole seconds, held at u32::MAX (`whole_seconds`).
+            (Some(i @ 0..TIMES_END), Flat::Whole(n)) => {
+                let secs = n.min(u64::from(u32::MAX));
+                if let Some(at) = self.times.get_mut(i) {
+                    *at = Some(secs);
+                }
+                Held::Value(Value::from(secs))
+            }
+            (Some(0..TIMES_END), _) => return Err(WRONG_TYPE),
+            // `aud`, `iss`, `sub`, `jti`, `nonce`: a string; the last four may be null (left out).
+            (Some(_), Flat::Text(at, len)) => Held::Text(at, len, OnceCell::new()),
+            (Some(i), Flat::Null) if i != AUD => return Ok(()),
+            (Some(_), _) => return Err(WRONG_TYPE),
+            (None, Flat::Text(at, len)) => Held::Text(at, len, OnceCell::new()),
+            (None, Flat::Whole(n)) => Held::Value(Value::from(n)),
+            (None, Flat::Bool(b)) => Held::Value(Value::Bool(b)),
+            (None, Flat::Null) => Held::Value(Value::Null),
+        };
+        self.members.push(Member::named(Span::At(at, len), t, value));
+        Ok(())
+    }
+
+    /// The index in REGISTERED of the claim whose name has tag `t`, now seen; an error when it
+    /// was seen before.
+    fn registered(&mut self, t: u64) -> Result<Option<usize>, &'static str> {
+        let Some(i) = registered_index(t) else { return Ok(None) };
+        if self.seen & (1 << i) != 0 {
+            return Err("a registered claim given twice");
+        }
+        self.seen |= 1 << i;
+        Ok(Some(i))
     }
 }
 
@@ -153,24 +185,24 @@ struct Object<'b> {
 }
 
 impl<'de> DeserializeSeed<'de> for Object<'_> {
-    type Value = Vec<Member>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Member>, D::Error> {
+    type Value = (Vec<Member>, Times);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(Vec<Member>, Times), D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for Object<'_> {
-    type Value = Vec<Member>;
+    type Value = (Vec<Member>, Times);
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Vec<Member>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(Vec<Member>, Times), A::Error> {
         let mut admitted = Admitted::default();
         while let Some(key) = access.next_key_seed(Key { base: self.base })? {
             let value = access.next_value_seed(Member1 { base: self.base })?;
             admitted.admit(key, self.base, value).map_err(A::Error::custom)?;
         }
-        Ok(admitted.members)
+        Ok((admitted.members, admitted.times))
     }
 }
 

@@ -7,6 +7,7 @@ use super::cache::VerifiedCache;
 use super::header;
 use super::heads::{Head, Heads};
 use super::hosted;
+use crate::common::claims::Time;
 use crate::crypto::CryptoHost;
 use super::keys::{Material, VerifyKey};
 use crate::{Denial, Identity};
@@ -83,15 +84,15 @@ impl JwtRules {
         keys_version: u64,
         host: Option<&dyn CryptoHost>,
     ) -> Result<Identity, Denial> {
-        if token.len() > self.max_token_bytes {
-            return Err(Denial::TokenTooLarge);
-        }
+        // A token too large never got into the cache: `verify_with_keys` refuses it.
         if let Some(id) = self.cache.get(digest, now, keys_version) {
             return Ok(id);
         }
         let id = self.verify_with_keys(token, now, fetched, host)?;
-        let valid_until = id.claims.get("exp").and_then(Value::as_u64).map_or(u64::MAX, |e| e.saturating_add(self.leeway_secs));
-        self.cache.insert(*digest, &id, valid_until, keys_version);
+        if self.cache.is_on() {
+            let valid_until = id.claims.secs(Time::Exp).map_or(u64::MAX, |e| e.saturating_add(self.leeway_secs));
+            self.cache.insert(*digest, &id, valid_until, keys_version);
+        }
         Ok(id)
     }
 
@@ -189,13 +190,13 @@ impl JwtRules {
     }
 
     fn check_claims(&self, id: &Identity, now: u64) -> Result<(), Denial> {
-        let exp = id.claims.get("exp").and_then(Value::as_u64);
+        let exp = id.claims.secs(Time::Exp);
         if exp.is_none() && (self.require_expiration || self.max_lifetime.is_some()) {
             return Err(Denial::NoExpiration);
         }
         if let (Some(max), Some(exp)) = (self.max_lifetime, exp) {
             // Without `iat`, the lifetime left is what counts.
-            let from = id.claims.get("iat").and_then(Value::as_u64).unwrap_or(now);
+            let from = id.claims.secs(Time::Iat).unwrap_or(now);
             if exp.saturating_sub(from) > max {
                 return Err(Denial::LifetimeTooLong);
             }

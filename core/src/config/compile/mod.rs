@@ -33,7 +33,7 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
         None => None,
     };
     let static_servers = raw.oauth_servers.len();
-    let (servers, server_rules) = servers(&mut raw, token_issuer.as_ref(), &mut notices)?;
+    let (mut servers, server_rules) = servers(&mut raw, token_issuer.as_ref(), &mut notices)?;
     let admin_policy = raw.admin_api.as_ref().map(|a| a.policy.clone());
     let consumers = consumers(std::mem::take(&mut raw.consumers))?;
     let mut policies = Vec::new();
@@ -46,6 +46,7 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
         }
         policies.push(policy::policy(&path, name, p, &servers, admin_policy.is_some(), &consumers)?);
     }
+    verdicts_only(&mut servers, &policies);
     let find = |path: &str, name: &str| -> Res<usize> {
         match policies.iter().position(|p| p.name == name) {
             Some(i) => Ok(i),
@@ -96,6 +97,21 @@ pub fn compile(mut raw: RawConfig, mut notices: Vec<String>) -> Res<Config> {
         static_servers,
         store,
     })
+}
+
+/// A JWT server that one policy uses, alone: that policy's verdicts keep every token the
+/// server's verified-token cache would be asked for again (the same digest, lifetime and keys
+/// version), so the server keeps none, and a first-seen token skips a lookup and an insert.
+/// A token the policy then refused (scopes, claim rules) is checked again when it comes back,
+/// as any token it cannot accept is.
+fn verdicts_only(servers: &mut [Server], policies: &[super::Policy]) {
+    for (i, server) in servers.iter_mut().enumerate() {
+        let mut users = policies.iter().filter(|p| p.servers.contains(&i));
+        let alone = matches!((users.next(), users.next()), (Some(p), None) if p.servers.len() == 1);
+        if let (true, Strategy::Jwt(rules)) = (alone, &mut server.strategy) {
+            rules.cache = crate::jwt::cache::VerifiedCache::new(0);
+        }
+    }
 }
 
 /// Janus's access rules kept on a server, by server name: they apply to the policies that
