@@ -84,25 +84,38 @@ const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 fn words(bytes: &[u8]) -> (Scan, bool) {
     // Per word, `(y - ONES) & !y` has a byte's high bit set where y has a zero byte (and
     // `(x - 0x20 each) & !x` where x has a byte below 0x20); the high bits are kept for after
-    // the loop: masking the OR of the words is masking each word.
+    // the loop: masking the OR of the words is masking each word. A set bit is exact for
+    // "some byte is", which is all that is asked.
     let (mut comma, mut control, mut all) = (0u64, 0u64, 0u64);
-    let mut chunks = bytes.chunks_exact(8);
-    for w in &mut chunks {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(w);
-        let x = u64::from_le_bytes(eight);
+    let mut take = |x: u64| {
         let c = x ^ (ONES * b',' as u64);
         let d = x ^ (ONES * 0x7f);
         comma |= c.wrapping_sub(ONES) & !c;
         control |= (x.wrapping_sub(ONES * 0x20) & !x) | (d.wrapping_sub(ONES) & !d);
         all |= x;
-    }
-    let rest = chunks.remainder();
-    let scan = Scan {
-        comma: comma & HIGH != 0 || rest.contains(&b','),
-        control: control & HIGH != 0 || rest.iter().any(u8::is_ascii_control),
     };
-    (scan, all & HIGH == 0 && rest.is_ascii())
+    let mut chunks = bytes.chunks_exact(8);
+    for w in &mut chunks {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(w);
+        take(u64::from_le_bytes(eight));
+    }
+    // The last bytes as a word of their own, filled with a letter (no comma, no control,
+    // ASCII): the same test, not a loop per question.
+    if !chunks.remainder().is_empty() {
+        take(word(chunks.remainder(), b'a'));
+    }
+    (Scan { comma: comma & HIGH != 0, control: control & HIGH != 0 }, all & HIGH == 0)
+}
+
+/// The last bytes of a text (fewer than eight) as a little-endian word, the places after
+/// them holding `fill`.
+fn word(bytes: &[u8], fill: u8) -> u64 {
+    let mut eight = [fill; 8];
+    for (to, from) in eight.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+    u64::from_le_bytes(eight)
 }
 
 /// What one pass over `bytes` found, and `bytes` as text (None if they are not UTF-8): an
@@ -125,30 +138,29 @@ pub fn scan(bytes: &[u8]) -> (Scan, Option<&str>) {
 pub fn three_parts(s: &str) -> Option<(&str, &str, &str)> {
     let mut dots = [0usize; 2];
     let mut n = 0;
-    let mut note = |at: usize| -> Option<()> {
-        *dots.get_mut(n)? = at;
-        n += 1;
+    let mut note = |t: u64, base: usize| -> Option<()> {
+        // The high bit of each byte of `t` that is zero, and of no other (exact, unlike the
+        // test for any zero byte).
+        let mut zero = !(((t & LOW7) + LOW7) | t | LOW7);
+        while zero != 0 {
+            *dots.get_mut(n)? = base + (zero.trailing_zeros() / 8) as usize;
+            n += 1;
+            zero &= zero - 1;
+        }
         Some(())
     };
+    let dot = ONES * b'.' as u64;
     let mut chunks = s.as_bytes().chunks_exact(8);
     let mut base = 0;
     for w in &mut chunks {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(w);
-        let t = u64::from_le_bytes(eight) ^ (ONES * b'.' as u64);
-        // The high bit of each byte of `t` that is zero, and of no other (exact, unlike the
-        // test for any zero byte).
-        let mut zero = !(((t & LOW7) + LOW7) | t | LOW7);
-        while zero != 0 {
-            note(base + (zero.trailing_zeros() / 8) as usize)?;
-            zero &= zero - 1;
-        }
+        note(u64::from_le_bytes(eight) ^ dot, base)?;
         base += 8;
     }
-    for (i, b) in chunks.remainder().iter().enumerate() {
-        if *b == b'.' {
-            note(base + i)?;
-        }
+    // The last bytes as a word of their own, filled with a letter (not a dot).
+    if !chunks.remainder().is_empty() {
+        note(word(chunks.remainder(), b'a') ^ dot, base)?;
     }
     let [first, second] = dots;
     if n != 2 {
