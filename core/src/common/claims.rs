@@ -147,6 +147,14 @@ impl Claims {
         }
     }
 
+    /// `secs` of `iat`, `exp` and `nbf`, in this order.
+    pub fn times(&self) -> [Option<u64>; 3] {
+        match &self.0 {
+            Repr::Map(_) => [Time::Iat, Time::Exp, Time::Nbf].map(|t| self.secs(t)),
+            Repr::Read { times, .. } => *times,
+        }
+    }
+
     /// The member named `name` (the last one of that name).
     pub fn get(&self, name: &str) -> Option<&Value> {
         match &self.0 {

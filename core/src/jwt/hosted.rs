@@ -8,7 +8,6 @@ use crate::Denial;
 use crate::common::b64url;
 use crate::jwt::header::Jws;
 use crate::Identity;
-use crate::common::claims::Time;
 
 /// None when the host could not check the signature (the caller checks it in the VM).
 pub fn verify(host: &dyn CryptoHost, alg: Alg, spki: &[u8], jws: &Jws, now: u64, leeway: u64) -> Option<Result<Identity, Denial>> {
@@ -39,14 +38,14 @@ pub(crate) fn claims(payload_b64: &str, now: u64, leeway: u64) -> Result<Identit
 
 /// `iat` not in the future, `nbf` reached, `exp` not passed; each with the leeway.
 pub fn check_times(id: &Identity, now: u64, leeway: u64) -> Result<(), Denial> {
-    let secs = |t: Time| id.claims.secs(t);
-    if secs(Time::Iat).is_some_and(|iat| iat > now.saturating_add(leeway)) {
+    let [iat, exp, nbf] = id.claims.times();
+    if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
         return Err(Denial::IssuedInFuture);
     }
-    if secs(Time::Nbf).is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+    if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
         return Err(Denial::NotYetValid);
     }
-    if let Some(exp) = secs(Time::Exp) {
+    if let Some(exp) = exp {
         if now < leeway || now - leeway > exp {
             return Err(Denial::Expired);
         }
