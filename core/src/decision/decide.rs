@@ -152,9 +152,10 @@ impl Decider<'_> {
             Err(d) => return self.refused(d, edits),
         };
         // A single token seen before under this policy: a lookup (made above for the same token).
-        let verdict = match (single(&presented), looked_up) {
-            (Some(d), Some((q, v))) if *d == q => v,
-            (d, _) => d.and_then(|d| self.verdict(d)),
+        let single = single(&presented).copied();
+        let verdict = match (single, looked_up) {
+            (Some(d), Some((q, v))) if d == q => v,
+            (d, _) => d.and_then(|d| self.verdict(&d)),
         };
         if let Some(v) = verdict {
             self.count_hit(&v);
@@ -180,11 +181,11 @@ impl Decider<'_> {
                     return self.refuse(d);
                 }
                 let headers = upstream::render(cfg, policy, &a.identity, scopes);
-                if let Some(d) = single(&presented) {
+                if let Some(d) = single {
                     let keys_version = state.keys_version(a.server);
                     let from_header = presented.tokens.iter().all(|(_, f, _)| matches!(f.source, TokenSource::Header { .. }));
                     let verdict = Verdict { headers: headers.clone(), server: a.server, keys_version, valid_until: a.valid_until, binding, others: a.others, from_header };
-                    policy.verdicts.insert(*d, verdict);
+                    policy.verdicts.insert(d, verdict);
                     policy.verdicts.keep(a.identity);
                 }
                 edits.identity = Some(headers);
