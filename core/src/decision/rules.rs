@@ -160,8 +160,8 @@ fn nested<'a>(id: &'a Identity, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-/// Whether the token grants the required scopes (`scope` or `scp`): all of them, or any one with `any`.
-/// Whether the `granted` scopes (`Identity::scopes`) hold the `required` ones (`any`: one of them).
+/// Whether the token's `granted` scopes (`scope` or `scp`, as `Identity::scopes` reads them)
+/// hold the required ones: all of them, or any one with `any`.
 pub fn has_scopes(granted: Option<&str>, required: &[String], any: bool) -> bool {
     if required.is_empty() {
         return true;

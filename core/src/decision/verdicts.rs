@@ -97,6 +97,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kept_claims_are_freed_together_and_never_more_than_kept() {
+        let v = Verdicts::new(8);
+        let id = crate::Identity::default();
+        for n in 1..=KEPT * 2 + 1 {
+            v.keep(id.clone());
+            let held = v.kept.borrow().len();
+            assert_eq!(held, (n - 1) % KEPT + 1, "after {n}");
+        }
+        assert_eq!(std::rc::Rc::strong_count(&id.claims), 2, "the one held since the last batch was freed, and this one");
+    }
+
+    #[test]
     fn void_past_its_time_or_a_key_change() {
         let v = Verdicts::new(8);
         let d = [7u8; 16];
