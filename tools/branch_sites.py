@@ -154,11 +154,11 @@ def main():
             tops += [f"{path}: {n} conditional, {ins} instructions: {key(names[f])}" for f, (n, ins) in ranked]
         if tops:
             print("\n" + "\n".join(tops))
+        seen = set()
         if args.beyond:
             seen = entered.get(args.beyond) or count(args.example, wasm, regions, args.beyond)["entered"]
             print("\n" + "\n".join(beyond(regions, names, entered, args.beyond, seen)))
         if args.show:
-            seen = entered.get(args.beyond) or count(args.example, wasm, regions, args.beyond)["entered"] if args.beyond else set()
             for path, regions_entered in entered.items():
                 print(f"\n{path}: the regions entered in functions named *{args.show}*" + (f" beyond {args.beyond}" if seen else ""))
                 for r in sorted(regions_entered - seen):
