@@ -12,7 +12,7 @@ bound, is run again, with the control, in runs four times as long. Then VM start
 against the `opt-level = "z"` build, the in-process numbers (test-harness/examples/verify_cost.rs)
 and the .wasm's size. Prints Markdown; with --write, also rewrites the results section of
 BENCHMARKS.md.
-Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
+Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--connections 8] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
 import argparse
 import datetime
 import itertools
@@ -270,8 +270,12 @@ def fresh_script(tmp, alg, tokens):
     return script
 
 
+# Requests each wrk keeps in flight (`--connections`).
+CONNECTIONS = 8
+
+
 def run_wrk(proxy, seconds, header=None, script=None, pin_wrk=False):
-    cmd = (["taskset", "-c", "0"] if proxy.pinned or pin_wrk else []) + ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{proxy.port}/"]
+    cmd = (["taskset", "-c", "0"] if proxy.pinned or pin_wrk else []) + ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{proxy.port}/"]
     at = cmd.index("wrk") + 1
     if header:
         cmd[at:at] = ["-H", f"authorization: Bearer {header}"]
@@ -532,6 +536,7 @@ def measured_rows(jobs, a, conc):
 
 
 def main():
+    global CONNECTIONS
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5, help="interleaved runs per row; the median is reported")
@@ -551,8 +556,11 @@ def main():
     ap.add_argument("--v8", action="store_true",
                     help="each path's own work timed in V8 itself, without Envoy: the filter against its twin, "
                          "hosted by tools/v8_work.mjs in Node (`make bench-v8`)")
+    ap.add_argument("--connections", type=int, default=CONNECTIONS,
+                    help="requests each wrk keeps in flight (at least one per Envoy worker)")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
+    CONNECTIONS = a.connections
     if a.inprocess:
         table = inprocess()
         print(table)
