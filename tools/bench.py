@@ -253,7 +253,7 @@ class Proxy:
 LUA = """
 local tokens = {}
 for line in io.lines("%s") do tokens[#tokens + 1] = line end
-local i = 0
+local i = tonumber(os.getenv("BENCH_START") or "0")
 request = function()
   i = i + 1
   return wrk.format("GET", "/", {["authorization"] = "Bearer " .. tokens[(i %% #tokens) + 1]})
@@ -262,7 +262,8 @@ end
 
 
 def fresh_script(tmp, alg, tokens):
-    """A wrk script under `tmp` that cycles through `tokens`, one per request."""
+    """A wrk script under `tmp` that cycles through `tokens`, one per request, from the token
+    after BENCH_START's."""
     listed = tmp / f"{alg}.tokens"
     listed.write_text("\n".join(tokens) + "\n")
     script = tmp / f"{alg}.lua"
@@ -272,6 +273,12 @@ def fresh_script(tmp, alg, tokens):
 
 # Requests each wrk keeps in flight (`--connections`).
 CONNECTIONS = 8
+# Where each proxy's next run of a token script starts: each run takes up where that proxy's
+# run before it ended. Started again at the first token, a run would send a proxy the tokens
+# its last run began with, which its caches (1 024 verdicts a worker, jwt_authn's 1 000) may
+# still hold when that run sent fewer: first-seen ES384 run alone then read 50–100 µs below
+# its twin, because a cache hit skips a 600 µs signature check.
+NEXT_TOKEN = {}
 
 
 def run_wrk(proxy, seconds, header=None, script=None, pin_wrk=False):
@@ -279,12 +286,18 @@ def run_wrk(proxy, seconds, header=None, script=None, pin_wrk=False):
     at = cmd.index("wrk") + 1
     if header:
         cmd[at:at] = ["-H", f"authorization: Bearer {header}"]
+    env = None
     if script:
         cmd[at:at] = ["-s", str(script)]
+        env = {**os.environ, "BENCH_START": str(NEXT_TOKEN.get((proxy.port, str(script)), 0))}
     before = proxy.cpu()
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
     cpu = proxy.cpu() - before
     total = int(re.search(r"(\d+) requests in", out).group(1))
+    if script:
+        # wrk may have sent up to a request per connection that it did not count
+        key = (proxy.port, str(script))
+        NEXT_TOKEN[key] = NEXT_TOKEN.get(key, 0) + total + CONNECTIONS
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -389,8 +402,7 @@ def measure_together(pairs, repeats, seconds, tag):
 # pair of processes for every repeat, so a verdict near the bound may be that pair's offset:
 # RS256 repeated read "not met" at 5.2 µs in one run and 3.5 in the run before, same code. A
 # pair those runs still leave undecided is run again in runs SETTLE[1] times longer, and so on
-# (issue 23: "lengthen the runs until the spread is small enough to decide"): first-seen RS256
-# read 8.9 [8.0–10.6] in 8 s runs and 7.2 [6.6–7.6] in 16 s runs.
+# (issue 23: "lengthen the runs until the spread is small enough to decide").
 SETTLE = (4, 8)
 NEAR, NEAR_RATIO = 2.0, 0.1
 SETTLED = {}
