@@ -8,10 +8,10 @@ direct response, so the upstream is not the bottleneck, and once proxying to an 
 each path's filter and its twin loaded together, at the same moment, for own work (filter −
 twin), host work (twin − empty filter) and issue 23's targets (with the empty filter against a
 copy of itself, the method's own noise); a target those runs leave undecided, or decide near its
-bound, is run again, with the control, in runs four times as long. Then VM start and memory
-against the `opt-level = "z"` build, the in-process numbers (test-harness/examples/verify_cost.rs)
-and the .wasm's size. Prints Markdown; with --write, also rewrites the results section of
-BENCHMARKS.md.
+bound, is run again, with the control, in runs four times as long, and one those leave undecided
+in runs eight times as long. Then VM start and memory against the `opt-level = "z"` build, the
+in-process numbers (test-harness/examples/verify_cost.rs) and the .wasm's size. Prints
+Markdown; with --write, also rewrites the results section of BENCHMARKS.md.
 Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--connections 8] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
 import argparse
 import datetime
@@ -286,17 +286,16 @@ def run_wrk(proxy, seconds, header=None, script=None, pin_wrk=False):
     at = cmd.index("wrk") + 1
     if header:
         cmd[at:at] = ["-H", f"authorization: Bearer {header}"]
-    env = None
+    env, key = None, (proxy.port, str(script))
     if script:
         cmd[at:at] = ["-s", str(script)]
-        env = {**os.environ, "BENCH_START": str(NEXT_TOKEN.get((proxy.port, str(script)), 0))}
+        env = {**os.environ, "BENCH_START": str(NEXT_TOKEN.get(key, 0))}
     before = proxy.cpu()
     out = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
     cpu = proxy.cpu() - before
     total = int(re.search(r"(\d+) requests in", out).group(1))
     if script:
         # wrk may have sent up to a request per connection that it did not count
-        key = (proxy.port, str(script))
         NEXT_TOKEN[key] = NEXT_TOKEN.get(key, 0) + total + CONNECTIONS
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
@@ -448,8 +447,9 @@ def settle(pairs, a, conc, warm):
     undecided or decide near its bound, and the control with them; then, each time longer still
     (SETTLE[1:]), those the longer runs leave undecided. `warm(proxy)` readies a proxy started
     afresh."""
+    replaced = a.seconds
     for stage, times in enumerate(SETTLE):
-        again = unsettled(pairs, conc, NEAR, NEAR_RATIO) if stage == 0 else unsettled(pairs, conc, 0, 0)
+        again = unsettled(pairs, conc, *((NEAR, NEAR_RATIO) if stage == 0 else (0, 0)))
         if not again:
             return
         again = [p for p in pairs if (p[0], p[3]) == (EMPTY, COPY)] + again
@@ -459,8 +459,8 @@ def settle(pairs, a, conc, warm):
         for p in again:
             key = (conc, p[0], p[3])
             before = SETTLED.get(key, {"before": []})["before"]
-            replaced = a.seconds * (SETTLE[stage - 1] if stage else 1)
             SETTLED[key] = {"before": before + [(TOGETHER.pop(key, []), replaced)], "seconds": seconds}
+        replaced = seconds
         # Two processes of one build differed by up to 2 µs per request for as long as they
         # lived (BENCHMARKS.md, the control's offset), which longer runs cannot shrink. Starting
         # every proxy afresh before each repeat makes that offset a spread across repeats, which
