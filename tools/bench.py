@@ -12,7 +12,7 @@ bound, is run again, with the control, in runs four times as long, and one those
 in runs eight times as long. Then VM start and memory against the `opt-level = "z"` build, the
 in-process numbers (test-harness/examples/verify_cost.rs) and the .wasm's size. Prints
 Markdown; with --write, also rewrites the results section of BENCHMARKS.md.
-Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--connections 8] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
+Usage: tools/bench.py [--seconds 2] [--repeats 5] [--concurrency 1,2] [--connections 8] [--placement one-core|split] [--algs HS256,RS256,ES256,ES384,EdDSA] [--write]"""
 import argparse
 import datetime
 import itertools
@@ -231,6 +231,21 @@ class Proxy:
             except OSError:
                 pass  # a thread that has just ended
 
+    def split_workers(self):
+        """Worker i of the running proxy on core 1 - i % 2 (worker 0 on core 1, worker 1 on
+        core 0), its other threads on both: at --concurrency 2, one worker on each core."""
+        workers = 0
+        for task in pathlib.Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                name = (task / "comm").read_text().strip()
+                worker = name.startswith("wrk:worker_")
+                os.sched_setaffinity(int(task.name), {1 - int(name.rsplit("_", 1)[1]) % 2} if worker else {0, 1})
+                workers += worker
+            except (OSError, ValueError):
+                pass  # a thread that has just ended
+        if workers != self.concurrency:
+            raise RuntimeError(f"{self.name}: {workers} worker threads found, {self.concurrency} expected")
+
     def restart(self, base_id):
         """The same proxy in a fresh process (new ports, a new base id)."""
         self.stop()
@@ -358,6 +373,14 @@ TOGETHER = {}
 # Whether run_together puts proxies of --concurrency 2 on one core (tools/bench_ab.py
 # --spread-out turns it off, to compare).
 TOGETHER_ON_ONE_CORE = True
+# Where run_together places the two workers of each proxy at --concurrency 2 (`--placement`):
+# "one-core", both proxies' four workers on core 1 and both wrks on core 0; or "split", one
+# worker of each proxy on each core and the wrks free. On one core, a first-seen ES384 request
+# preempted during its 600 us signature check may resume after the filter's other worker ran
+# its own copy of the code: ES384's own work read 12-14 us one-core and 10-12 split, RS256 9
+# either way (BENCHMARKS.md, the twentieth session). One-core stays the default: its control
+# is the tighter.
+PLACEMENT = "one-core"
 
 
 def run_together(a, b, seconds):
@@ -366,15 +389,20 @@ def run_together(a, b, seconds):
     keeps only what differs between the two proxies. Both Envoys share core 1 and both wrks core
     0, as one proxy's run at --concurrency 1 does alone; at --concurrency 2 each Envoy keeps its
     two workers, on core 1 for the run (with the four workers and both wrks spread over the two
-    cores, the empty filter against a copy of itself spanned 15 µs a request)."""
+    cores, the empty filter against a copy of itself spanned 15 µs a request); with
+    `--placement split`, one worker of each proxy on each core (PLACEMENT)."""
     out = {}
     cores = os.cpu_count() or 1
     moved = [p for p, _ in (a, b) if not p.pinned] if cores >= 2 and TOGETHER_ON_ONE_CORE else []
+    split = PLACEMENT == "split"
     for proxy in moved:
-        proxy.set_cores({1})
+        if split:
+            proxy.split_workers()
+        else:
+            proxy.set_cores({1})
 
     def go(k, proxy, kw):
-        out[k] = run_wrk(proxy, seconds, pin_wrk=bool(moved), **kw)
+        out[k] = run_wrk(proxy, seconds, pin_wrk=bool(moved) and not split, **kw)
     threads = [threading.Thread(target=go, args=(k, proxy, kw)) for k, (proxy, kw) in (("a", a), ("b", b))]
     try:
         for t in threads:
@@ -548,7 +576,7 @@ def measured_rows(jobs, a, conc):
 
 
 def main():
-    global CONNECTIONS
+    global CONNECTIONS, PLACEMENT
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5, help="interleaved runs per row; the median is reported")
@@ -561,6 +589,8 @@ def main():
     ap.add_argument("--no-hostcalls", action="store_true", help="skip the host-call cost table")
     ap.add_argument("--inprocess", action="store_true",
                     help="only the in-process (wasmtime, native) table: `make bench-inprocess`")
+    ap.add_argument("--placement", choices=["one-core", "split"], default=PLACEMENT,
+                    help="at --concurrency 2, a pair's four workers on one core, or one of each proxy on each core")
     ap.add_argument("--row", help="one path with its twin and its yardsticks, e.g. 'RS256 repeated', "
                                   "'ES256 first-seen', 'public', 'introspection', 'client-credentials' (`make bench-row ROW=…`)")
     ap.add_argument("--no-startup", action="store_true", help="skip VM start time and memory")
@@ -572,7 +602,7 @@ def main():
                     help="requests each wrk keeps in flight (at least one per Envoy worker)")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
-    CONNECTIONS = a.connections
+    CONNECTIONS, PLACEMENT = a.connections, a.placement
     if a.inprocess:
         table = inprocess()
         print(table)
@@ -912,6 +942,15 @@ HOST_CALLS_NEEDED = {("request_headers", "time"): "the clock: a token is good on
                      ("response_headers", "header"): ":status: an upstream 401 refetches the injected token"}
 
 
+def placement_note(concs):
+    """Where a pair's workers ran at conc 2, when the run has it (`--placement`)."""
+    if 2 not in concs:
+        return ""
+    if PLACEMENT == "one-core":
+        return " At conc 2 a pair's four workers ran on one core, the two wrks on the other."
+    return " At conc 2 each core ran one worker of each proxy of a pair, the wrks on either core."
+
+
 def floor_targets(rows, twins):
     """Issue 23's targets, each from this run's paired differences, per concurrency."""
     concs = sorted({r[3] for r in rows})
@@ -921,7 +960,7 @@ def floor_targets(rows, twins):
            f"{NEAR:g} µs of its bound (×{NEAR_RATIO:g} for a ratio), was run again, with the control, "
            f"in runs {SETTLE[0]} times as long, on proxies started afresh before each repeat, and one those left undecided "
            f"again in runs {' then '.join(str(t) for t in SETTLE[1:])} times as long; the last runs replace the ones before "
-           "(marked \"longer runs\"; the own-work table shows each).", "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
+           "(marked \"longer runs\"; the own-work table shows each)." + placement_note(concs), "", "| target | " + " | ".join(f"conc {c}" for c in concs) + " |",
            "| --- |" + " --- |" * len(concs)]
 
     def line(label, per_conc):
