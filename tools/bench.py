@@ -223,27 +223,19 @@ class Proxy:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not start")
 
-    def set_cores(self, cores):
-        """Every thread of the running proxy on `cores` (its workers included)."""
-        for task in pathlib.Path(f"/proc/{self.proc.pid}/task").iterdir():
-            try:
-                os.sched_setaffinity(int(task.name), cores)
-            except OSError:
-                pass  # a thread that has just ended
-
-    def split_workers(self):
-        """Worker i of the running proxy on core 1 - i % 2 (worker 0 on core 1, worker 1 on
-        core 0), its other threads on both: at --concurrency 2, one worker on each core."""
+    def set_cores(self, cores, split=False):
+        """Every thread of the running proxy on `cores`; with `split`, worker i instead (the
+        thread named wrk:worker_<i>) on core 1 - i % 2: at --concurrency 2, one on each core."""
         workers = 0
         for task in pathlib.Path(f"/proc/{self.proc.pid}/task").iterdir():
             try:
-                name = (task / "comm").read_text().strip()
+                name = (task / "comm").read_text().strip() if split else ""
                 worker = name.startswith("wrk:worker_")
-                os.sched_setaffinity(int(task.name), {1 - int(name.rsplit("_", 1)[1]) % 2} if worker else {0, 1})
+                os.sched_setaffinity(int(task.name), {1 - int(name.rsplit("_", 1)[1]) % 2} if worker else cores)
                 workers += worker
             except (OSError, ValueError):
                 pass  # a thread that has just ended
-        if workers != self.concurrency:
+        if split and workers != self.concurrency:
             raise RuntimeError(f"{self.name}: {workers} worker threads found, {self.concurrency} expected")
 
     def restart(self, base_id):
@@ -370,12 +362,10 @@ def measure(jobs, repeats, seconds, tag=None):
 TOGETHER = {}
 
 
-# Whether run_together puts proxies of --concurrency 2 on one core (tools/bench_ab.py
-# --spread-out turns it off, to compare).
-TOGETHER_ON_ONE_CORE = True
 # Where run_together places the two workers of each proxy at --concurrency 2 (`--placement`):
-# "one-core", both proxies' four workers on core 1 and both wrks on core 0; or "split", one
-# worker of each proxy on each core and the wrks free. On one core, a first-seen ES384 request
+# "one-core", both proxies' four workers on core 1 and both wrks on core 0; "split", one
+# worker of each proxy on each core and the wrks free; or "spread", every thread left on both
+# cores (tools/bench_ab.py --spread-out, to compare). On one core, a first-seen ES384 request
 # preempted during its 600 us signature check may resume after the filter's other worker ran
 # its own copy of the code: ES384's own work read 12-14 us one-core and 10-12 split, RS256 9
 # either way (BENCHMARKS.md, the twentieth session). One-core stays the default: its control
@@ -393,13 +383,10 @@ def run_together(a, b, seconds):
     `--placement split`, one worker of each proxy on each core (PLACEMENT)."""
     out = {}
     cores = os.cpu_count() or 1
-    moved = [p for p, _ in (a, b) if not p.pinned] if cores >= 2 and TOGETHER_ON_ONE_CORE else []
+    moved = [p for p, _ in (a, b) if not p.pinned] if cores >= 2 and PLACEMENT != "spread" else []
     split = PLACEMENT == "split"
     for proxy in moved:
-        if split:
-            proxy.split_workers()
-        else:
-            proxy.set_cores({1})
+        proxy.set_cores(set(range(cores)) if split else {1}, split=split)
 
     def go(k, proxy, kw):
         out[k] = run_wrk(proxy, seconds, pin_wrk=bool(moved) and not split, **kw)

@@ -60,7 +60,8 @@ def main():
     ap.add_argument("--config-a", help="A's whole plugin configuration (JSON)")
     ap.add_argument("--config-b", help="B's whole plugin configuration (JSON)")
     args = ap.parse_args()
-    bench.TOGETHER_ON_ONE_CORE = not args.spread_out
+    if args.spread_out:
+        bench.PLACEMENT = "spread"
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-ab-"))
     idp = ThreadingHTTPServer(("127.0.0.1", bench.free_port()), bench.Idp)
     threading.Thread(target=idp.serve_forever, daemon=True).start()
