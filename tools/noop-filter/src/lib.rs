@@ -18,7 +18,10 @@
 //! as `test-harness/examples/twins.rs` writes them from the built filter on one request), it
 //! is that path's *twin*: it makes exactly those calls, in that order, with those arguments, in
 //! the same callbacks, and nothing else. Filter − twin is the price of the filter's own logic;
-//! twin − empty filter is the price of the host calls the filter chose to make.
+//! twin − empty filter is the price of the host calls the filter chose to make. Built with
+//! `synthetic`, a recording may also hold `<callback> synthetic NN` lines (NN: chunks, a
+//! little-endian hex word, as the other numbers): that much synthetic `branches` code runs at
+//! that point, so the same code is priced before or after a host call.
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -148,6 +151,10 @@ enum Call {
     Buffer(u32),
     WasiClock,
     WasiRandom(usize),
+    /// Not a host call: `n` chunks of the synthetic `branches` code run at that point of the
+    /// recording (a `synthetic NN` line, added by hand; the `synthetic` feature only). It prices
+    /// the same code before and after a host call, beside one kind of host work or another.
+    Synthetic(u32),
 }
 
 fn unhex(word: &str) -> Option<Vec<u8>> {
@@ -225,6 +232,7 @@ fn parse_twin(text: &str) -> Option<Twin> {
             "buffer" => Call::Buffer(word_u32(&arg(0))),
             "wasi_clock" => Call::WasiClock,
             "wasi_random" => Call::WasiRandom(word_u32(&arg(0)) as usize),
+            "synthetic" if synthetic::BUILT => Call::Synthetic(word_u32(&arg(0))),
             _ => return None,
         };
         if let ("variant", Call::Foreign(_, args)) = (callback, &call) {
@@ -325,6 +333,9 @@ fn replay(calls: &[Call], variants: &[Vec<u8>]) {
                 Call::WasiRandom(n) => {
                     let mut buf = vec![0u8; *n];
                     random_get(buf.as_mut_ptr(), buf.len());
+                }
+                Call::Synthetic(n) => {
+                    std::hint::black_box(synthetic::branches(*n, flags(), 0));
                 }
             }
         }
