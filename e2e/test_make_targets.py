@@ -213,6 +213,15 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "public"], cwd=ROOT, capture_output=True, text=True,
                          env={**env, "FILTER": str(bench.NOOP)})
     assert run.returncode != 0 and "configuration refused" in run.stderr, run.stderr
+    # A twin's recording with a `synthetic` line: that code runs at that point of the replay
+    # (the synthetic build); the build without it refuses the recording.
+    twin = (tmp_path / "repeated-HS256.twin").read_text()
+    env = {**env, "FILTER_CONFIG": twin + "request_headers synthetic 01000000\n", "AGAINST_CONFIG": twin}
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "repeated-HS256"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and run.stdout.splitlines()[2].startswith("| repeated-HS256 |"), run.stderr
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "repeated-HS256"], cwd=ROOT, capture_output=True, text=True,
+                         env={**env, "FILTER": str(bench.NOOP)})
+    assert run.returncode != 0 and "configuration refused" in run.stderr, run.stderr
 
 
 @pytest.mark.xdist_group("load")  # two proxies under wrk: not beside the load tests
