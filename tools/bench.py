@@ -365,11 +365,10 @@ TOGETHER = {}
 # Where run_together places the two workers of each proxy at --concurrency 2 (`--placement`):
 # "one-core", both proxies' four workers on core 1 and both wrks on core 0; "split", one
 # worker of each proxy on each core and the wrks free; or "spread", every thread left on both
-# cores (tools/bench_ab.py --spread-out, to compare). On one core, a first-seen ES384 request
-# preempted during its 600 us signature check may resume after the filter's other worker ran
-# its own copy of the code: ES384's own work read 12-14 us one-core and 10-12 split, RS256 9
-# either way (BENCHMARKS.md, the twentieth session). One-core stays the default: its control
-# is the tighter.
+# cores (tools/bench_ab.py --spread-out, to compare). First-seen ES384's own work at conc 2
+# read 10-12 us split against 12-14 one-core in one session, and 8.9-13.1 one-core in the
+# next (BENCHMARKS.md, the twentieth and twenty-first sessions). One-core stays the default:
+# its control is the tighter.
 PLACEMENT = "one-core"
 
 

@@ -151,9 +151,7 @@ enum Call {
     Buffer(u32),
     WasiClock,
     WasiRandom(usize),
-    /// Not a host call: `n` chunks of the synthetic `branches` code run at that point of the
-    /// recording (a `synthetic NN` line, added by hand; the `synthetic` feature only). It prices
-    /// the same code before and after a host call, beside one kind of host work or another.
+    /// Not a host call: a `synthetic NN` line (see the module's doc).
     Synthetic(u32),
 }
 
