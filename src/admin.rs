@@ -34,8 +34,7 @@ pub fn init(w: &mut Worker) {
 /// Picks up a change another worker (or, with the fleet store, another replica) made.
 pub fn tick(w: &mut Worker) {
     let cas = if w.config.store.is_some() {
-        let (rev, count) = w.fleet.state.version();
-        rev << 16 | count as u64
+        w.fleet.state.mark()
     } else {
         host::get_shared(shared::ADMIN_SERVERS).map_or(w.admin_cas, |(_, cas)| u64::from(cas))
     };

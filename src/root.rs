@@ -3,6 +3,7 @@
 
 use crate::host::{self, SetShared};
 use crate::http::Http;
+use crate::records::Job;
 use crate::worker::Worker;
 use crate::{admin, fetch, fleet, hold, introspect, metrics, waiters};
 use oauth_core::config::LogLevel;
@@ -37,7 +38,11 @@ impl Context for Root {
         let Some(w) = &self.worker else { return };
         let Ok(mut w) = w.try_borrow_mut() else { return };
         if let Some(pending) = w.calls.remove(&token_id) {
+            let poll = matches!(pending.job, Job::Fleet);
             fetch::on_response(&mut w, pending, body_size);
+            if poll && w.config.admin.is_some() {
+                admin::tick(&mut w); // what the poll read, compiled before the next request
+            }
         } else if w.introspections.contains_key(&token_id) {
             introspect::answered(&mut w, token_id, body_size);
         } else if fleet::owns(&w, token_id) {

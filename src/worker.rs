@@ -130,7 +130,7 @@ impl WorkerState for View<'_> {
     }
 
     fn servers_pending(&self) -> bool {
-        self.worker.config.store.is_some() && self.worker.config.admin.is_some() && !self.worker.fleet.state.loaded()
+        self.worker.config.store.is_some() && self.worker.config.admin.is_some() && !self.worker.fleet.state.served_by(self.worker.admin_cas)
     }
 
     fn peer_certificate_sha256(&self) -> Option<Vec<u8>> {

@@ -83,8 +83,13 @@ fn one_poll_per_process_and_an_unknown_server_is_503_until_then() {
     assert_eq!(a.pending_calls().len() + b.pending_calls().len(), 1, "one poll for both workers (a lease in shared data)");
     let (call, _) = etcd_call(&a, "/v3/kv/range");
     a.answer(call.token, 200, &[], &range(9, &[(&server("key-one-0123456789"), 4)]));
-    a.tick(); // compiled on the next tick
+    // Compiled as the answer comes, not on the next tick: never a 401 for a server that exists.
     assert!(a.send(Request::get("/orders").bearer(&token)).is_forwarded());
+    assert_eq!(b.send(Request::get("/orders").bearer(&token)).status(), 503, "the other worker has not read the poll yet");
+    // An admin read makes it read the poll's state; until its tick compiles it, a request
+    // for the server still waits at 503 (not 401).
+    assert_eq!(b.send(admin("GET", "/oauth/servers")).reply_json(), json!([server("key-one-0123456789")]));
+    assert_eq!(b.send(Request::get("/orders").bearer(&token)).status(), 503, "read, not compiled yet");
     b.tick();
     assert!(b.send(Request::get("/orders").bearer(&token)).is_forwarded(), "the other worker compiles what the poll read");
     assert_eq!(b.send(admin("GET", "/oauth/servers")).reply_json(), json!([server("key-one-0123456789")]));

@@ -67,6 +67,20 @@ impl PollState {
         (self.servers.values().map(|s| s.rev).max().unwrap_or(0), self.servers.len())
     }
 
+    /// `version` as one number: what a worker's configuration compiled from this state is
+    /// marked with.
+    pub fn mark(&self) -> u64 {
+        let (rev, count) = self.version();
+        rev << 16 | count as u64
+    }
+
+    /// Whether a worker whose configuration is marked `compiled` serves these servers: not
+    /// before the first read, nor while what a read or a write brought is not compiled yet
+    /// (a request then would get 401 for a server that exists).
+    pub fn served_by(&self, compiled: u64) -> bool {
+        self.loaded() && self.mark() == compiled
+    }
+
     /// A write this process made (at `revision`): `Some(server)` put, `None` deleted. An
     /// entry already newer stays.
     pub fn written(&mut self, name: &str, server: Option<Value>, revision: u64) {
@@ -256,6 +270,8 @@ mod tests {
         assert!(st.loaded() && st.token.as_deref() == Some("tok.1"));
         assert_eq!(st.store().servers.keys().collect::<Vec<_>>(), ["a"]);
         assert_eq!(st.version(), (4, 1));
+        assert!(st.served_by(st.mark()) && !st.served_by(0), "served once compiled, not before");
+        assert!(!PollState::default().served_by(0), "nothing is served before the first read");
         assert!(!s.wants_fetch(&st, 101) && s.wants_fetch(&st, 102), "every poll interval");
         let Step::Call(stage, _) = s.first_call(&st) else { panic!() };
         assert!(matches!(stage, Stage::EtcdRange { token: Some(_) }), "the token is used until it is old");
