@@ -5,7 +5,7 @@ machine does meanwhile falls on both. Prints, per path, B − A in µs of Envoy 
 median [min–max] of the repeats. A build against a copy of itself shows the method's noise.
 
   .venv/bin/python tools/bench_ab.py A.wasm B.wasm [--paths 'RS256 first-seen,HS256 repeated']
-                                     [--repeats 11] [--seconds 4] [--concurrency 1] [--spread-out]
+                                     [--repeats 11] [--seconds 4] [--concurrency 1] [--spread-out | --split] [--each]
                                      [--settings-b '{"verified_cache_size": 0}']
                                      [--config-a JSON] [--config-b JSON]
 
@@ -55,13 +55,17 @@ def main():
     ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--each", action="store_true", help="also print every repeat's B − A")
     ap.add_argument("--spread-out", action="store_true", help="at --concurrency 2, leave the proxies' threads on both cores")
+    ap.add_argument("--split", action="store_true", help="at --concurrency 2, one worker of each proxy on each core (bench.py's --placement split)")
     ap.add_argument("--settings-b", default="{}", help="JSON merged into B's JWT settings")
     ap.add_argument("--config-a", help="A's whole plugin configuration (JSON)")
     ap.add_argument("--config-b", help="B's whole plugin configuration (JSON)")
     args = ap.parse_args()
     if args.spread_out:
         bench.PLACEMENT = "spread"
+    elif args.split:
+        bench.PLACEMENT = "split"
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-ab-"))
     idp = ThreadingHTTPServer(("127.0.0.1", bench.free_port()), bench.Idp)
     threading.Thread(target=idp.serve_forever, daemon=True).start()
@@ -94,6 +98,8 @@ def main():
             for p in proxies:
                 p.stop()
         print(f"{path}: b − a {bench.spread(diffs, 2)} µs per request ({args.repeats} × {args.seconds} s, conc {args.concurrency})", flush=True)
+        if args.each:
+            print(f"  each repeat (a pair of proxies started afresh): {' '.join(f'{d:.2f}' for d in diffs)}", flush=True)
 
 
 if __name__ == "__main__":
