@@ -55,8 +55,8 @@ pub trait WorkerState {
     fn first_use(&self, _key: &str, _hash: &str, _until: u64, _now: u64) -> FirstUse {
         FirstUse::Yes
     }
-    /// Whether the fleet store's servers are not read yet (a policy's unknown server may be
-    /// one of them: 503, not 401).
+    /// Whether the fleet store's servers are not read yet, or read and not compiled into the
+    /// configuration yet (a policy's unknown server may be one of them: 503, not 401).
     fn servers_pending(&self) -> bool {
         false
     }
