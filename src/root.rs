@@ -37,19 +37,23 @@ impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let Some(w) = &self.worker else { return };
         let Ok(mut w) = w.try_borrow_mut() else { return };
-        if let Some(pending) = w.calls.remove(&token_id) {
+        // Whether etcd answered (the servers' poll, or a write): what it taught is compiled
+        // before the next request, and before an admin write is answered.
+        let from_store = if let Some(pending) = w.calls.remove(&token_id) {
             let poll = matches!(pending.job, Job::Fleet);
             fetch::on_response(&mut w, pending, body_size);
-            if poll && w.config.admin.is_some() {
-                admin::tick(&mut w); // what the poll read, compiled before the next request
-            }
+            poll
         } else if w.introspections.contains_key(&token_id) {
             introspect::answered(&mut w, token_id, body_size);
+            false
         } else if fleet::owns(&w, token_id) {
             fleet::answered(&mut w, token_id, body_size);
-            if w.config.admin.is_some() {
-                admin::tick(&mut w); // an admin write's servers, compiled before it is answered
-            }
+            true
+        } else {
+            false
+        };
+        if from_store && w.config.admin.is_some() {
+            admin::tick(&mut w);
         }
         waiters::resolve(&mut w);
     }
