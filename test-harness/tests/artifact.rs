@@ -23,3 +23,50 @@ fn malloc_is_exported_as_the_sdks_allocator() {
     }
     assert!(vm.send(Request::get("/")).is_forwarded());
 }
+
+/// wasm-opt puts a function with one caller into it whatever its size unless told not to
+/// (the Makefile's `ONE_CALLER_MAX`); the configuration's compile had become one function of
+/// 128 KB, and V8's compile of it kept about 9 MiB of every Envoy process (BENCHMARKS.md, the
+/// twenty-third session). The largest function now is a table builder of 52 KB.
+#[test]
+fn no_function_is_as_large_as_a_merged_configuration_compile() {
+    let path = format!("{}/../target/wasm32-wasip1/release/oauth_filter.wasm", env!("CARGO_MANIFEST_DIR"));
+    let wasm = std::fs::read(&path).unwrap();
+    let largest = function_sizes(&wasm).into_iter().max().unwrap();
+    assert!(largest <= 64 << 10, "a function of {largest} bytes in {path}");
+}
+
+/// The body size of each function in the code section.
+fn function_sizes(wasm: &[u8]) -> Vec<usize> {
+    fn leb(b: &[u8], at: &mut usize) -> usize {
+        let (mut n, mut shift) = (0usize, 0);
+        loop {
+            let byte = b[*at];
+            *at += 1;
+            n |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                return n;
+            }
+        }
+    }
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let len = leb(wasm, &mut at);
+        if id == 10 {
+            let mut i = at;
+            let count = leb(wasm, &mut i);
+            return (0..count)
+                .map(|_| {
+                    let size = leb(wasm, &mut i);
+                    i += size;
+                    size
+                })
+                .collect();
+        }
+        at += len;
+    }
+    panic!("no code section");
+}
