@@ -34,6 +34,9 @@ FUZZ_TARGETS := token_extraction jwt jwks introspection_answer token_endpoint_an
 .PHONY: help check fuzz bench bench-inprocess bench-row bench-v8 oci build venv idp configs lint test test-compat test-unit test-harness test-e2e run token clean
 
 PREREQ := tools/prereq.sh
+# The last wasm-opt output is still good: made after the function order, the hints and this
+# Makefile (wasm-opt's flags) last changed.
+OPT_CURRENT := [ $(WASM).opt -nt $(HOT) ] && [ $(WASM).opt -nt $(HINTS) ] && [ $(WASM).opt -nt Makefile ]
 
 build: ## the release .wasm (cargo at opt-level "s", the core and the signature crates at 3, then wasm-opt -O3 from npm binaryen, branch hints, the functions of the hit paths and of a first-seen token first; ≤ 2 MiB)
 	@$(PREREQ) rust node
@@ -45,10 +48,9 @@ build: ## the release .wasm (cargo at opt-level "s", the core and the signature 
 	@# that a wasm-opt that failed is never followed by the build before it. Each `if` and
 	@# `br_if` the benchmarked paths run is hinted the way they take it ($(HINTS),
 	@# tools/branch_hints.py); the functions a request runs through go first, in $(HOT)'s order
-	@# (tools/order_functions.py); $(WASM).named keeps the names and no hints. A change to this
-	@# Makefile (wasm-opt's flags) optimizes again.
-	@if cmp -s $(WASM) $(WASM).opt && [ $(WASM).opt -nt $(HOT) ] && [ $(WASM).opt -nt $(HINTS) ] && [ $(WASM).opt -nt Makefile ]; then :; \
-	elif cmp -s $(WASM) $(WASM).in && [ $(WASM).opt -nt $(HOT) ] && [ $(WASM).opt -nt $(HINTS) ] && [ $(WASM).opt -nt Makefile ]; then cp --remove-destination $(WASM).opt $(WASM); \
+	@# (tools/order_functions.py); $(WASM).named keeps the names and no hints.
+	@if cmp -s $(WASM) $(WASM).opt && $(OPT_CURRENT); then :; \
+	elif cmp -s $(WASM) $(WASM).in && $(OPT_CURRENT); then cp --remove-destination $(WASM).opt $(WASM); \
 	else { cmp -s $(WASM) $(WASM).opt || { cp $(WASM) $(WASM).in && rm -f $(WASM).opt; }; } \
 	  && $(WASM_OPT) $(NO_INLINE:%='--no-inline=%') -O3 --one-caller-inline-max-function-size=$(ONE_CALLER_MAX) -g $(WASM_FEATURES) $(WASM).in -o $(WASM).named \
 	  && python3 tools/branch_hints.py apply $(WASM).named $(WASM).hinted $(HINTS) \

@@ -38,35 +38,11 @@ fn no_function_is_as_large_as_a_merged_configuration_compile() {
 
 /// The body size of each function in the code section.
 fn function_sizes(wasm: &[u8]) -> Vec<usize> {
-    fn leb(b: &[u8], at: &mut usize) -> usize {
-        let (mut n, mut shift) = (0usize, 0);
-        loop {
-            let byte = b[*at];
-            *at += 1;
-            n |= usize::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte < 0x80 {
-                return n;
-            }
-        }
-    }
-    let mut at = 8;
-    while at < wasm.len() {
-        let id = wasm[at];
-        at += 1;
-        let len = leb(wasm, &mut at);
-        if id == 10 {
-            let mut i = at;
-            let count = leb(wasm, &mut i);
-            return (0..count)
-                .map(|_| {
-                    let size = leb(wasm, &mut i);
-                    i += size;
-                    size
-                })
-                .collect();
-        }
-        at += len;
-    }
-    panic!("no code section");
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .filter_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::CodeSectionEntry(body) => Some(body.range().len()),
+            _ => None,
+        })
+        .collect()
 }
