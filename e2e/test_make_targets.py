@@ -222,6 +222,16 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "repeated-HS256"], cwd=ROOT, capture_output=True, text=True,
                          env={**env, "FILTER": str(bench.NOOP)})
     assert run.returncode != 0 and "configuration refused" in run.stderr, run.stderr
+    # `AWAY`: one row per length the host keeps the core at a signature check, each after the
+    # first with its difference from the first, round by round; a configuration given as
+    # `@path` is that file's text (the control: a twin against a copy of itself).
+    env = {**os.environ, "TWINS": str(tmp_path), "ROUNDS": "2", "PER_ROUND": "50", "AWAY": "0,50",
+           "FILTER": str(bench.NOOP), "FILTER_CONFIG": f"@{tmp_path / 'repeated-RS256.twin'}"}
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "repeated-RS256"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in run.stdout.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["repeated-RS256, host away 0 µs", "repeated-RS256, host away 50 µs"], run.stdout
+    assert rows[0][4] == "" and rows[1][4].endswith("]"), run.stdout
 
 
 @pytest.mark.xdist_group("load")  # two proxies under wrk: not beside the load tests

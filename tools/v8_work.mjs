@@ -11,12 +11,18 @@
 // (default target/twins/, where `make bench`, `bench-row` and `bench-v8` leave them).
 // `FILTER=<.wasm>`: another build than the release one; `AGAINST=<.wasm>`: a second build of
 // the filter in the twin's place, to compare two builds; `FILTER_CONFIG`, `AGAINST_CONFIG`:
-// their configurations instead of the path's (JSON, e.g. `tools/noop-filter`'s synthetic code).
+// their configurations instead of the path's (JSON, e.g. `tools/noop-filter`'s synthetic code,
+// or `@path`: a file's text, e.g. a twin's recording with `FILTER` the empty filter: the control).
 // `CODE_EVICT=<n>`: n other functions run after each request (below). `LOG_LEVEL=<n>`: the
 // filter's log lines from that level up (proxy-wasm's: 2 info, 3 warn, the default).
 // `HOST_WORK=1`: each `verify_signature` after configuration also checks a real RSA-2048
 // signature with Node's crypto, for filter and twin alike, as Envoy's host does between the
 // filter's code before the call and after it (the host's work evicts the filter's from the caches).
+// `AWAY=<µs>,<µs>,…`: at each `verify_signature` after configuration the host keeps the core
+// that long, for filter and twin alike, in a loop of arithmetic that touches no memory (as long
+// as Envoy's check of that algorithm's signature, without its work); each round runs every
+// length, and the table gives own work at each and its difference from the first length's, round
+// by round: what the filter's code after the call pays for the time alone.
 import { readFileSync, readdirSync } from "node:fs";
 import { createPublicKey, generateKeyPairSync, randomFillSync, sign, verify } from "node:crypto";
 
@@ -109,6 +115,7 @@ class Vm {
         // the filter's, and the twin's recorded arguments are no real signature.
         const good = vm.ready || verifies(new Uint8Array(vm.x.memory.buffer, args, argsSize).slice());
         if (vm.ready && hostWork && !verify("sha256", hostWork.text, hostWork.key, hostWork.signature)) return 1;
+        if (vm.ready && away.iterations) awaySink += spin(away.iterations);
         return vm.give(new Uint8Array([8, good ? 1 : 0]), dataPtr, sizePtr);
       },
       proxy_get_shared_data: () => 1,
@@ -165,6 +172,21 @@ const hostWork = process.env.HOST_WORK === "1" ? (() => {
   const text = randomFillSync(Buffer.alloc(400));
   return { key: publicKey, text, signature: sign("sha256", text, privateKey) };
 })() : null;
+
+// `AWAY`: the lengths, and the loop's iterations for the one the current round runs.
+const away = { lengths: (process.env.AWAY ?? "").split(",").filter(Boolean).map(Number), iterations: 0, perMicro: 0 };
+let awaySink = 0;
+function spin(n) {
+  let x = 1;
+  for (let i = 0; i < n; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+  return x;
+}
+if (away.lengths.length) {
+  for (let i = 0; i < 50; i++) awaySink += spin(100000);
+  const n = 20000000, t0 = process.hrtime.bigint();
+  awaySink += spin(n);
+  away.perMicro = n / (Number(process.hrtime.bigint() - t0) / 1000);
+}
 
 /** Envoy's `verify_signature` on its protobuf arguments (hash_function=1, public_key=2 as
  * DER, signature=3, text=4; the filter's `crypto::proto`), with Node's crypto. */
@@ -253,11 +275,47 @@ if (Number(process.env.CODE_EVICT ?? 0) > 0) {
 }
 let codeSum = 0;
 
+/** A `FILTER_CONFIG` or `AGAINST_CONFIG`: as given, or `@path`: that file's text (a twin's
+ * recording, too long for the environment). */
+function configOf(value) {
+  return value?.startsWith("@") ? readFileSync(value.slice(1), "utf8") : value;
+}
+
+/** `AWAY`: each round runs every length (in turn reversed), filter and twin at each. */
+function awayTable(name, filter, twin) {
+  const own = away.lengths.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = away.lengths.map((_, i) => i);
+    for (const l of r % 2 ? order.reverse() : order) {
+      away.iterations = Math.round(away.lengths[l] * away.perMicro);
+      const t = {};
+      for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < PER_ROUND; i++) vm.request();
+        t[k] = Number(process.hrtime.bigint() - t0) / PER_ROUND;
+      }
+      own[l].push(t.filter - t.twin);
+    }
+  }
+  away.iterations = 0;
+  const f1 = (x) => x.toFixed(0);
+  const cell = (xs) => `${f1(median(xs))} [${f1(Math.min(...xs))}–${f1(Math.max(...xs))}]`;
+  away.lengths.forEach((us, l) => {
+    const less = l ? cell(own[l].map((x, i) => x - own[0][i])) : "";
+    console.log(`| ${name}, host away ${us} µs | | | ${cell(own[l])} | ${less} |`);
+  });
+}
+
 const ROUNDS = Number(process.env.ROUNDS ?? 15), PER_ROUND = Number(process.env.PER_ROUND ?? 20000);
 const scenarios = JSON.parse(readFileSync(TWINS + "scenarios.json", "utf8")).scenarios;
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ["public", "repeated-HS256"];
-console.log(`| path | filter ns/request | twin ns/request | own ns (filter − twin), median [min–max] of ${ROUNDS} rounds |`);
-console.log("| --- | --- | --- | --- |");
+if (away.lengths.length) {
+  console.log(`| path | filter ns/request | twin ns/request | own ns (filter − twin), median [min–max] of ${ROUNDS} rounds | own − own at ${away.lengths[0]} µs, round by round |`);
+  console.log("| --- | --- | --- | --- | --- |");
+} else {
+  console.log(`| path | filter ns/request | twin ns/request | own ns (filter − twin), median [min–max] of ${ROUNDS} rounds |`);
+  console.log("| --- | --- | --- | --- |");
+}
 for (const name of wanted) {
   const s = scenarios.find((s) => s.name === name);
   if (!s) throw new Error(`no scenario ${name} in ${TWINS}scenarios.json`);
@@ -269,10 +327,10 @@ for (const name of wanted) {
   if (s.variants && !kept) throw new Error(`${name}: no ${alg}-4000-*.json under build/bench-tokens (make bench-v8 mints them)`);
   const tokens = kept ? JSON.parse(readFileSync(ROOT + "build/bench-tokens/" + kept, "utf8")).fresh : [s.token];
   const headers = tokens.map(requestHeaders);
-  const filter = new Vm(FILTER, process.env.FILTER_CONFIG ?? JSON.stringify(s.config), headers);
+  const filter = new Vm(FILTER, configOf(process.env.FILTER_CONFIG) ?? JSON.stringify(s.config), headers);
   // `AGAINST=<.wasm>`: another build of the filter in the twin's place (two builds compared).
   const twin = process.env.AGAINST
-    ? new Vm(process.env.AGAINST, process.env.AGAINST_CONFIG ?? JSON.stringify(s.config), headers)
+    ? new Vm(process.env.AGAINST, configOf(process.env.AGAINST_CONFIG) ?? JSON.stringify(s.config), headers)
     : new Vm(TWIN, readFileSync(TWINS + name + ".twin", "utf8"), headers);
   for (const vm of [filter, twin]) {
     for (let i = 0; i < PER_ROUND * 2; i++) vm.request();
@@ -280,6 +338,10 @@ for (const name of wanted) {
     if (vm.request() !== 0 || vm.answered) throw new Error(`${name}: a request was not let through`);
   }
   if (filter.replaced !== twin.replaced) throw new Error(`${name}: the filter set ${filter.replaced} headers, its twin ${twin.replaced}`);
+  if (away.lengths.length) {
+    awayTable(name, filter, twin);
+    continue;
+  }
   const times = { filter: [], twin: [] };
   for (let r = 0; r < ROUNDS; r++) {
     for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
