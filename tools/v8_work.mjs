@@ -283,28 +283,40 @@ function configOf(value) {
 
 /** `AWAY`: each round runs every length (in turn reversed), filter and twin at each. */
 function awayTable(name, filter, twin) {
-  const own = away.lengths.map(() => []);
+  const own = away.lengths.map(() => []), each = away.lengths.map(() => ({ filter: [], twin: [] }));
   for (let r = 0; r < ROUNDS; r++) {
     const order = away.lengths.map((_, i) => i);
     for (const l of r % 2 ? order.reverse() : order) {
       away.iterations = Math.round(away.lengths[l] * away.perMicro);
-      const t = {};
-      for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
-        const t0 = process.hrtime.bigint();
-        for (let i = 0; i < PER_ROUND; i++) vm.request();
-        t[k] = Number(process.hrtime.bigint() - t0) / PER_ROUND;
-      }
+      const t = round(r, filter, twin);
       own[l].push(t.filter - t.twin);
+      each[l].filter.push(t.filter);
+      each[l].twin.push(t.twin);
     }
   }
   away.iterations = 0;
-  const f1 = (x) => x.toFixed(0);
-  const cell = (xs) => `${f1(median(xs))} [${f1(Math.min(...xs))}–${f1(Math.max(...xs))}]`;
   away.lengths.forEach((us, l) => {
-    const less = l ? cell(own[l].map((x, i) => x - own[0][i])) : "";
-    console.log(`| ${name}, host away ${us} µs | | | ${cell(own[l])} | ${less} |`);
+    const less = l ? spread(own[l].map((x, i) => x - own[0][i])) : "";
+    console.log(`| ${name}, host away ${us} µs | ${f1(median(each[l].filter))} | ${f1(median(each[l].twin))} | ${spread(own[l])} | ${less} |`);
   });
 }
+
+/** Round `r`: the filter and its twin each run PER_ROUND requests, which one first alternating
+ * from round to round; ns per request of each. */
+function round(r, filter, twin) {
+  const t = {};
+  for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
+    const t0 = process.hrtime.bigint();
+    if (evictCode) for (let i = 0; i < PER_ROUND; i++) vm.request(), (codeSum += evictCode(i));
+    else for (let i = 0; i < PER_ROUND; i++) vm.request();
+    t[k] = Number(process.hrtime.bigint() - t0) / PER_ROUND;
+  }
+  return t;
+}
+
+const f1 = (x) => x.toFixed(0);
+/** Median [min–max] in whole ns. */
+const spread = (xs) => `${f1(median(xs))} [${f1(Math.min(...xs))}–${f1(Math.max(...xs))}]`;
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15), PER_ROUND = Number(process.env.PER_ROUND ?? 20000);
 const scenarios = JSON.parse(readFileSync(TWINS + "scenarios.json", "utf8")).scenarios;
@@ -344,14 +356,10 @@ for (const name of wanted) {
   }
   const times = { filter: [], twin: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [k, vm] of r % 2 ? [["twin", twin], ["filter", filter]] : [["filter", filter], ["twin", twin]]) {
-      const t0 = process.hrtime.bigint();
-      if (evictCode) for (let i = 0; i < PER_ROUND; i++) vm.request(), (codeSum += evictCode(i));
-      else for (let i = 0; i < PER_ROUND; i++) vm.request();
-      times[k].push(Number(process.hrtime.bigint() - t0) / PER_ROUND);
-    }
+    const t = round(r, filter, twin);
+    times.filter.push(t.filter);
+    times.twin.push(t.twin);
   }
   const own = times.filter.map((f, i) => f - times.twin[i]);
-  const f1 = (x) => x.toFixed(0);
-  console.log(`| ${name} | ${f1(median(times.filter))} | ${f1(median(times.twin))} | ${f1(median(own))} [${f1(Math.min(...own))}–${f1(Math.max(...own))}] |`);
+  console.log(`| ${name} | ${f1(median(times.filter))} | ${f1(median(times.twin))} | ${spread(own)} |`);
 }
