@@ -222,6 +222,14 @@ def test_bench_v8_hosts_the_filter_and_its_twin_in_node(tmp_path):
     run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "repeated-HS256"], cwd=ROOT, capture_output=True, text=True,
                          env={**env, "FILTER": str(bench.NOOP)})
     assert run.returncode != 0 and "configuration refused" in run.stderr, run.stderr
+    # An `away` line, in any build of the twin: it stays that long (2 ms here) at that point,
+    # reading the host's clock (Node's has whole milliseconds, so at least 1 ms more a request).
+    env = {**os.environ, "TWINS": str(tmp_path), "ROUNDS": "3", "PER_ROUND": "50", "FILTER": str(bench.NOOP),
+           "AGAINST": str(bench.NOOP), "FILTER_CONFIG": twin + "request_headers away 80841e00\n", "AGAINST_CONFIG": twin}
+    run = subprocess.run(["node", str(ROOT / "tools" / "v8_work.mjs"), "repeated-HS256"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    own = int(run.stdout.splitlines()[2].split("|")[4].split()[0])
+    assert 900_000 < own < 20_000_000, run.stdout
     # `AWAY`: one row per length the host keeps the core at a signature check, each after the
     # first with its difference from the first, round by round; a configuration given as
     # `@path` is that file's text (the control: a twin against a copy of itself).

@@ -21,7 +21,10 @@
 //! twin − empty filter is the price of the host calls the filter chose to make. Built with
 //! `synthetic`, a recording may also hold `<callback> synthetic NN` lines (NN: chunks, a
 //! little-endian hex word, as the other numbers): that much synthetic `branches` code runs at
-//! that point, so the same code is priced before or after a host call.
+//! that point, so the same code is priced before or after a host call. Any build takes
+//! `<callback> away NN` lines (NN: nanoseconds, a little-endian hex word): the filter stays
+//! that long at that point, reading the host's clock until it has passed, so a host call can be
+//! made to last longer by as much in a twin as in a filter built to do the same.
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -153,6 +156,8 @@ enum Call {
     WasiRandom(usize),
     /// Not a host call: a `synthetic NN` line (see the module's doc).
     Synthetic(u32),
+    /// Not a host call of the filter's: an `away NN` line (see the module's doc).
+    Away(u64),
 }
 
 fn unhex(word: &str) -> Option<Vec<u8>> {
@@ -231,6 +236,7 @@ fn parse_twin(text: &str) -> Option<Twin> {
             "wasi_clock" => Call::WasiClock,
             "wasi_random" => Call::WasiRandom(word_u32(&arg(0)) as usize),
             "synthetic" if synthetic::BUILT => Call::Synthetic(word_u32(&arg(0))),
+            "away" => Call::Away(word_u64(&arg(0))),
             _ => return None,
         };
         if let ("variant", Call::Foreign(_, args)) = (callback, &call) {
@@ -334,6 +340,19 @@ fn replay(calls: &[Call], variants: &[Vec<u8>]) {
                 }
                 Call::Synthetic(n) => {
                     std::hint::black_box(synthetic::branches(*n, flags(), 0));
+                }
+                Call::Away(ns) => {
+                    let mut t = 0u64;
+                    proxy_get_current_time_nanoseconds(&mut t);
+                    let end = t.saturating_add(*ns);
+                    // Bounded: a clock that did not move would otherwise hold the worker for ever
+                    // (a read of it takes well over 10 ns).
+                    for _ in 0..*ns / 10 {
+                        if t >= end {
+                            break;
+                        }
+                        proxy_get_current_time_nanoseconds(&mut t);
+                    }
                 }
             }
         }
