@@ -283,18 +283,18 @@ function configOf(value) {
 
 /** `AWAY`: each round runs every length (in turn reversed), filter and twin at each. */
 function awayTable(name, filter, twin) {
-  const own = away.lengths.map(() => []), each = away.lengths.map(() => ({ filter: [], twin: [] }));
+  const each = away.lengths.map(() => ({ filter: [], twin: [] }));
   for (let r = 0; r < ROUNDS; r++) {
     const order = away.lengths.map((_, i) => i);
     for (const l of r % 2 ? order.reverse() : order) {
       away.iterations = Math.round(away.lengths[l] * away.perMicro);
       const t = round(r, filter, twin);
-      own[l].push(t.filter - t.twin);
       each[l].filter.push(t.filter);
       each[l].twin.push(t.twin);
     }
   }
   away.iterations = 0;
+  const own = each.map((e) => e.filter.map((f, i) => f - e.twin[i]));
   away.lengths.forEach((us, l) => {
     const less = l ? spread(own[l].map((x, i) => x - own[0][i])) : "";
     console.log(`| ${name}, host away ${us} µs | ${f1(median(each[l].filter))} | ${f1(median(each[l].twin))} | ${spread(own[l])} | ${less} |`);
