@@ -38,7 +38,7 @@ PREREQ := tools/prereq.sh
 # Makefile (wasm-opt's flags) last changed.
 OPT_CURRENT := [ $(WASM).opt -nt $(HOT) ] && [ $(WASM).opt -nt $(HINTS) ] && [ $(WASM).opt -nt Makefile ]
 
-build: ## the release .wasm (cargo at opt-level "s", the core, the adapter (and with it the link-time optimization), the SDK and the signature crates at 3, then wasm-opt -O3 from npm binaryen, branch hints, the functions of the hit paths and of a first-seen token first; ≤ 2 MiB)
+build: ## the release .wasm (cargo at opt-level "s", the core and the signature crates at 3, then wasm-opt -O3 from npm binaryen, branch hints, the functions of the hit paths and of a first-seen token first; ≤ 2 MiB)
 	@$(PREREQ) rust node
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p oauth-filter
