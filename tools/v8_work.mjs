@@ -288,13 +288,11 @@ function awayTable(name, filter, twin) {
     const order = away.lengths.map((_, i) => i);
     for (const l of r % 2 ? order.reverse() : order) {
       away.iterations = Math.round(away.lengths[l] * away.perMicro);
-      const t = round(r, filter, twin);
-      each[l].filter.push(t.filter);
-      each[l].twin.push(t.twin);
+      add(each[l], round(r, filter, twin));
     }
   }
   away.iterations = 0;
-  const own = each.map((e) => e.filter.map((f, i) => f - e.twin[i]));
+  const own = each.map(ownOf);
   away.lengths.forEach((us, l) => {
     const less = l ? spread(own[l].map((x, i) => x - own[0][i])) : "";
     console.log(`| ${name}, host away ${us} µs | ${f1(median(each[l].filter))} | ${f1(median(each[l].twin))} | ${spread(own[l])} | ${less} |`);
@@ -313,6 +311,15 @@ function round(r, filter, twin) {
   }
   return t;
 }
+
+/** Filter and twin times of one more round, kept round by round ({ filter: [], twin: [] }). */
+function add(times, t) {
+  times.filter.push(t.filter);
+  times.twin.push(t.twin);
+}
+
+/** Own work round by round: filter − twin. */
+const ownOf = (times) => times.filter.map((f, i) => f - times.twin[i]);
 
 const f1 = (x) => x.toFixed(0);
 /** Median [min–max] in whole ns. */
@@ -356,10 +363,8 @@ for (const name of wanted) {
   }
   const times = { filter: [], twin: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    const t = round(r, filter, twin);
-    times.filter.push(t.filter);
-    times.twin.push(t.twin);
+    add(times, round(r, filter, twin));
   }
-  const own = times.filter.map((f, i) => f - times.twin[i]);
+  const own = ownOf(times);
   console.log(`| ${name} | ${f1(median(times.filter))} | ${f1(median(times.twin))} | ${spread(own)} |`);
 }
